@@ -1,1 +1,192 @@
-def main() -> None: ...
+"""`lienthong`: the command line of SPEC section 10."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from app.core.config import Settings, format_settings_error
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        click.echo(format_settings_error(exc), err=True)
+        sys.exit(2)
+
+
+def _session_factory(settings: Settings) -> Any:
+    from app.core.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(settings.database_url))
+
+
+def prepare_embedded(settings: Settings) -> None:
+    """On the embedded default, make the data dir, migrate, and seed the demo once."""
+    from app.core.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    result = run_demo(settings)
+    if result is not None:
+        click.echo(result)
+
+
+def run_demo(settings: Settings) -> str | None:
+    from app import demo
+    from app.core.db import unit_of_work
+
+    with unit_of_work(_session_factory(settings)) as session:
+        result = demo.seed(session)
+    if not result.created:
+        return None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys_file = settings.data_dir / "demo-keys.json"
+    keys_file.write_text(json.dumps(result.api_keys, indent=2, ensure_ascii=False))
+    os.chmod(keys_file, 0o600)
+    lines = [
+        f"Seeded the demo province: {result.organizations} organizations.",
+        f"Demo API keys (shown once; also saved to {keys_file}):",
+    ]
+    lines += [f"  {name:24} {key}" for name, key in result.api_keys.items()]
+    return "\n".join(lines)
+
+
+@click.group()
+def main() -> None:
+    """Lienthong: the provincial document-interchange hub."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="do not embed a delivery worker")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Run the API (and, unless --no-worker, a delivery worker)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = load_settings()
+    if no_worker:
+        settings.worker_enabled = False
+    if settings.is_sqlite and settings.auto_migrate:
+        prepare_embedded(settings)
+    app = create_app(settings)
+    click.echo(f"Lienthong listening on http://{host}:{port} (database: {settings.database_url.split('://')[0]})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from app.core.migrate import upgrade
+
+    settings = load_settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    click.echo("database is at the latest revision")
+
+
+@main.command()
+def demo() -> None:
+    """Seed the demo directory and clients, and print their API keys."""
+    settings = load_settings()
+    from app.core.migrate import upgrade
+
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    result = run_demo(settings)
+    click.echo(result or "The directory already has organizations; nothing seeded.")
+
+
+@main.group()
+def clients() -> None:
+    """API clients."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["system", "admin", "auditor", "reporter"]))
+@click.option("--org", "orgs", multiple=True, help="an OrganId this client serves (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print {id, api_key, role, organ_ids}")
+def clients_create(name: str, role: str, orgs: tuple[str, ...], as_json: bool) -> None:
+    """Create a client; its key is printed once."""
+    from app.clients.schemas import ClientCreate
+    from app.clients.service import create_client
+    from app.core.db import unit_of_work
+    from app.core.errors import HubError
+
+    settings = load_settings()
+    try:
+        with unit_of_work(_session_factory(settings)) as session:
+            client, key = create_client(
+                session,
+                ClientCreate(name=name, role=role, organ_ids=list(orgs)),  # type: ignore[arg-type]
+                actor="cli",
+            )
+            out = {"id": client.id, "api_key": key, "role": client.role, "organ_ids": client.organ_ids}
+    except HubError as exc:
+        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"client {out['id']} ({role}) created; API key (shown once): {key}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client at once."""
+    from app.clients.service import revoke_client
+    from app.core.db import unit_of_work
+    from app.core.errors import HubError
+
+    settings = load_settings()
+    try:
+        with unit_of_work(_session_factory(settings)) as session:
+            revoke_client(session, client_id, actor="cli")
+    except HubError as exc:
+        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"client {client_id} revoked")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 and name the first broken entry if it is broken."""
+    from app.audit.service import verify
+
+    settings = load_settings()
+    with _session_factory(settings)() as session:
+        verdict = verify(session)
+    click.echo(json.dumps(verdict.as_dict()))
+    if not verdict.ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["Path", "main"]

@@ -1,0 +1,96 @@
+"""Request dependencies: the session (the one place a request commits) and authorization."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from app.clients.schemas import Role
+from app.clients.service import Principal, authenticate
+from app.core.config import Settings
+from app.core.errors import AuthMissing, Forbidden, Unprocessable
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Commit after the handler returns and before the response is sent, so a 2xx is durable."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthMissing("send Authorization: Bearer <api key>")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthMissing("send Authorization: Bearer <api key>")
+    # A short transaction of its own: authentication must not hold the request's write lock.
+    with request.app.state.sessionmaker() as session:
+        principal = authenticate(session, token.strip())
+    request.state.principal = principal
+    return principal
+
+
+class Authorize:
+    """Role gate declared on every protected route; the access-matrix test reads `roles`."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles: frozenset[str] = frozenset(roles)
+
+    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in self.roles:
+            raise Forbidden(f"role {principal.role} may not do this")
+        return principal
+
+
+ANY_ROLE = Authorize("system", "admin", "auditor", "reporter")
+ADMIN = Authorize("admin")
+AUDIT = Authorize("auditor", "admin")
+STATS = Authorize("reporter", "admin")
+SYSTEM = Authorize("system")
+SYSTEM_OR_ADMIN = Authorize("system", "admin")
+
+AnyPrincipal = Annotated[Principal, Depends(ANY_ROLE)]
+AdminPrincipal = Annotated[Principal, Depends(ADMIN)]
+AuditPrincipal = Annotated[Principal, Depends(AUDIT)]
+StatsPrincipal = Annotated[Principal, Depends(STATS)]
+SystemPrincipal = Annotated[Principal, Depends(SYSTEM)]
+
+
+def encode_cursor(value: str | int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unprocessable("cursor is not one this API issued", code="cursor.invalid") from exc
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="page size, at most 500")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]

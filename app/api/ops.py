@@ -1,0 +1,34 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics (no auth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.core.readiness import run_checks
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "something is not ready"}})
+def readyz(request: Request) -> JSONResponse:
+    results = run_checks(request.app)
+    failing = [name for name, r in results.items() if not r["ok"]]
+    body: dict[str, Any] = {"ready": not failing, "checks": results}
+    if failing:
+        body["failing"] = failing
+        body["detail"] = "not ready: " + ", ".join(failing)
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,80 @@
+"""Directory routes (thin: parse, authorise, call the service, shape the answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import (
+    AdminPrincipal,
+    AnyPrincipal,
+    Cursor,
+    Limit,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+)
+from app.api.problems import responses
+from app.directory import service
+from app.directory.repository import OrganizationRepository
+from app.directory.schemas import OrganizationCreate, OrganizationOut, OrganizationWrite, Route
+from app.keys.service import certificate_info_for
+
+router = APIRouter(prefix="/organizations", tags=["directory"])
+
+
+@router.get("", responses=responses(401, 403, 422))
+def list_organizations(
+    session: SessionDep,
+    _: AnyPrincipal,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    route: Route | None = None,
+    active: bool | None = None,
+    parent_id: str | None = Query(default=None),
+) -> dict[str, Any]:
+    rows = OrganizationRepository(session).list(
+        after=decode_cursor(cursor), limit=limit + 1, route=route, active=active, parent_id=parent_id
+    )
+    page = rows[:limit]
+    return {
+        "items": [service.to_out(o).model_dump() for o in page],
+        "next_cursor": encode_cursor(page[-1].organ_id) if len(rows) > limit else None,
+    }
+
+
+@router.get("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))
+def get_organization(organ_id: str, session: SessionDep, _: AnyPrincipal) -> OrganizationOut:
+    org = service.get_organization(session, organ_id)
+    return service.to_out(org, certificate_info_for(session, organ_id))
+
+
+@router.post(
+    "", status_code=201, response_model=OrganizationOut, responses=responses(401, 403, 409, 422)
+)
+def create_organization(
+    body: OrganizationCreate, session: SessionDep, principal: AdminPrincipal
+) -> OrganizationOut:
+    org = service.create_organization(session, body, actor=principal.actor)
+    return service.to_out(org)
+
+
+@router.put(
+    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422)
+)
+def update_organization(
+    organ_id: str, body: OrganizationWrite, session: SessionDep, principal: AdminPrincipal
+) -> OrganizationOut:
+    org = service.update_organization(session, organ_id, body, actor=principal.actor)
+    return service.to_out(org, certificate_info_for(session, organ_id))
+
+
+@router.delete(
+    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404)
+)
+def deactivate_organization(
+    organ_id: str, session: SessionDep, principal: AdminPrincipal
+) -> OrganizationOut:
+    org = service.deactivate_organization(session, organ_id, actor=principal.actor)
+    return service.to_out(org)

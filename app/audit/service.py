@@ -1,0 +1,154 @@
+"""Appending to and verifying the audit chain.
+
+Each entry's hash is SHA-256 over the previous hash and the entry's canonical JSON content,
+so editing, deleting or reordering any row breaks every later link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEntry, AuditHead
+from app.core.timeutil import iso, utcnow
+
+GENESIS = "0" * 64
+
+
+def entry_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details: str,
+) -> str:
+    content = json.dumps(
+        [seq, iso(at), actor, action, target_type, target_id, details],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one event in the caller's transaction (it commits or rolls back with the data)."""
+    head = session.scalars(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    at = utcnow()
+    text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    seq = head.seq + 1
+    digest = entry_hash(
+        head.hash,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=text,
+    )
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=text,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(entry)
+    head.seq, head.hash = seq, digest
+    session.flush()
+    return entry
+
+
+@dataclass
+class ChainVerdict:
+    ok: bool
+    entries: int
+    head: str
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "entries": self.entries, "head": self.head}
+        if not self.ok:
+            out["first_broken"] = {"seq": self.broken_seq, "reason": self.reason}
+        return out
+
+
+def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> ChainVerdict:
+    """Recompute every link; name the first entry that does not match."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for entry in entries:
+        count += 1
+        if entry.seq != expected_seq:
+            return ChainVerdict(False, count, prev, expected_seq, "entry missing")
+        if entry.prev_hash != prev:
+            return ChainVerdict(False, count, prev, entry.seq, "previous hash does not match")
+        digest = entry_hash(
+            prev,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            details=entry.details,
+        )
+        if digest != entry.hash:
+            return ChainVerdict(False, count, prev, entry.seq, "content does not match its hash")
+        prev = digest
+        expected_seq += 1
+    head_seq = head.seq if head else 0
+    head_hash = head.hash if head else GENESIS
+    if head_seq != count or head_hash != prev:
+        return ChainVerdict(False, count, prev, count + 1, "entries removed from the end")
+    return ChainVerdict(True, count, prev)
+
+
+def verify(session: Session) -> ChainVerdict:
+    entries = session.execute(
+        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+    ).scalars()
+    head = session.get(AuditHead, 1)
+    return verify_chain(entries, head)
+
+
+def list_entries(
+    session: Session, *, since: datetime | None, after_seq: int | None, limit: int
+) -> list[AuditEntry]:
+    stmt = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if after_seq is not None:
+        stmt = stmt.where(AuditEntry.seq > after_seq)
+    return list(session.scalars(stmt))

@@ -1,0 +1,85 @@
+"""Settings: every knob of SPEC section 11, read once from `LIENTHONG_*` and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The hub's configuration; wrong values fail at start with the field named."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIENTHONG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite in DATA_DIR/lienthong.db"
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None,
+        description="Encrypts private keys at rest; generated into DATA_DIR on SQLite if absent",
+    )
+    trust_anchors: Path | None = None
+    vpcp_url: str | None = None
+    vpcp_system_id: str | None = None
+    vpcp_secret: SecretStr | None = None
+    vpcp_poll_seconds: float = Field(default=5.0, gt=0)
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, gt=1024)
+    max_attempts: int = Field(default=10, ge=1)
+    max_age: int = Field(default=2 * 24 * 3600, ge=1, description="seconds before a delivery dies")
+    log_level: str = "INFO"
+    worker_enabled: bool = True
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_lease_seconds: int = Field(default=60, ge=5)
+    worker_heartbeat_max_age: int = Field(default=30, ge=1)
+    auto_migrate: bool = Field(default=True, description="serve upgrades an embedded SQLite db")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver this project ships; say so once, here.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'lienthong.db').as_posix()}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def format_settings_error(exc: Exception) -> str:
+    """Turn a pydantic ValidationError into lines an operator can act on."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = ["invalid configuration:"]
+    for err in errors():
+        name = "LIENTHONG_" + "_".join(str(p) for p in err.get("loc", ())).upper()
+        lines.append(f"  {name}: {err.get('msg')}")
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""Prometheus metrics, one registry per app so tests and processes stay apart."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "lienthong_http_requests_total",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lienthong_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "lienthong_delivery_attempts_total",
+            "Delivery attempts by route and outcome",
+            ["route", "outcome"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "lienthong_deliveries_waiting",
+            "Deliveries queued or retrying (sampled by the worker)",
+            registry=self.registry,
+        )
