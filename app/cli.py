@@ -80,7 +80,9 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if settings.is_sqlite and settings.auto_migrate:
         prepare_embedded(settings)
     app = create_app(settings)
-    click.echo(f"Lienthong listening on http://{host}:{port} (database: {settings.database_url.split('://')[0]})")
+    click.echo(
+        f"Lienthong listening on http://{host}:{port} (database: {settings.database_url.split('://')[0]})"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -121,7 +123,9 @@ def clients() -> None:
 
 @clients.command("create")
 @click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice(["system", "admin", "auditor", "reporter"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["system", "admin", "auditor", "reporter"])
+)
 @click.option("--org", "orgs", multiple=True, help="an OrganId this client serves (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print {id, api_key, role, organ_ids}")
 def clients_create(name: str, role: str, orgs: tuple[str, ...], as_json: bool) -> None:
@@ -139,7 +143,12 @@ def clients_create(name: str, role: str, orgs: tuple[str, ...], as_json: bool) -
                 ClientCreate(name=name, role=role, organ_ids=list(orgs)),  # type: ignore[arg-type]
                 actor="cli",
             )
-            out = {"id": client.id, "api_key": key, "role": client.role, "organ_ids": client.organ_ids}
+            out = {
+                "id": client.id,
+                "api_key": key,
+                "role": client.role,
+                "organ_ids": client.organ_ids,
+            }
     except HubError as exc:
         click.echo(f"error ({exc.code}): {exc.detail}", err=True)
         sys.exit(1)

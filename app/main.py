@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Match
 
 from app.api import audit, clients, ops, organizations
 from app.api.problems import install_handlers
@@ -23,12 +22,19 @@ log = logging.getLogger("app.http")
 API_PREFIX = "/api/v1"
 
 
+API_ROUTERS = (organizations.router, clients.router, audit.router)
+OTHER_ROUTERS = (ops.router,)
+
+
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", request.url.path))
-    return "unmatched"
+    """The matched route's template (bounded label cardinality), never the raw path."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    if request.url.path.startswith(API_PREFIX) and not str(path).startswith(API_PREFIX):
+        return API_PREFIX + str(path)
+    return str(path)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_handlers(app)
 
-    app.include_router(ops.router)
-    for router in (organizations.router, clients.router, audit.router):
+    for router in OTHER_ROUTERS:
+        app.include_router(router)
+    for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
     @app.middleware("http")
@@ -66,28 +73,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started = time.perf_counter()
         try:
             response = await call_next(request)
+            elapsed = time.perf_counter() - started
+            route = _route_template(request)
+            metrics: Metrics = request.app.state.metrics
+            metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+            metrics.latency.labels(request.method, route).observe(elapsed)
+            response.headers["x-request-id"] = rid
+            principal = getattr(request.state, "principal", None)
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "route": route,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                    "client_id": getattr(principal, "client_id", None),
+                },
+            )
         finally:
             request_id_var.reset(token)
-        elapsed = time.perf_counter() - started
-        route = _route_template(request)
-        metrics: Metrics = request.app.state.metrics
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(elapsed)
-        response.headers["x-request-id"] = rid
-        principal = getattr(request.state, "principal", None)
-        token = request_id_var.set(rid)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "route": route,
-                "status": response.status_code,
-                "ms": round(elapsed * 1000, 2),
-                "client_id": getattr(principal, "client_id", None),
-            },
-        )
-        request_id_var.reset(token)
         return response
 
     return app

@@ -15,10 +15,10 @@ from app.clients.schemas import ClientCreate, ClientCreated, ClientOut
 router = APIRouter(prefix="/clients", tags=["clients"])
 
 
-@router.post(
-    "", status_code=201, response_model=ClientCreated, responses=responses(401, 403, 422)
-)
-def create_client(body: ClientCreate, session: SessionDep, principal: AdminPrincipal) -> ClientCreated:
+@router.post("", status_code=201, response_model=ClientCreated, responses=responses(401, 403, 422))
+def create_client(
+    body: ClientCreate, session: SessionDep, principal: AdminPrincipal
+) -> ClientCreated:
     client, key = service.create_client(session, body, actor=principal.actor)
     return ClientCreated(**service.to_out(client).model_dump(), api_key=key)
 

@@ -87,9 +87,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        value = raw.decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unprocessable("cursor is not one this API issued", code="cursor.invalid") from exc
+    if not value:
+        raise Unprocessable("cursor is not one this API issued", code="cursor.invalid")
+    return value
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size, at most 500")]

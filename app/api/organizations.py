@@ -35,7 +35,11 @@ def list_organizations(
     parent_id: str | None = Query(default=None),
 ) -> dict[str, Any]:
     rows = OrganizationRepository(session).list(
-        after=decode_cursor(cursor), limit=limit + 1, route=route, active=active, parent_id=parent_id
+        after=decode_cursor(cursor),
+        limit=limit + 1,
+        route=route,
+        active=active,
+        parent_id=parent_id,
     )
     page = rows[:limit]
     return {
@@ -60,9 +64,7 @@ def create_organization(
     return service.to_out(org)
 
 
-@router.put(
-    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422)
-)
+@router.put("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422))
 def update_organization(
     organ_id: str, body: OrganizationWrite, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:
@@ -70,9 +72,7 @@ def update_organization(
     return service.to_out(org, certificate_info_for(session, organ_id))
 
 
-@router.delete(
-    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404)
-)
+@router.delete("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))
 def deactivate_organization(
     organ_id: str, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:

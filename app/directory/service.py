@@ -13,7 +13,12 @@ from app.core.timeutil import iso
 from app.directory.models import Organization
 from app.directory.organ_id import organ_id_problem, organ_level
 from app.directory.repository import OrganizationRepository
-from app.directory.schemas import CertificateInfo, OrganizationCreate, OrganizationOut, OrganizationWrite
+from app.directory.schemas import (
+    CertificateInfo,
+    OrganizationCreate,
+    OrganizationOut,
+    OrganizationWrite,
+)
 
 
 def to_out(org: Organization, certificate: CertificateInfo | None = None) -> OrganizationOut:

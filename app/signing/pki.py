@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 """The key types the hub signs with (RSA for the national profile, ECDSA P-256 optionally)."""
@@ -88,7 +88,7 @@ def _revocation_pointers(
             x509.AuthorityInformationAccess(
                 [
                     x509.AccessDescription(
-                        x509.AuthorityInformationAccessOID.OCSP,
+                        AuthorityInformationAccessOID.OCSP,
                         x509.UniformResourceIdentifier(ocsp_url),
                     )
                 ]
@@ -206,12 +206,15 @@ def issue_org_certificate(
     """
     if key is None:
         key = generate_key(key_type, key_size)
-    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, _VN), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_name)]
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, _VN),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_name),
+    ]
     if include_organ_id:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, organ_id))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{org_name} ({organ_id})"))
     usage = set(key_usage)
-    unknown = usage - set(KeyUsageName.__args__)  # type: ignore[attr-defined]
+    unknown = usage - set(get_args(KeyUsageName))
     if unknown:
         raise ValueError(f"unknown key usage {sorted(unknown)}")
     start = not_before or _now() - dt.timedelta(minutes=5)

@@ -45,7 +45,9 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 
 # Names the signer adds itself, and header names the protocol uses for its own purposes.
 _AUTOMATIC = ("systemid", "timestamp")
-_RESERVED = frozenset({"systemid", "timestamp", "sign-header", "sign-header-key", "hash-header", "version"})
+_RESERVED = frozenset(
+    {"systemid", "timestamp", "sign-header", "sign-header-key", "hash-header", "version"}
+)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _TIMESTAMP_RE = re.compile(r"(\d{2})(\d{2})(\d{4})T(\d{2})(\d{2})(\d{2})\+(\d{4})")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{1,64}")

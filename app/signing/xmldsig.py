@@ -1,0 +1,553 @@
+"""Enveloped XML-DSig for edXML, written directly on lxml + cryptography.
+
+Why not signxml: its generic machinery (tree copies, XSD checks, chain policy) costs about three
+times the bare cryptographic work, and the hub signs and verifies every document. The profile
+here is narrow (SPEC section 5), so the code can be too: one `ds:Signature` as the last child of
+`edXMLHeader`, one `Reference URI=""` with the enveloped-signature and exclusive-C14N transforms,
+RSA-SHA256 (default) or ECDSA-SHA256, and `KeyInfo/X509Data` with the signer's certificate and
+its intermediates.
+
+The document digest is computed by streaming lxml's exclusive C14N into a hash object; the
+enveloped transform is applied by detaching the Signature element for the duration of the digest
+and putting it back, instead of copying the tree (documents may carry 50 MB attachments).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from lxml import etree
+
+from app.signing.pki import PrivateKey
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED_SIGNATURE = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+
+RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+RSA_SHA384 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
+RSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
+ECDSA_SHA1 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1"
+ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+ECDSA_SHA384 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"
+ECDSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512"
+
+SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+SHA224 = "http://www.w3.org/2001/04/xmldsig-more#sha224"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+SHA384 = "http://www.w3.org/2001/04/xmldsig-more#sha384"
+SHA512 = "http://www.w3.org/2001/04/xmlenc#sha512"
+
+DIGEST_METHODS: dict[str, str] = {
+    SHA1: "sha1",
+    SHA224: "sha224",
+    SHA256: "sha256",
+    SHA384: "sha384",
+    SHA512: "sha512",
+}
+"""Digest URIs the verifier can compute (hashlib names); which are *allowed* is policy."""
+
+SIGNATURE_METHODS: dict[str, tuple[str, str]] = {
+    RSA_SHA1: ("rsa", "sha1"),
+    RSA_SHA256: ("rsa", "sha256"),
+    RSA_SHA384: ("rsa", "sha384"),
+    RSA_SHA512: ("rsa", "sha512"),
+    ECDSA_SHA1: ("ec", "sha1"),
+    ECDSA_SHA256: ("ec", "sha256"),
+    ECDSA_SHA384: ("ec", "sha384"),
+    ECDSA_SHA512: ("ec", "sha512"),
+}
+"""Signature URIs the verifier can check, as (key type, hash); SHA-1 ones exist only to be
+reported as CRYPTO_CONSTRAINTS_FAILURE rather than as an unknown format."""
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+_Q_DS = "{%s}%%s" % DS_NS  # noqa: UP031 - a template, filled per element name
+_SIGNATURE_TAG = _Q_DS % "Signature"
+
+
+def ds(name: str) -> str:
+    """Clark-notation name of an XML-DSig element."""
+    return _Q_DS % name
+
+
+_SIGNATURES = etree.XPath("//*[local-name()='Signature']")
+"""Every element named Signature, in any namespace: all of them count against a document."""
+
+
+class SigningError(ValueError):
+    """The document cannot be signed as given (not edXML, already signed, DOCTYPE, ...)."""
+
+
+def safe_parser() -> etree.XMLParser:
+    """A parser that never loads DTDs, resolves entities or touches the network.
+
+    `huge_tree` lifts libxml2's 10 MB text-node cap, which a base64 50 MB attachment exceeds;
+    it is safe here because entity expansion is off and DOCTYPEs are refused after parsing.
+    lxml parsers must not be shared between threads, hence a new one per call.
+    """
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=True,
+        remove_comments=False,
+        remove_pis=False,
+    )
+
+
+def parse_document(data: bytes) -> etree._Element:
+    """Parse edXML bytes safely and return the root element; a DOCTYPE is refused."""
+    try:
+        root = etree.fromstring(data, safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise SigningError(f"not well-formed XML: {exc}") from exc
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack doctype/internalDTD
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise SigningError("a DOCTYPE is not allowed in edXML")
+    return root
+
+
+def find_header(root: etree._Element) -> etree._Element | None:
+    """`edXML/edXMLEnvelope/edXMLHeader`, or None when the document does not have that shape."""
+    if root.tag != f"{{{EDXML_NS}}}edXML":
+        return None
+    envelope = root.find(f"{{{EDXML_NS}}}edXMLEnvelope")
+    if envelope is None:
+        return None
+    return envelope.find(f"{{{EDXML_NS}}}edXMLHeader")
+
+
+class _HashWriter:
+    """File-like sink so that lxml's C14N output is hashed as it is produced, never kept."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, h: hashlib._Hash) -> None:
+        self._h = h
+
+    def write(self, data: bytes) -> int:
+        self._h.update(data)
+        return len(data)
+
+
+def c14n_digest(root: etree._Element, hash_name: str) -> bytes:
+    """Digest of the exclusive C14N (no comments) of the whole document that holds `root`."""
+    h = hashlib.new(hash_name)
+    tree: Any = root.getroottree()  # lxml-stubs do not know exclusive= or file-like sinks
+    tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
+    return h.digest()
+
+
+@contextmanager
+def detached(element: etree._Element) -> Iterator[None]:
+    """Temporarily remove `element` (but not the text that follows it) from its tree.
+
+    This is the enveloped-signature transform without a deep copy. lxml keeps an element's
+    `tail` with the element, so the tail is handed to the previous sibling (or the parent's
+    text) while the element is out, and everything is put back exactly afterwards.
+    Not safe against other threads reading the same tree meanwhile.
+    """
+    parent = element.getparent()
+    if parent is None:
+        yield
+        return
+    index = parent.index(element)
+    tail = element.tail
+    prev = element.getprevious()
+    saved = prev.tail if prev is not None else parent.text
+    if tail:
+        if prev is not None:
+            prev.tail = (saved or "") + tail
+        else:
+            parent.text = (saved or "") + tail
+    parent.remove(element)
+    try:
+        yield
+    finally:
+        parent.insert(index, element)
+        element.tail = tail
+        if prev is not None:
+            prev.tail = saved
+        else:
+            parent.text = saved
+
+
+def enveloped_digest(signature: etree._Element, hash_name: str) -> bytes:
+    """Reference digest for `URI=""` + enveloped-signature + exc-C14N, as a verifier sees it."""
+    with detached(signature):
+        return c14n_digest(signature, hash_name)
+
+
+def c14n_signed_info(signed_info: etree._Element) -> bytes:
+    """Exclusive C14N of SignedInfo: the bytes the signature value is computed over."""
+    return etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _coord_size(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> int:
+    return (key.curve.key_size + 7) // 8
+
+
+def raw_signature(key: PrivateKey, method: str, data: bytes) -> bytes:
+    """XML-DSig SignatureValue bytes: PKCS#1 v1.5 for RSA, r||s (not DER) for ECDSA."""
+    key_type, hash_name = SIGNATURE_METHODS[method]
+    algo = _HASHES[hash_name]()
+    if isinstance(key, rsa.RSAPrivateKey) and key_type == "rsa":
+        return key.sign(data, padding.PKCS1v15(), algo)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key_type == "ec":
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(algo)))
+        n = _coord_size(key)
+        return r.to_bytes(n, "big") + s.to_bytes(n, "big")
+    raise SigningError(f"{type(key).__name__} cannot sign with {method}")
+
+
+def verify_raw_signature(
+    public_key: object, method: str, data: bytes, signature_value: bytes
+) -> bool:
+    """True when `signature_value` is a valid `method` signature of `data` by `public_key`."""
+    entry = SIGNATURE_METHODS.get(method)
+    if entry is None:
+        return False
+    key_type, hash_name = entry
+    algo = _HASHES[hash_name]()
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey) and key_type == "rsa":
+            public_key.verify(signature_value, data, padding.PKCS1v15(), algo)
+            return True
+        if isinstance(public_key, ec.EllipticCurvePublicKey) and key_type == "ec":
+            n = _coord_size(public_key)
+            if len(signature_value) != 2 * n:
+                return False
+            r = int.from_bytes(signature_value[:n], "big")
+            s = int.from_bytes(signature_value[n:], "big")
+            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(algo))
+            return True
+    except InvalidSignature:
+        return False
+    return False
+
+
+def _public_der(key: object) -> bytes:
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    raise SigningError(f"unsupported public key type {type(key).__name__}")
+
+
+class Signer:
+    """An organization's loaded signing key and certificate chain, built once and reused.
+
+    Holds a key *object*: loading an RSA key from PEM costs ~46 ms, so never per signature.
+    Immutable and safe to share between threads.
+    """
+
+    __slots__ = ("_certificate", "_intermediates", "_key", "_method", "_x509_b64")
+
+    def __init__(
+        self,
+        key: PrivateKey,
+        certificate: x509.Certificate,
+        intermediates: Sequence[x509.Certificate] = (),
+        *,
+        signature_method: str | None = None,
+    ) -> None:
+        if _public_der(key.public_key()) != _public_der(certificate.public_key()):
+            raise SigningError("the private key does not belong to the certificate")
+        if signature_method is None:
+            signature_method = RSA_SHA256 if isinstance(key, rsa.RSAPrivateKey) else ECDSA_SHA256
+        entry = SIGNATURE_METHODS.get(signature_method)
+        wanted = "rsa" if isinstance(key, rsa.RSAPrivateKey) else "ec"
+        if entry is None or entry[0] != wanted or entry[1] == "sha1":
+            raise SigningError(f"cannot sign with {signature_method} and a {wanted} key")
+        # The trust anchor stays out of KeyInfo: a verifier must find it in its own store.
+        chain = [c for c in intermediates if c.subject != c.issuer]
+        self._key = key
+        self._certificate = certificate
+        self._intermediates = tuple(chain)
+        self._method = signature_method
+        self._x509_b64 = tuple(
+            _b64(c.public_bytes(serialization.Encoding.DER)) for c in (certificate, *chain)
+        )
+
+    @classmethod
+    def from_pem(
+        cls,
+        key_pem: bytes,
+        passphrase: str | bytes,
+        certificate_pem: bytes,
+        *,
+        signature_method: str | None = None,
+    ) -> Signer:
+        """Build from the encrypted key and a PEM bundle (signer first, then intermediates)."""
+        from app.signing.pki import decrypt_private_key
+
+        certs = x509.load_pem_x509_certificates(certificate_pem)
+        if not certs:
+            raise SigningError("no certificate in the PEM bundle")
+        key = decrypt_private_key(key_pem, passphrase)
+        return cls(key, certs[0], certs[1:], signature_method=signature_method)
+
+    @property
+    def key(self) -> PrivateKey:
+        return self._key
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
+    @property
+    def intermediates(self) -> tuple[x509.Certificate, ...]:
+        return self._intermediates
+
+    @property
+    def signature_method(self) -> str:
+        return self._method
+
+    @property
+    def key_info_certificates(self) -> tuple[str, ...]:
+        """Base64 DER of the certificates written to KeyInfo/X509Data (signer first)."""
+        return self._x509_b64
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw SignatureValue bytes over canonical SignedInfo."""
+        return raw_signature(self._key, self._method, data)
+
+
+def _sub(
+    parent: etree._Element, name: str, text: str | None = None, **attrs: str
+) -> etree._Element:
+    el = etree.SubElement(parent, ds(name), attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def sign_tree(root: etree._Element, signer: Signer) -> None:
+    """Sign an edXML document in place: appends `ds:Signature` as the last child of edXMLHeader.
+
+    The digest covers the whole document (attachments included), so `root` must be the document
+    element of its tree. Any element named Signature already present (in any namespace) is an
+    error: the hub never signs over an existing or placeholder signature.
+    """
+    if root.getparent() is not None:
+        raise SigningError("sign the document element, not a part of the document")
+    header = find_header(root)
+    if header is None:
+        raise SigningError("not an edXML document (edXML/edXMLEnvelope/edXMLHeader missing)")
+    if find_signatures(root):
+        raise SigningError("the document already carries a Signature element")
+
+    # The Signature is appended with no surrounding text, so the document minus the Signature
+    # (the enveloped transform) is exactly the document as it is now.
+    digest = c14n_digest(root, "sha256")
+
+    signature = etree.SubElement(header, _SIGNATURE_TAG, nsmap={"ds": DS_NS})
+    signed_info = _sub(signature, "SignedInfo")
+    _sub(signed_info, "CanonicalizationMethod", Algorithm=EXC_C14N)
+    _sub(signed_info, "SignatureMethod", Algorithm=signer.signature_method)
+    reference = _sub(signed_info, "Reference", URI="")
+    transforms = _sub(reference, "Transforms")
+    _sub(transforms, "Transform", Algorithm=ENVELOPED_SIGNATURE)
+    _sub(transforms, "Transform", Algorithm=EXC_C14N)
+    _sub(reference, "DigestMethod", Algorithm=SHA256)
+    _sub(reference, "DigestValue", _b64(digest))
+    value = _sub(signature, "SignatureValue")
+    x509_data = _sub(_sub(signature, "KeyInfo"), "X509Data")
+    for cert_b64 in signer.key_info_certificates:
+        _sub(x509_data, "X509Certificate", cert_b64)
+    try:
+        value.text = _b64(signer.sign(c14n_signed_info(signed_info)))
+    except BaseException:
+        header.remove(signature)
+        raise
+
+
+def sign_bytes(data: bytes, signer: Signer) -> bytes:
+    """Parse, sign and serialize an edXML document (UTF-8, with an XML declaration)."""
+    root = parse_document(data)
+    sign_tree(root, signer)
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignature:
+    """The pieces of a ds:Signature that passed the shape check (see `parse_signature`)."""
+
+    element: etree._Element
+    signed_info: etree._Element
+    signature_method: str
+    digest_method: str
+    digest_value: bytes
+    signature_value: bytes
+    certificates: tuple[bytes, ...]
+    """DER of every KeyInfo/X509Data/X509Certificate, in document order (candidates only)."""
+
+
+class SignatureFormatError(ValueError):
+    """The signature does not have the one shape the profile allows (FORMAT_FAILURE)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _children(el: etree._Element) -> list[etree._Element]:
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+def _expect(children: list[etree._Element], names: Sequence[str], where: str) -> None:
+    got = [c.tag for c in children]
+    want = [ds(n) for n in names]
+    if got != want:
+        shown = ", ".join(etree.QName(t).localname for t in got) or "nothing"
+        raise SignatureFormatError(
+            "format.shape", f"{where} must contain exactly {', '.join(names)}; found {shown}"
+        )
+
+
+def _no_children(el: etree._Element, where: str) -> None:
+    if _children(el):
+        raise SignatureFormatError("format.shape", f"{where} must not have child elements")
+
+
+def _decode_b64(text: str | None, where: str) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except ValueError as exc:
+        raise SignatureFormatError("format.base64", f"{where} is not valid base64") from exc
+
+
+_SIGNATURE_SHAPES = (
+    [ds("SignedInfo"), ds("SignatureValue"), ds("KeyInfo")],
+    [ds("SignedInfo"), ds("SignatureValue")],
+)
+_KEYINFO_IGNORED = {ds("KeyName"), ds("KeyValue")}
+_X509DATA_IGNORED = {ds("X509SubjectName"), ds("X509IssuerSerial"), ds("X509SKI")}
+
+
+def parse_signature(signature: etree._Element) -> ParsedSignature:
+    """Check the exact profile shape of one ds:Signature and extract its values.
+
+    Anything beyond the profile is refused, because every extra degree of freedom (an Id
+    reference, XPath/XSLT transforms, ds:Object, RetrievalMethod) is what signature-wrapping
+    and resource attacks are built on.
+    """
+    parts = _children(signature)
+    names = [c.tag for c in parts]
+    if names not in _SIGNATURE_SHAPES:
+        shown = ", ".join(etree.QName(t).localname for t in names) or "nothing"
+        raise SignatureFormatError(
+            "format.shape",
+            f"Signature must contain SignedInfo, SignatureValue and KeyInfo only; found {shown}",
+        )
+    signed_info, value_el = parts[0], parts[1]
+    si = _children(signed_info)
+    if len(si) > 3 and all(c.tag == ds("Reference") for c in si[2:]):
+        raise SignatureFormatError(
+            "format.reference_count", f"exactly one Reference is allowed; found {len(si) - 2}"
+        )
+    _expect(si, ("CanonicalizationMethod", "SignatureMethod", "Reference"), "SignedInfo")
+    c14n_method, sig_method_el, reference = si
+    if c14n_method.get("Algorithm") != EXC_C14N:
+        raise SignatureFormatError("format.c14n", f"CanonicalizationMethod must be {EXC_C14N}")
+    _no_children(c14n_method, "CanonicalizationMethod")
+    sig_method = sig_method_el.get("Algorithm") or ""
+    if sig_method not in SIGNATURE_METHODS:
+        raise SignatureFormatError(
+            "format.signature_method", f"unsupported SignatureMethod {sig_method!r}"
+        )
+    _no_children(sig_method_el, "SignatureMethod")
+
+    uri = reference.get("URI")
+    if uri != "":
+        raise SignatureFormatError(
+            "format.reference_uri",
+            f'the Reference must be URI="" (the whole document); found URI={uri!r}',
+        )
+    ref_parts = _children(reference)
+    _expect(ref_parts, ("Transforms", "DigestMethod", "DigestValue"), "Reference")
+    transforms_el, digest_method_el, digest_value_el = ref_parts
+    transforms = _children(transforms_el)
+    algorithms = [t.get("Algorithm") for t in transforms]
+    if [t.tag for t in transforms] != [ds("Transform")] * 2 or algorithms != [
+        ENVELOPED_SIGNATURE,
+        EXC_C14N,
+    ]:
+        raise SignatureFormatError(
+            "format.transforms",
+            "Transforms must be exactly enveloped-signature then exclusive C14N; "
+            f"found {algorithms}",
+        )
+    for t in transforms:
+        _no_children(t, "Transform")
+    digest_method = digest_method_el.get("Algorithm") or ""
+    if digest_method not in DIGEST_METHODS:
+        raise SignatureFormatError(
+            "format.digest_method", f"unsupported DigestMethod {digest_method!r}"
+        )
+    _no_children(digest_method_el, "DigestMethod")
+    digest_value = _decode_b64(digest_value_el.text, "DigestValue")
+    signature_value = _decode_b64(value_el.text, "SignatureValue")
+
+    certificates: list[bytes] = []
+    if len(parts) == 3:
+        for item in _children(parts[2]):
+            if item.tag in _KEYINFO_IGNORED:
+                continue
+            if item.tag != ds("X509Data"):
+                raise SignatureFormatError(
+                    "format.key_info",
+                    f"KeyInfo may hold X509Data only; found {etree.QName(item.tag).localname}",
+                )
+            for entry in _children(item):
+                if entry.tag == ds("X509Certificate"):
+                    certificates.append(_decode_b64(entry.text, "X509Certificate"))
+                elif entry.tag not in _X509DATA_IGNORED:
+                    raise SignatureFormatError(
+                        "format.key_info",
+                        f"unexpected {etree.QName(entry.tag).localname} in X509Data",
+                    )
+    return ParsedSignature(
+        element=signature,
+        signed_info=signed_info,
+        signature_method=sig_method,
+        digest_method=digest_method,
+        digest_value=digest_value,
+        signature_value=signature_value,
+        certificates=tuple(certificates),
+    )
+
+
+def find_signatures(root: etree._Element) -> list[etree._Element]:
+    """All elements named Signature in the document, whatever their namespace."""
+    found = _SIGNATURES(root)
+    assert isinstance(found, list)
+    return [e for e in found if isinstance(e, etree._Element)]
