@@ -69,14 +69,30 @@ def mock_server() -> Iterator[MockAxisServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def http_transport() -> Iterator[httpx.HTTPTransport]:
+    """One pooled transport for every client in the session (an httpx client costs ~50 ms)."""
+    transport = httpx.HTTPTransport()
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+@pytest.fixture(scope="session")
+def admin(mock_server: MockAxisServer, http_transport: httpx.HTTPTransport) -> httpx.Client:
+    """A plain client for the mock's unauthenticated /_mock admin interface."""
+    return httpx.Client(base_url=mock_server.url, transport=http_transport, timeout=10)
+
+
 @pytest.fixture
-def mock_url(mock_server: MockAxisServer) -> Iterator[str]:
+def mock_url(mock_server: MockAxisServer, admin: httpx.Client) -> Iterator[str]:
     """The mock's URL, with no messages and no faults before and after the test."""
-    httpx.delete(f"{mock_server.url}/_mock/messages").raise_for_status()
-    httpx.delete(f"{mock_server.url}/_mock/faults").raise_for_status()
+    admin.delete("/_mock/messages").raise_for_status()
+    admin.delete("/_mock/faults").raise_for_status()
     yield mock_server.url
-    httpx.delete(f"{mock_server.url}/_mock/faults").raise_for_status()
-    httpx.delete(f"{mock_server.url}/_mock/messages").raise_for_status()
+    admin.delete("/_mock/faults").raise_for_status()
+    admin.delete("/_mock/messages").raise_for_status()
 
 
 class AxisHarness(Protocol):
@@ -94,21 +110,27 @@ class AxisHarness(Protocol):
 @dataclass
 class HttpHarness:
     url: str
+    admin: httpx.Client
+    transport: httpx.BaseTransport
     kind: str = "http"
 
     def connector(self, system: SystemConfig, secret: str | None = None) -> AxisConnector:
         return HttpAxisConnector(
-            self.url, system.systemid, secret if secret is not None else system.secret, timeout=10
+            self.url,
+            system.systemid,
+            secret if secret is not None else system.secret,
+            timeout=10,
+            transport=self.transport,
         )
 
     def messages(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/_mock/messages")
+        response = self.admin.get("/_mock/messages")
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()
         return result
 
     def set_faults(self, **config: Any) -> None:
-        httpx.put(f"{self.url}/_mock/faults", json=config).raise_for_status()
+        self.admin.put("/_mock/faults", json=config).raise_for_status()
 
 
 @dataclass
@@ -131,5 +153,7 @@ def harness(request: pytest.FixtureRequest) -> AxisHarness:
     """Each scenario runs against the real mock over HTTP and against InMemoryAxis."""
     if request.param == "http":
         url: str = request.getfixturevalue("mock_url")
-        return HttpHarness(url)
+        return HttpHarness(
+            url, request.getfixturevalue("admin"), request.getfixturevalue("http_transport")
+        )
     return MemoryHarness(InMemoryAxis(SYSTEMS, marker_verifier))

@@ -1,0 +1,158 @@
+"""Signing + verification cost of a 20 KB edXML document against the bare cryptographic work.
+
+SPEC section 12: the hub's sign-then-verify must cost at most 1.5x the bare work (lxml parse +
+exclusive C14N + SHA-256 + one RSA-2048 signature + one verification), measured in the same run.
+
+    .venv/bin/python bench/signing.py [--iterations N] [--runs R]
+
+(a) hub:  sign_bytes (parse, digest, sign, serialize) then parse + validate (full report, chain
+          and CRL answered from the TrustStore cache, as for a known sender);
+(b) bare: parse + exclusive C14N + SHA-256 + RSA-2048 PKCS#1 v1.5 sign + verify.
+Also printed: the in-tree variant (sign_tree then validate on the same tree, no re-serialization)
+and the cold path-validation cost that the cache avoids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
+from lxml import etree  # noqa: E402
+
+from app.signing import pki  # noqa: E402
+from app.signing.validation import TrustStore, validate  # noqa: E402
+from app.signing.xmldsig import Signer, parse_document, safe_parser, sign_bytes, sign_tree  # noqa: E402
+
+SENDER = "000.00.00.H41"
+TEXT = (
+    "Ủy ban nhân dân tỉnh Nghệ An đề nghị các sở, ban, ngành và Ủy ban nhân dân các huyện, "
+    "thành phố, thị xã triển khai kết nối, liên thông phần mềm quản lý văn bản và điều hành; "
+    "bảo đảm gửi, nhận văn bản điện tử có ký số theo đúng quy định của Chính phủ. "
+)
+
+
+def make_document(size: int = 20_000) -> bytes:
+    """An edXML-like document of about `size` bytes: Vietnamese text plus a base64 attachment."""
+    ns = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+    head = f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="{ns}">
+  <edXML:edXMLEnvelope xmlns:edXML="{ns}">
+    <edXML:edXMLHeader>
+      <edXML:MessageHeader>
+        <edXML:From><edXML:OrganId>{SENDER}</edXML:OrganId><edXML:OrganName>UBND Tỉnh Nghệ An</edXML:OrganName></edXML:From>
+        <edXML:To><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName></edXML:To>
+        <edXML:DocumentId>{SENDER},2026/11/26,1234/UBND-VX</edXML:DocumentId>
+        <edXML:Code><edXML:CodeNumber>1234</edXML:CodeNumber><edXML:CodeNotation>UBND-VX</edXML:CodeNotation></edXML:Code>
+        <edXML:PromulgationInfo><edXML:Place>Nghệ An</edXML:Place><edXML:PromulgationDate>2026/11/26</edXML:PromulgationDate></edXML:PromulgationInfo>
+        <edXML:Subject>V/v triển khai liên thông văn bản điện tử</edXML:Subject>
+        <edXML:Content>{TEXT * 12}</edXML:Content>
+      </edXML:MessageHeader>
+      <edXML:TraceHeaderList>
+        <edXML:TraceHeader><edXML:OrganId>{SENDER}</edXML:OrganId><edXML:Timestamp>2026/11/26 09:30:00</edXML:Timestamp></edXML:TraceHeader>
+      </edXML:TraceHeaderList>
+    </edXML:edXMLHeader>
+    <edXML:edXMLBody>
+      <edXML:edXMLManifest version="1.0">
+        <edXML:Reference><edXML:ContentId>cid:1</edXML:ContentId><edXML:ContentType>application/pdf</edXML:ContentType><edXML:AttachmentName>congvan.pdf</edXML:AttachmentName></edXML:Reference>
+      </edXML:edXMLManifest>
+    </edXML:edXMLBody>
+  </edXML:edXMLEnvelope>
+  <AttachmentEncoded>
+    <Attachment><ContentId>cid:1</ContentId><AttachmentName>congvan.pdf</AttachmentName><ContentType>application/pdf</ContentType><ContentTransferEncoded>"""
+    tail = """</ContentTransferEncoded></Attachment>
+  </AttachmentEncoded>
+</edXML>
+"""
+    room = size - len(head.encode()) - len(tail.encode())
+    payload = base64.b64encode(os.urandom(max(0, room) * 3 // 4)).decode()
+    return (head + payload + tail).encode()
+
+
+def median_ms(fn: Callable[[], object], iterations: int) -> float:
+    for _ in range(min(20, iterations)):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    now = dt.datetime.now(dt.UTC)
+    root_key, root_cert = pki.create_root_ca("Bench Root CA")
+    ca_key, ca_cert = pki.create_issuing_ca(root_key, root_cert, "Bench Issuing CA")
+    key, cert = pki.issue_org_certificate(ca_key, ca_cert, SENDER, "UBND Tỉnh Nghệ An")
+    crls = [
+        pki.build_crl(k, c, [], now - dt.timedelta(hours=1), now + dt.timedelta(days=1))
+        for k, c in ((root_key, root_cert), (ca_key, ca_cert))
+    ]
+    trust = TrustStore([root_cert], [ca_cert], crls)
+    signer = Signer(key, cert, [ca_cert])
+    assert isinstance(key, rsa.RSAPrivateKey)
+    public = key.public_key()
+    document = make_document()
+
+    def hub() -> None:
+        signed = sign_bytes(document, signer)
+        report = validate(parse_document(signed), expected_organ_id=SENDER, trust=trust)
+        assert report.passed, report.to_dict()
+
+    def hub_in_tree() -> None:
+        root = parse_document(document)
+        sign_tree(root, signer)
+        assert validate(root, expected_organ_id=SENDER, trust=trust).passed
+
+    def bare() -> None:
+        root = etree.fromstring(document, safe_parser())
+        canonical = etree.tostring(root, method="c14n", exclusive=True)
+        digest = hashlib.sha256(canonical).digest()
+        signature = key.sign(digest, padding.PKCS1v15(), hashes.SHA256())
+        public.verify(signature, digest, padding.PKCS1v15(), hashes.SHA256())
+
+    def cold_chain() -> None:
+        fresh = TrustStore([root_cert], [ca_cert], crls)
+        signed = parse_document(sign_bytes(document, signer))
+        assert validate(signed, expected_organ_id=SENDER, trust=fresh).passed
+
+    signed_size = len(sign_bytes(document, signer))
+    print(f"document: {len(document):,} bytes, signed: {signed_size:,} bytes; ", end="")
+    print(f"{args.runs} runs x {args.iterations} iterations, median per document")
+    hub_runs, tree_runs, bare_runs = [], [], []
+    for run in range(1, args.runs + 1):
+        b = median_ms(bare, args.iterations)
+        h = median_ms(hub, args.iterations)
+        t = median_ms(hub_in_tree, args.iterations)
+        bare_runs.append(b)
+        hub_runs.append(h)
+        tree_runs.append(t)
+        print(f"  run {run}: hub {h:.3f} ms, hub in-tree {t:.3f} ms, bare {b:.3f} ms")
+    h, t, b = (statistics.median(x) for x in (hub_runs, tree_runs, bare_runs))
+    cold = median_ms(cold_chain, max(10, args.iterations // 20))
+    print(f"(a) hub sign-then-verify (bytes in, bytes out, full validate): {h:.3f} ms")
+    print(f"    hub sign_tree + validate on the same tree:                 {t:.3f} ms")
+    print(f"(b) bare parse + exc-C14N + SHA-256 + RSA-2048 sign + verify:  {b:.3f} ms")
+    print(f"ratio (a)/(b): {h / b:.2f}  (target <= 1.5)   in-tree ratio: {t / b:.2f}")
+    print(f"for reference, an uncached validation (path + CRLs): {cold:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
