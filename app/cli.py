@@ -39,12 +39,19 @@ def prepare_embedded(settings: Settings) -> None:
         click.echo(result)
 
 
+def _custody(settings: Settings) -> Any:
+    from app.core.hub import resolve_key_passphrase
+    from app.keys.custody import KeyCustody
+
+    return KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
+
+
 def run_demo(settings: Settings) -> str | None:
     from app import demo
     from app.core.db import unit_of_work
 
     with unit_of_work(_session_factory(settings)) as session:
-        result = demo.seed(session)
+        result = demo.seed(session, _custody(settings))
     if not result.created:
         return None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +59,8 @@ def run_demo(settings: Settings) -> str | None:
     keys_file.write_text(json.dumps(result.api_keys, indent=2, ensure_ascii=False))
     os.chmod(keys_file, 0o600)
     lines = [
-        f"Seeded the demo province: {result.organizations} organizations.",
+        f"Seeded the demo province: {result.organizations} organizations, "
+        f"a demo PKI and {result.keys_issued} signing keys.",
         f"Demo API keys (shown once; also saved to {keys_file}):",
     ]
     lines += [f"  {name:24} {key}" for name, key in result.api_keys.items()]
@@ -177,6 +185,68 @@ def clients_revoke(client_id: str) -> None:
 
 
 @main.group()
+def pki() -> None:
+    """The demo PKI: CA, one signing certificate per local organization, CRL."""
+
+
+def _pki_run(action: Any) -> Any:
+    from app.core.db import unit_of_work
+    from app.core.errors import HubError
+
+    settings = load_settings()
+    try:
+        with unit_of_work(_session_factory(settings)) as session:
+            return action(session, _custody(settings))
+    except HubError as exc:
+        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
+        sys.exit(1)
+
+
+@pki.command("init")
+def pki_init() -> None:
+    """Create the root and issuing CA (once) and a key for every local organization."""
+    summary = _pki_run(lambda s, c: c.ensure_demo_keys(s, actor="cli"))
+    click.echo(
+        ("created the CA; " if summary.created_ca else "the CA exists; ")
+        + f"issued {len(summary.issued)} organization certificates"
+    )
+
+
+@pki.command("issue")
+@click.argument("organ_id")
+@click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True)
+def pki_issue(organ_id: str, key_type: str) -> None:
+    """Issue a new key and certificate (rotation: it signs new documents from now on)."""
+    row = _pki_run(lambda s, c: c.issue(s, organ_id, actor="cli", key_type=key_type))
+    click.echo(f"issued certificate {row.serial} for {organ_id} (sha256 {row.sha256})")
+
+
+@pki.command("revoke")
+@click.argument("organ_id")
+@click.option("--reason", default=None)
+def pki_revoke(organ_id: str, reason: str | None) -> None:
+    """Revoke an organization's active certificate and publish a new CRL."""
+    serials = _pki_run(lambda s, c: c.revoke(s, organ_id, actor="cli", reason=reason))
+    click.echo(f"revoked {', '.join(serials)}; CRL published")
+
+
+@pki.command("crl")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def pki_crl(out: Path | None) -> None:
+    """Publish a fresh CRL (and write it, DER, to --out)."""
+
+    def act(session: Any, custody: Any) -> bytes:
+        custody.publish_crls(session, actor="cli")
+        der: bytes = custody.crl_der(session)
+        return der
+
+    der = _pki_run(act)
+    if out:
+        out.write_bytes(der)
+    click.echo(f"CRL published ({len(der)} bytes)")
+
+
+@main.group()
 def audit() -> None:
     """The audit log."""
 
@@ -196,6 +266,3 @@ def audit_verify() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-
-__all__ = ["Path", "main"]

@@ -15,6 +15,7 @@ from app.clients.service import create_client
 from app.directory.models import Organization
 from app.directory.schemas import OrganizationCreate
 from app.directory.service import create_organization
+from app.keys.custody import KeyCustody
 
 PROVINCE = "000.00.00.H41"
 PROVINCE_NAME = "UBND tỉnh Nghệ An"
@@ -59,6 +60,7 @@ class DemoResult:
     created: bool
     api_keys: dict[str, str] = field(default_factory=dict)
     organizations: int = 0
+    keys_issued: int = 0
 
 
 def local_organizations() -> list[tuple[str, str, str | None]]:
@@ -118,10 +120,15 @@ def seed_clients(session: Session, *, actor: str) -> dict[str, str]:
     return keys
 
 
-def seed(session: Session, *, actor: str = "demo") -> DemoResult:
-    """Idempotent: a directory that already has organizations is left alone."""
+def seed(session: Session, custody: KeyCustody, *, actor: str = "demo") -> DemoResult:
+    """Idempotent: a directory that already has organizations is left alone (but every
+    local organization without a signing key gets one, so the hub can always sign)."""
     if is_seeded(session):
+        custody.ensure_demo_keys(session, actor=actor)
         return DemoResult(created=False)
     count = seed_directory(session, actor=actor)
     keys = seed_clients(session, actor=actor)
-    return DemoResult(created=True, api_keys=keys, organizations=count)
+    summary = custody.ensure_demo_keys(session, actor=actor)
+    return DemoResult(
+        created=True, api_keys=keys, organizations=count, keys_issued=len(summary.issued)
+    )

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from app.api import audit, clients, ops, organizations
+from app.api import audit, clients, documents, edxml, inbox, ops, organizations, pki
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.hub import Hub
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
 
@@ -22,8 +23,15 @@ log = logging.getLogger("app.http")
 API_PREFIX = "/api/v1"
 
 
-API_ROUTERS = (organizations.router, clients.router, audit.router)
-OTHER_ROUTERS = (ops.router,)
+API_ROUTERS = (
+    organizations.router,
+    clients.router,
+    documents.router,
+    inbox.router,
+    edxml.router,
+    audit.router,
+)
+OTHER_ROUTERS = (ops.router, pki.router)
 
 
 def _route_template(request: Request) -> str:
@@ -57,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
+    app.state.hub = Hub.from_settings(settings)
     install_handlers(app)
 
     for router in OTHER_ROUTERS:

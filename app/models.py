@@ -3,8 +3,22 @@
 from app.audit.models import AuditEntry, AuditHead
 from app.clients.models import ApiClient, client_organizations
 from app.core.db import Base
+from app.delivery.models import Delivery
 from app.directory.models import Organization
-from app.keys.models import CaMaterial, RegisteredFingerprint, RevokedCertificate, SigningKey
+from app.documents.models import (
+    Document,
+    IdempotencyRecord,
+    StatusMessage,
+    TraceEvent,
+    ValidationRecord,
+)
+from app.keys.models import (
+    CaMaterial,
+    PublishedCrl,
+    RegisteredFingerprint,
+    RevokedCertificate,
+    SigningKey,
+)
 
 __all__ = [
     "ApiClient",
@@ -12,9 +26,16 @@ __all__ = [
     "AuditHead",
     "Base",
     "CaMaterial",
+    "Delivery",
+    "Document",
+    "IdempotencyRecord",
     "Organization",
+    "PublishedCrl",
     "RegisteredFingerprint",
     "RevokedCertificate",
     "SigningKey",
+    "StatusMessage",
+    "TraceEvent",
+    "ValidationRecord",
     "client_organizations",
 ]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -51,7 +52,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "main")
     admin_url = _psycopg_url(PG_URL)
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -129,6 +131,7 @@ class World:
 
     keys: dict[str, str]
     client_ids: dict[str, str]
+    ctx: dict[str, Any] = field(default_factory=dict)
 
     OWN = "000.00.02.H41"
     OWN2 = "000.00.03.H41"
@@ -140,8 +143,37 @@ class World:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
+LOCAL_ORGS = {
+    World.PROVINCE: "UBND tỉnh",
+    World.OWN: "Sở Nội vụ",
+    World.OWN2: "Sở Tài chính",
+    World.FOREIGN: "Sở KH&ĐT",
+}
+
+
+@dataclass
+class PkiMaterial:
+    root: tuple[Any, Any]
+    issuing: tuple[Any, Any]
+    leaves: dict[str, tuple[Any, Any]]
+
+
+@pytest.fixture(scope="session")
+def pki_material() -> PkiMaterial:
+    """One test PKI per worker: key generation is the slow part, so it is made once."""
+    from app.signing import pki
+
+    root = pki.create_root_ca("Test National Root CA", key_size=2048)
+    issuing = pki.create_issuing_ca(root[0], root[1], "Test Issuing CA")
+    leaves = {
+        organ: pki.issue_org_certificate(issuing[0], issuing[1], organ, name)
+        for organ, name in LOCAL_ORGS.items()
+    }
+    return PkiMaterial(root, issuing, leaves)
+
+
 @pytest.fixture
-def world(sessions: sessionmaker[Session]) -> World:
+def world(sessions: sessionmaker[Session], app: Any, pki_material: PkiMaterial) -> World:
     from app.clients.schemas import ClientCreate
     from app.clients.service import create_client
     from app.directory.schemas import OrganizationCreate
@@ -183,4 +215,8 @@ def world(sessions: sessionmaker[Session]) -> World:
             actor="test",
         )
         ids["system_foreign"] = c.id
+        custody = app.state.hub.custody
+        custody.install_ca(s, pki_material.root, pki_material.issuing, actor="test")
+        for organ, (key, cert) in pki_material.leaves.items():
+            custody.install_key(s, organ, key, cert, actor="test")
     return World(keys, ids)

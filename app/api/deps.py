@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
@@ -58,6 +58,10 @@ class Authorize:
 
     def __init__(self, *roles: Role) -> None:
         self.roles: frozenset[str] = frozenset(roles)
+
+    def dep(self) -> Any:
+        """`Annotated[Principal, Authorize(...).dep()]` for a route-specific role set."""
+        return Depends(self)
 
     def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in self.roles:

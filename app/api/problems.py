@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import PROBLEM_JSON, HubError
+from app.edxml import EdxmlError
 
 log = logging.getLogger("app.api")
 
@@ -68,6 +69,15 @@ def install_handlers(app: FastAPI) -> None:
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
         return problem_response(exc, request)
 
+    @app.exception_handler(EdxmlError)
+    async def _edxml_error(request: Request, exc: EdxmlError) -> JSONResponse:
+        extra: dict[str, Any] = {"line": exc.line, "column": exc.column}
+        if len(exc.errors) > 1:
+            extra["errors"] = [e.as_dict() for e in exc.errors]
+        error = HubError(exc.detail, code=exc.code, status=exc.status, extra=extra)
+        error.title = "edXML refused"
+        return problem_response(error, request)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -98,3 +108,10 @@ def install_handlers(app: FastAPI) -> None:
         error = HubError("an internal error occurred", code="internal", status=500)
         error.title = "Internal error"
         return problem_response(error, request)
+
+
+def binary(media_type: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route answering bytes of `media_type`, plus its problems."""
+    out: dict[int | str, dict[str, Any]] = {200: {"content": {media_type: {}}}}
+    out.update(responses(*statuses))
+    return out

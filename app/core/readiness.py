@@ -47,3 +47,11 @@ def _schema(app: FastAPI) -> str | None:
     if current != head:
         return f"database at revision {current}, code expects {head}: run `lienthong db upgrade`"
     return None
+
+
+@register("signing_keys")
+def _signing_keys(app: FastAPI) -> str | None:
+    """The passphrase opens the issuing CA key and the trust store builds (CRLs present)."""
+    with app.state.sessionmaker() as session:
+        app.state.hub.custody.check_ready(session)
+    return None

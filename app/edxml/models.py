@@ -105,7 +105,8 @@ def parse_slash_timestamp(text: str) -> datetime:
     if m is None:
         raise ValueError(f"{text!r} is not a timestamp in the form yyyy/MM/dd HH:mm:ss")
     try:
-        return datetime(*(int(g) for g in m.groups()))  # type: ignore[misc]
+        y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+        return datetime(y, mo, d, h, mi, sec)
     except ValueError:
         raise ValueError(f"{text!r} is not a valid date and time") from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -59,3 +59,15 @@ class RegisteredFingerprint(Base):
     organ_id: Mapped[str] = mapped_column(ForeignKey("organizations.organ_id"), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PublishedCrl(Base):
+    """The current CRL of each hub CA, regenerated when revocations change or it ages."""
+
+    __tablename__ = "crls"
+
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    number: Mapped[int] = mapped_column(default=1)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    der: Mapped[bytes] = mapped_column(LargeBinary)

@@ -22,9 +22,11 @@ import asyncio
 import base64
 import concurrent.futures
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -68,8 +70,10 @@ from app.signing.xmldsig import (
     SHA384,
     SHA512,
     SIGNATURE_METHODS,
+    ParsedSignature,
     SignatureFormatError,
     c14n_signed_info,
+    decode_base64,
     ds,
     enveloped_digest,
     find_header,
@@ -114,7 +118,9 @@ This is the project's mapping (the brief lists SIG_CONSTRAINTS_FAILURE as a fail
 certificate of the wrong organization or key usage will never become acceptable later), where
 EN 319 102-1 and pyHanko would call SIG_CONSTRAINTS_FAILURE INDETERMINATE."""
 
+_DS_SIGNATURE = ds("Signature")
 _VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
+# lxml serializes calls of one XPath object with an internal lock, so sharing it is safe.
 _DUPLICATE_ID_ATTRS = etree.XPath(
     "//@*[local-name()='Id' or local-name()='ID' or local-name()='id']"
 )
@@ -311,6 +317,54 @@ class ValidationReport:
                 for r in data.get("revocation_data", ())
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _CertFacts:
+    """What validation needs to know about one KeyInfo certificate, derived once."""
+
+    der: bytes
+    cert: x509.Certificate
+    public_key: Any
+    fingerprint: str
+    entry: ChainEntry
+    organ_id: str | None
+    usage_problem: str | None
+    signature_hash: str | None
+
+
+@functools.lru_cache(maxsize=2048)
+def _cert_facts(b64_text: str) -> _CertFacts:
+    """Decode and describe a KeyInfo certificate; cached by its base64 text because the same
+    few signer certificates arrive on every document (rfc4514 names alone cost ~0.1 ms)."""
+    der = decode_base64(b64_text, "X509Certificate")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        public_key = cert.public_key()
+        hash_algorithm = cert.signature_hash_algorithm
+    except (ValueError, TypeError) as exc:
+        raise SignatureFormatError(
+            "format.certificate", f"a KeyInfo certificate is not a usable X.509 DER: {exc}"
+        ) from exc
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage_problem = (
+            None
+            if usage.digital_signature or usage.content_commitment
+            else "the certificate allows neither digitalSignature nor nonRepudiation"
+        )
+    except x509.ExtensionNotFound:
+        usage_problem = "the certificate has no KeyUsage extension"
+    return _CertFacts(
+        der=der,
+        cert=cert,
+        public_key=public_key,
+        fingerprint=certificate_fingerprint(cert),
+        entry=ChainEntry.of(cert),
+        organ_id=organ_id_of(cert),
+        usage_problem=usage_problem,
+        signature_hash=hash_algorithm.name if hash_algorithm is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -712,6 +766,15 @@ class TrustStore:
             ), None
         except PathValidationError as exc:
             entries, _ = self._describe(exc.original_path)
+            if "could not be verified" in exc.failure_msg:
+                # A look-alike CA (right name, wrong key): there is no path to an anchor.
+                return ChainOutcome(
+                    chain="indeterminate",
+                    validity="not_checked",
+                    revocation="not_checked",
+                    sub_indication="NO_CERTIFICATE_CHAIN_FOUND",
+                    error=Message("chain.not_found", exc.failure_msg),
+                ), None
             return ChainOutcome(
                 chain="indeterminate",
                 validity="not_checked",
@@ -844,6 +907,50 @@ def _q(name: str) -> str:
     return f"{{{EDXML_NS}}}{name}"
 
 
+_TIMESTAMP = re.compile(r"\s*(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\s*")
+
+
+def _child(el: etree._Element, tag: str) -> etree._Element | None:
+    return next(el.iterchildren(tag), None)
+
+
+def _child_text(el: etree._Element | None, tag: str) -> str | None:
+    child = None if el is None else _child(el, tag)
+    return None if child is None else child.text
+
+
+_MESSAGE_HEADER = _q("MessageHeader")
+_FROM = _q("From")
+_ORGAN_ID = _q("OrganId")
+_TIMESTAMP_TAG = _q("Timestamp")
+_TRACE_LIST = _q("TraceHeaderList")
+_TRACE = _q("TraceHeader")
+
+
+def _claimed_from_header(header: etree._Element) -> dt.datetime | None:
+    message = _child(header, _MESSAGE_HEADER)
+    if message is None:
+        return None
+    sender = (_child_text(_child(message, _FROM), _ORGAN_ID) or "").strip()
+    text: str | None = None
+    trace_list = _child(header, _TRACE_LIST)
+    if sender and trace_list is not None:
+        for trace in trace_list.iterchildren(_TRACE):
+            if (_child_text(trace, _ORGAN_ID) or "").strip() == sender:
+                text = _child_text(trace, _TIMESTAMP_TAG)
+                break
+    if text is None:
+        text = _child_text(message, _TIMESTAMP_TAG)
+    if text is None or not text.strip():
+        return None
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"timestamp {text.strip()!r} is not yyyy/MM/dd HH:mm:ss")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=_VN_TZ)
+    return local.astimezone(dt.UTC)
+
+
 def claimed_signing_time(root: etree._Element) -> dt.datetime | None:
     """The sender's TraceHeader Timestamp, else MessageHeader/Timestamp (status messages).
 
@@ -851,45 +958,28 @@ def claimed_signing_time(root: etree._Element) -> dt.datetime | None:
     ValueError for a timestamp in another format.
     """
     header = find_header(root)
-    if header is None:
-        return None
-    message = header.find(_q("MessageHeader"))
-    if message is None:
-        return None
-    sender = (message.findtext(f"{_q('From')}/{_q('OrganId')}") or "").strip()
-    text: str | None = None
-    for trace in header.iterfind(f"{_q('TraceHeaderList')}/{_q('TraceHeader')}"):
-        if sender and (trace.findtext(_q("OrganId")) or "").strip() == sender:
-            text = trace.findtext(_q("Timestamp"))
-            break
-    if text is None:
-        text = message.findtext(_q("Timestamp"))
-    if text is None or not text.strip():
-        return None
-    local = dt.datetime.strptime(text.strip(), "%Y/%m/%d %H:%M:%S")
-    return local.replace(tzinfo=_VN_TZ).astimezone(dt.UTC)
+    return None if header is None else _claimed_from_header(header)
 
 
-def _check_placement(root: etree._Element, signature: etree._Element) -> None:
-    header = find_header(root)
+def _check_placement(header: etree._Element | None, signature: etree._Element) -> None:
     if header is None:
         raise SignatureFormatError(
             "format.not_edxml", "not an edXML document (edXML/edXMLEnvelope/edXMLHeader)"
         )
-    if signature.getparent() is not header:
-        raise SignatureFormatError(
-            "format.placement", "the Signature must be the last child of edXMLHeader"
-        )
-    if any(isinstance(s.tag, str) for s in signature.itersiblings()):
+    if signature.getparent() is not header or any(
+        isinstance(s.tag, str) for s in signature.itersiblings()
+    ):
         raise SignatureFormatError(
             "format.placement", "the Signature must be the last child of edXMLHeader"
         )
 
 
 def _check_duplicate_ids(root: etree._Element) -> None:
-    seen: set[str] = set()
     found = _DUPLICATE_ID_ATTRS(root)
     assert isinstance(found, list)
+    if len(found) < 2:
+        return
+    seen: set[str] = set()
     for value in found:
         text = str(value)
         if text in seen:
@@ -899,17 +989,45 @@ def _check_duplicate_ids(root: etree._Element) -> None:
         seen.add(text)
 
 
-def _key_problem(cert: x509.Certificate, policy: Policy) -> str | None:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < policy.min_rsa_bits:
-            return f"RSA key of {key.key_size} bits; at least {policy.min_rsa_bits} required"
+def _key_problem(public_key: object, policy: Policy) -> str | None:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < policy.min_rsa_bits:
+            return f"RSA key of {public_key.key_size} bits; at least {policy.min_rsa_bits} required"
         return None
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in policy.ec_curves:
-            return f"elliptic curve {key.curve.name} is not allowed"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in policy.ec_curves:
+            return f"elliptic curve {public_key.curve.name} is not allowed"
         return None
-    return f"{type(key).__name__} keys are not allowed"
+    return f"{type(public_key).__name__} keys are not allowed"
+
+
+_STRONG_CERT_HASHES = frozenset({"sha256", "sha384", "sha512"})
+
+
+def _check_algorithms(
+    parsed: ParsedSignature, signer: _CertFacts | None, policy: Policy
+) -> list[Message]:
+    weak: list[Message] = []
+    if parsed.signature_method not in policy.signature_methods:
+        hash_name = SIGNATURE_METHODS[parsed.signature_method][1]
+        code = "algorithm.sha1" if hash_name == "sha1" else "algorithm.signature_method"
+        weak.append(Message(code, f"SignatureMethod {parsed.signature_method} is not allowed"))
+    if parsed.digest_method not in policy.digest_methods:
+        code = (
+            "algorithm.sha1"
+            if DIGEST_METHODS[parsed.digest_method] == "sha1"
+            else "algorithm.digest"
+        )
+        weak.append(Message(code, f"DigestMethod {parsed.digest_method} is not allowed"))
+    if signer is not None:
+        key_problem = _key_problem(signer.public_key, policy)
+        if key_problem:
+            weak.append(Message("algorithm.key_size", key_problem))
+        if signer.signature_hash not in _STRONG_CERT_HASHES:
+            shown = signer.signature_hash or "unknown"
+            code = "algorithm.sha1" if shown == "sha1" else "algorithm.certificate"
+            weak.append(Message(code, f"the signer certificate is signed with {shown}"))
+    return weak
 
 
 def _validate_into(
@@ -920,10 +1038,12 @@ def _validate_into(
     policy: Policy,
 ) -> None:
     root = root.getroottree().getroot()
-    try:
-        run.claimed = claimed_signing_time(root)
-    except ValueError as exc:
-        run.warnings.append(Message("claimed_signing_time.unparseable", str(exc)))
+    header = find_header(root)
+    if header is not None:
+        try:
+            run.claimed = _claimed_from_header(header)
+        except ValueError as exc:
+            run.warnings.append(Message("claimed_signing_time.unparseable", str(exc)))
 
     # 1. format ------------------------------------------------------------------------------
     run.stage = "format"
@@ -939,24 +1059,27 @@ def _validate_into(
                 f"{len(signatures)} Signature elements; exactly one is allowed",
             )
         signature = signatures[0]
-        if signature.tag != ds("Signature"):
+        if signature.tag != _DS_SIGNATURE:
             raise SignatureFormatError(
                 "format.namespace",
                 f"the Signature element is {signature.tag!r}, not in the XML-DSig namespace",
             )
-        _check_placement(root, signature)
+        _check_placement(header, signature)
         _check_duplicate_ids(root)
         parsed = parse_signature(signature)
-        try:
-            certs = [x509.load_der_x509_certificate(d) for d in parsed.certificates]
-        except ValueError as exc:
-            raise SignatureFormatError(
-                "format.certificate", f"a KeyInfo certificate is not DER X.509: {exc}"
-            ) from exc
+        certs = [_cert_facts(text) for text in parsed.certificate_texts]
     except SignatureFormatError as exc:
         run.fail("format", "FORMAT_FAILURE", exc.code, str(exc))
         return
     run.passed("format")
+    if next(root.iter(etree.Comment), None) is not None:
+        run.warnings.append(
+            Message(
+                "document.comments",
+                "the document contains comments, which the signature does not cover; read "
+                "text with itertext() or parse with remove_comments=True",
+            )
+        )
 
     # 2. digest ------------------------------------------------------------------------------
     run.stage = "digest"
@@ -973,8 +1096,7 @@ def _validate_into(
 
     # 3. signature value ---------------------------------------------------------------------
     run.stage = "signature"
-    signer: x509.Certificate | None = None
-    signer_index = 0
+    signer: _CertFacts | None = None
     if not certs:
         run.fail(
             "signature",
@@ -984,13 +1106,14 @@ def _validate_into(
         )
     else:
         signed_info = c14n_signed_info(parsed.signed_info)
-        for index, cert in enumerate(certs):
+        for facts in certs:
             if verify_raw_signature(
-                cert.public_key(), parsed.signature_method, signed_info, parsed.signature_value
+                facts.public_key, parsed.signature_method, signed_info, parsed.signature_value
             ):
-                signer, signer_index = cert, index
+                signer = facts
                 break
         if signer is None:
+            # No KeyInfo key verifies: report on the first (conventionally the signer's).
             signer = certs[0]
             run.fail(
                 "signature",
@@ -1001,44 +1124,20 @@ def _validate_into(
         else:
             run.passed("signature")
 
-    fingerprint = certificate_fingerprint(signer) if signer is not None else None
-    if signer is not None and fingerprint is not None:
-        organ = organ_id_of(signer)
+    if signer is not None:
+        organ = signer.organ_id
         if organ is None:
-            registered = trust.organs_registered_for(fingerprint)
+            registered = trust.organs_registered_for(signer.fingerprint)
             if expected_organ_id in registered:
                 organ = expected_organ_id
             elif len(registered) == 1:
                 organ = next(iter(registered))
-        run.signed_by = SignedBy(
-            subject=signer.subject.rfc4514_string(),
-            serial=format(signer.serial_number, "x"),
-            issuer=signer.issuer.rfc4514_string(),
-            organ_id=organ,
-        )
-        run.chain = tuple(
-            ChainEntry.of(c) for c in (signer, *certs[:signer_index], *certs[signer_index + 1 :])
-        )
+        entry = signer.entry
+        run.signed_by = SignedBy(entry.subject, entry.serial, entry.issuer, organ)
 
     # 4. algorithms and key sizes -------------------------------------------------------------
     run.stage = "algorithm"
-    weak: list[Message] = []
-    if parsed.signature_method not in policy.signature_methods:
-        hash_name = SIGNATURE_METHODS[parsed.signature_method][1]
-        code = "algorithm.sha1" if hash_name == "sha1" else "algorithm.signature_method"
-        weak.append(Message(code, f"SignatureMethod {parsed.signature_method} is not allowed"))
-    if parsed.digest_method not in policy.digest_methods:
-        code = "algorithm.sha1" if parsed.digest_method.endswith("#sha1") else "algorithm.digest"
-        weak.append(Message(code, f"DigestMethod {parsed.digest_method} is not allowed"))
-    if signer is not None:
-        key_problem = _key_problem(signer, policy)
-        if key_problem:
-            weak.append(Message("algorithm.key_size", key_problem))
-        cert_hash = signer.signature_hash_algorithm
-        if cert_hash is None or cert_hash.name not in {"sha256", "sha384", "sha512"}:
-            shown = cert_hash.name if cert_hash else "unknown"
-            code = "algorithm.sha1" if shown == "sha1" else "algorithm.certificate"
-            weak.append(Message(code, f"the signer certificate is signed with {shown}"))
+    weak = _check_algorithms(parsed, signer, policy)
     if weak:
         run.checks["algorithm"] = "failed"
         run.subs.setdefault("algorithm", "CRYPTO_CONSTRAINTS_FAILURE")
@@ -1051,17 +1150,17 @@ def _validate_into(
 
     # 5-7. chain, validity, revocation --------------------------------------------------------
     run.stage = "chain"
-    signer_der = parsed.certificates[signer_index]
-    others = [d for i, d in enumerate(parsed.certificates) if i != signer_index]
-    outcome = trust.validate_chain(signer_der, others, run.at, policy)
+    others = [c.der for c in certs if c is not signer]
+    outcome = trust.validate_chain(signer.der, others, run.at, policy)
     run.checks["chain"] = outcome.chain
     run.checks["validity"] = outcome.validity
     run.checks["revocation"] = outcome.revocation
     if outcome.path:
         run.chain = outcome.path
     else:
+        run.chain = (signer.entry, *(c.entry for c in certs if c is not signer))
         run.warnings.append(
-            Message("chain.as_presented", "chain[] lists the KeyInfo certificates unverified")
+            Message("chain.as_presented", "chain[] lists the KeyInfo certificates, unverified")
         )
     run.revocation_data = outcome.revocation_data
     if outcome.error is not None and outcome.sub_indication is not None:
@@ -1081,26 +1180,24 @@ def _validate_into(
 
     # 8. key usage ----------------------------------------------------------------------------
     run.stage = "key_usage"
-    try:
-        usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
-        usable = usage.digital_signature or usage.content_commitment
-        why = "the certificate allows neither digitalSignature nor nonRepudiation"
-    except x509.ExtensionNotFound:
-        usable, why = False, "the certificate has no KeyUsage extension"
-    if usable:
+    if signer.usage_problem is None:
         run.passed("key_usage")
     else:
-        run.fail("key_usage", "SIG_CONSTRAINTS_FAILURE", "key_usage.not_signing", why)
+        run.fail(
+            "key_usage", "SIG_CONSTRAINTS_FAILURE", "key_usage.not_signing", signer.usage_problem
+        )
 
     # 9. the signer belongs to the sending organization ---------------------------------------
     run.stage = "signer_matches_sender"
-    assert fingerprint is not None
-    cert_organ = organ_id_of(signer)
-    if cert_organ == expected_organ_id or trust.is_registered(expected_organ_id, fingerprint):
+    if signer.organ_id == expected_organ_id or trust.is_registered(
+        expected_organ_id, signer.fingerprint
+    ):
         run.passed("signer_matches_sender")
     else:
         named = (
-            f"organizationIdentifier {cert_organ!r}" if cert_organ else "no organizationIdentifier"
+            f"organizationIdentifier {signer.organ_id!r}"
+            if signer.organ_id
+            else "no organizationIdentifier"
         )
         run.fail(
             "signer_matches_sender",

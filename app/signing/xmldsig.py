@@ -93,10 +93,6 @@ def ds(name: str) -> str:
     return _Q_DS % name
 
 
-_SIGNATURES = etree.XPath("//*[local-name()='Signature']")
-"""Every element named Signature, in any namespace: all of them count against a document."""
-
-
 class SigningError(ValueError):
     """The document cannot be signed as given (not edXML, already signed, DOCTYPE, ...)."""
 
@@ -106,7 +102,9 @@ def safe_parser() -> etree.XMLParser:
 
     `huge_tree` lifts libxml2's 10 MB text-node cap, which a base64 50 MB attachment exceeds;
     it is safe here because entity expansion is off and DOCTYPEs are refused after parsing.
-    lxml parsers must not be shared between threads, hence a new one per call.
+    Comments are dropped: the signature does not cover them (URI="" excludes comments), and a
+    comment inside a text node would otherwise cut what `.text` returns to the business code.
+    lxml parsers must not be shared between threads, hence a new one per call (~2 us).
     """
     return etree.XMLParser(
         resolve_entities=False,
@@ -114,7 +112,7 @@ def safe_parser() -> etree.XMLParser:
         load_dtd=False,
         dtd_validation=False,
         huge_tree=True,
-        remove_comments=False,
+        remove_comments=True,
         remove_pis=False,
     )
 
@@ -131,14 +129,20 @@ def parse_document(data: bytes) -> etree._Element:
     return root
 
 
+_EDXML_TAG = f"{{{EDXML_NS}}}edXML"
+_ENVELOPE_TAG = f"{{{EDXML_NS}}}edXMLEnvelope"
+_HEADER_TAG = f"{{{EDXML_NS}}}edXMLHeader"
+
+
 def find_header(root: etree._Element) -> etree._Element | None:
     """`edXML/edXMLEnvelope/edXMLHeader`, or None when the document does not have that shape."""
-    if root.tag != f"{{{EDXML_NS}}}edXML":
+    if root.tag != _EDXML_TAG:
         return None
-    envelope = root.find(f"{{{EDXML_NS}}}edXMLEnvelope")
-    if envelope is None:
+    for envelope in root.iterchildren(_ENVELOPE_TAG):
+        for header in envelope.iterchildren(_HEADER_TAG):
+            return header
         return None
-    return envelope.find(f"{{{EDXML_NS}}}edXMLHeader")
+    return None
 
 
 class _HashWriter:
@@ -262,6 +266,32 @@ def _public_der(key: object) -> bytes:
     raise SigningError(f"unsupported public key type {type(key).__name__}")
 
 
+def _signed_info_text(method: str, *, canonical: bool) -> tuple[str, str]:
+    """SignedInfo as text before and after the DigestValue content.
+
+    `canonical=True` gives its exclusive C14N (namespace on the apex, no empty-element tags).
+    """
+
+    def empty(name: str, algorithm: str) -> str:
+        if canonical:
+            return f'<ds:{name} Algorithm="{algorithm}"></ds:{name}>'
+        return f'<ds:{name} Algorithm="{algorithm}"/>'
+
+    ns = f' xmlns:ds="{DS_NS}"' if canonical else ""
+    head = (
+        f"<ds:SignedInfo{ns}>"
+        + empty("CanonicalizationMethod", EXC_C14N)
+        + empty("SignatureMethod", method)
+        + '<ds:Reference URI=""><ds:Transforms>'
+        + empty("Transform", ENVELOPED_SIGNATURE)
+        + empty("Transform", EXC_C14N)
+        + "</ds:Transforms>"
+        + empty("DigestMethod", SHA256)
+        + "<ds:DigestValue>"
+    )
+    return head, "</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+
+
 class Signer:
     """An organization's loaded signing key and certificate chain, built once and reused.
 
@@ -269,7 +299,15 @@ class Signer:
     Immutable and safe to share between threads.
     """
 
-    __slots__ = ("_certificate", "_intermediates", "_key", "_method", "_x509_b64")
+    __slots__ = (
+        "_certificate",
+        "_intermediates",
+        "_key",
+        "_method",
+        "_si_c14n",
+        "_x509_b64",
+        "_xml",
+    )
 
     def __init__(
         self,
@@ -295,6 +333,19 @@ class Signer:
         self._method = signature_method
         self._x509_b64 = tuple(
             _b64(c.public_bytes(serialization.Encoding.DER)) for c in (certificate, *chain)
+        )
+        # The Signature is produced from fixed text around two values. SignedInfo's canonical
+        # form is therefore known without building and canonicalizing elements (all values are
+        # URIs and base64, which C14N never escapes); tests check it against lxml's C14N.
+        si_doc = _signed_info_text(signature_method, canonical=False)
+        si_c14n = _signed_info_text(signature_method, canonical=True)
+        self._si_c14n = tuple(part.encode("ascii") for part in si_c14n)
+        key_info = "".join(f"<ds:X509Certificate>{b}</ds:X509Certificate>" for b in self._x509_b64)
+        self._xml = (
+            f'<ds:Signature xmlns:ds="{DS_NS}">{si_doc[0]}',
+            f"{si_doc[1]}<ds:SignatureValue>",
+            f"</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{key_info}</ds:X509Data></ds:KeyInfo>"
+            "</ds:Signature>",
         )
 
     @classmethod
@@ -340,14 +391,13 @@ class Signer:
         """Raw SignatureValue bytes over canonical SignedInfo."""
         return raw_signature(self._key, self._method, data)
 
-
-def _sub(
-    parent: etree._Element, name: str, text: str | None = None, **attrs: str
-) -> etree._Element:
-    el = etree.SubElement(parent, ds(name), attrs)
-    if text is not None:
-        el.text = text
-    return el
+    def signature_element(self, digest: bytes) -> etree._Element:
+        """A complete ds:Signature for a document whose reference digest (SHA-256) is `digest`."""
+        digest_b64 = _b64(digest)
+        head, tail = self._si_c14n
+        value_b64 = _b64(self.sign(head + digest_b64.encode("ascii") + tail))
+        start, middle, end = self._xml
+        return etree.fromstring(f"{start}{digest_b64}{middle}{value_b64}{end}")
 
 
 def sign_tree(root: etree._Element, signer: Signer) -> None:
@@ -367,27 +417,7 @@ def sign_tree(root: etree._Element, signer: Signer) -> None:
 
     # The Signature is appended with no surrounding text, so the document minus the Signature
     # (the enveloped transform) is exactly the document as it is now.
-    digest = c14n_digest(root, "sha256")
-
-    signature = etree.SubElement(header, _SIGNATURE_TAG, nsmap={"ds": DS_NS})
-    signed_info = _sub(signature, "SignedInfo")
-    _sub(signed_info, "CanonicalizationMethod", Algorithm=EXC_C14N)
-    _sub(signed_info, "SignatureMethod", Algorithm=signer.signature_method)
-    reference = _sub(signed_info, "Reference", URI="")
-    transforms = _sub(reference, "Transforms")
-    _sub(transforms, "Transform", Algorithm=ENVELOPED_SIGNATURE)
-    _sub(transforms, "Transform", Algorithm=EXC_C14N)
-    _sub(reference, "DigestMethod", Algorithm=SHA256)
-    _sub(reference, "DigestValue", _b64(digest))
-    value = _sub(signature, "SignatureValue")
-    x509_data = _sub(_sub(signature, "KeyInfo"), "X509Data")
-    for cert_b64 in signer.key_info_certificates:
-        _sub(x509_data, "X509Certificate", cert_b64)
-    try:
-        value.text = _b64(signer.sign(c14n_signed_info(signed_info)))
-    except BaseException:
-        header.remove(signature)
-        raise
+    header.append(signer.signature_element(c14n_digest(root, "sha256")))
 
 
 def sign_bytes(data: bytes, signer: Signer) -> bytes:
@@ -407,8 +437,14 @@ class ParsedSignature:
     digest_method: str
     digest_value: bytes
     signature_value: bytes
-    certificates: tuple[bytes, ...]
-    """DER of every KeyInfo/X509Data/X509Certificate, in document order (candidates only)."""
+    certificate_texts: tuple[str, ...]
+    """Base64 text of every KeyInfo/X509Data/X509Certificate, in document order. Kept as text
+    so that verifiers can cache decoded certificates by it; they are candidates, not trust."""
+
+    @property
+    def certificates(self) -> tuple[bytes, ...]:
+        """DER of the KeyInfo certificates (raises SignatureFormatError on bad base64)."""
+        return tuple(decode_base64(t, "X509Certificate") for t in self.certificate_texts)
 
 
 class SignatureFormatError(ValueError):
@@ -423,22 +459,26 @@ def _children(el: etree._Element) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str)]
 
 
-def _expect(children: list[etree._Element], names: Sequence[str], where: str) -> None:
-    got = [c.tag for c in children]
-    want = [ds(n) for n in names]
-    if got != want:
-        shown = ", ".join(etree.QName(t).localname for t in got) or "nothing"
+def _name(tag: object) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else "a comment or PI"
+
+
+def _expect(children: list[etree._Element], want: tuple[str, ...], where: str) -> None:
+    if tuple(c.tag for c in children) != want:
+        shown = ", ".join(_name(c.tag) for c in children) or "nothing"
+        names = ", ".join(_name(t) for t in want)
         raise SignatureFormatError(
-            "format.shape", f"{where} must contain exactly {', '.join(names)}; found {shown}"
+            "format.shape", f"{where} must contain exactly {names}; found {shown}"
         )
 
 
 def _no_children(el: etree._Element, where: str) -> None:
-    if _children(el):
-        raise SignatureFormatError("format.shape", f"{where} must not have child elements")
+    if len(el):
+        raise SignatureFormatError("format.shape", f"{where} must have no content but text")
 
 
-def _decode_b64(text: str | None, where: str) -> bytes:
+def decode_base64(text: str | None, where: str) -> bytes:
+    """Strict base64 (whitespace allowed, as XML-DSig writers wrap lines)."""
     try:
         return base64.b64decode("".join((text or "").split()), validate=True)
     except ValueError as exc:
@@ -446,9 +486,15 @@ def _decode_b64(text: str | None, where: str) -> bytes:
 
 
 _SIGNATURE_SHAPES = (
-    [ds("SignedInfo"), ds("SignatureValue"), ds("KeyInfo")],
-    [ds("SignedInfo"), ds("SignatureValue")],
+    (ds("SignedInfo"), ds("SignatureValue"), ds("KeyInfo")),
+    (ds("SignedInfo"), ds("SignatureValue")),
 )
+_SIGNED_INFO_SHAPE = (ds("CanonicalizationMethod"), ds("SignatureMethod"), ds("Reference"))
+_REFERENCE_SHAPE = (ds("Transforms"), ds("DigestMethod"), ds("DigestValue"))
+_TRANSFORM_SHAPE = (ds("Transform"), ds("Transform"))
+_REFERENCE_TAG = ds("Reference")
+_X509DATA_TAG = ds("X509Data")
+_X509CERT_TAG = ds("X509Certificate")
 _KEYINFO_IGNORED = {ds("KeyName"), ds("KeyValue")}
 _X509DATA_IGNORED = {ds("X509SubjectName"), ds("X509IssuerSerial"), ds("X509SKI")}
 
@@ -460,21 +506,21 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
     reference, XPath/XSLT transforms, ds:Object, RetrievalMethod) is what signature-wrapping
     and resource attacks are built on.
     """
-    parts = _children(signature)
-    names = [c.tag for c in parts]
+    parts = list(signature)
+    names = tuple(c.tag for c in parts)
     if names not in _SIGNATURE_SHAPES:
-        shown = ", ".join(etree.QName(t).localname for t in names) or "nothing"
+        shown = ", ".join(_name(t) for t in names) or "nothing"
         raise SignatureFormatError(
             "format.shape",
             f"Signature must contain SignedInfo, SignatureValue and KeyInfo only; found {shown}",
         )
     signed_info, value_el = parts[0], parts[1]
-    si = _children(signed_info)
-    if len(si) > 3 and all(c.tag == ds("Reference") for c in si[2:]):
+    si = list(signed_info)
+    if len(si) > 3 and all(c.tag == _REFERENCE_TAG for c in si[2:]):
         raise SignatureFormatError(
             "format.reference_count", f"exactly one Reference is allowed; found {len(si) - 2}"
         )
-    _expect(si, ("CanonicalizationMethod", "SignatureMethod", "Reference"), "SignedInfo")
+    _expect(si, _SIGNED_INFO_SHAPE, "SignedInfo")
     c14n_method, sig_method_el, reference = si
     if c14n_method.get("Algorithm") != EXC_C14N:
         raise SignatureFormatError("format.c14n", f"CanonicalizationMethod must be {EXC_C14N}")
@@ -492,12 +538,12 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
             "format.reference_uri",
             f'the Reference must be URI="" (the whole document); found URI={uri!r}',
         )
-    ref_parts = _children(reference)
-    _expect(ref_parts, ("Transforms", "DigestMethod", "DigestValue"), "Reference")
+    ref_parts = list(reference)
+    _expect(ref_parts, _REFERENCE_SHAPE, "Reference")
     transforms_el, digest_method_el, digest_value_el = ref_parts
-    transforms = _children(transforms_el)
+    transforms = list(transforms_el)
     algorithms = [t.get("Algorithm") for t in transforms]
-    if [t.tag for t in transforms] != [ds("Transform")] * 2 or algorithms != [
+    if tuple(t.tag for t in transforms) != _TRANSFORM_SHAPE or algorithms != [
         ENVELOPED_SIGNATURE,
         EXC_C14N,
     ]:
@@ -514,26 +560,25 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
             "format.digest_method", f"unsupported DigestMethod {digest_method!r}"
         )
     _no_children(digest_method_el, "DigestMethod")
-    digest_value = _decode_b64(digest_value_el.text, "DigestValue")
-    signature_value = _decode_b64(value_el.text, "SignatureValue")
+    digest_value = decode_base64(digest_value_el.text, "DigestValue")
+    signature_value = decode_base64(value_el.text, "SignatureValue")
 
-    certificates: list[bytes] = []
+    certificates: list[str] = []
     if len(parts) == 3:
         for item in _children(parts[2]):
             if item.tag in _KEYINFO_IGNORED:
                 continue
-            if item.tag != ds("X509Data"):
+            if item.tag != _X509DATA_TAG:
                 raise SignatureFormatError(
-                    "format.key_info",
-                    f"KeyInfo may hold X509Data only; found {etree.QName(item.tag).localname}",
+                    "format.key_info", f"KeyInfo may hold X509Data only; found {_name(item.tag)}"
                 )
             for entry in _children(item):
-                if entry.tag == ds("X509Certificate"):
-                    certificates.append(_decode_b64(entry.text, "X509Certificate"))
+                if entry.tag == _X509CERT_TAG:
+                    certificates.append(entry.text or "")
                 elif entry.tag not in _X509DATA_IGNORED:
                     raise SignatureFormatError(
                         "format.key_info",
-                        f"unexpected {etree.QName(entry.tag).localname} in X509Data",
+                        f"unexpected {_name(entry.tag)} in X509Data",
                     )
     return ParsedSignature(
         element=signature,
@@ -542,12 +587,10 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
         digest_method=digest_method,
         digest_value=digest_value,
         signature_value=signature_value,
-        certificates=tuple(certificates),
+        certificate_texts=tuple(certificates),
     )
 
 
 def find_signatures(root: etree._Element) -> list[etree._Element]:
-    """All elements named Signature in the document, whatever their namespace."""
-    found = _SIGNATURES(root)
-    assert isinstance(found, list)
-    return [e for e in found if isinstance(e, etree._Element)]
+    """All elements named Signature in the document, in any namespace or none."""
+    return list(root.getroottree().iter("{*}Signature"))

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import World
+from tests.factories import document_json
 
 
 @dataclass
 class Sample:
     path: Callable[[World], str]
     json: Callable[[World], Any] | None = None
+    content: Callable[[World], bytes] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     # For a `system` client: the same request aimed at another organization's resource,
     # which must answer 404 (SPEC section 4: a client never learns it exists).
@@ -46,5 +48,55 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda w: f"/api/v1/clients/{w.client_ids['system_foreign']}"
     ),
     ("GET", "/api/v1/audit/log"): Sample(lambda w: "/api/v1/audit/log"),
+    ("GET", "/api/v1/audit/signatures"): Sample(lambda w: "/api/v1/audit/signatures"),
+    ("POST", "/api/v1/edxml/validate"): Sample(
+        lambda w: "/api/v1/edxml/validate", content=lambda w: w.ctx["own_xml"]
+    ),
+    ("POST", "/api/v1/documents"): Sample(
+        lambda w: "/api/v1/documents", json=lambda w: document_json(w.OWN, [w.OWN2])
+    ),
+    ("GET", "/api/v1/documents"): Sample(lambda w: "/api/v1/documents"),
+    ("GET", "/api/v1/documents/{id}"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}",
+    ),
+    ("GET", "/api/v1/documents/{id}/edxml"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/edxml",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/edxml",
+    ),
+    ("GET", "/api/v1/documents/{id}/attachments/{content_id}"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/attachments/cid:1",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/attachments/cid:1",
+    ),
+    ("GET", "/api/v1/documents/{id}/trace"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/trace",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/trace",
+    ),
+    ("GET", "/api/v1/documents/{id}/statuses"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/statuses",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/statuses",
+    ),
+    ("POST", "/api/v1/documents/{id}/statuses"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/statuses",
+        json=lambda w: {"organ_id": w.OWN2, "code": "03"},
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/statuses",
+    ),
+    ("GET", "/api/v1/documents/{id}/validation"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/validation",
+        foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/validation",
+    ),
+    ("POST", "/api/v1/documents/{id}/validation"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['own']}/validation"
+    ),
+    ("GET", "/api/v1/inbox"): Sample(lambda w: "/api/v1/inbox"),
+    ("GET", "/api/v1/inbox/{delivery_id}/edxml"): Sample(
+        lambda w: f"/api/v1/inbox/{w.ctx['own_item']}/edxml",
+        foreign=lambda w: f"/api/v1/inbox/{w.ctx['foreign_item']}/edxml",
+    ),
+    ("POST", "/api/v1/inbox/{delivery_id}/ack"): Sample(
+        lambda w: f"/api/v1/inbox/{w.ctx['own_item']}/ack",
+        json=lambda w: {"result": "done"},
+        foreign=lambda w: f"/api/v1/inbox/{w.ctx['foreign_item']}/ack",
+    ),
     ("GET", "/api/v1/audit/log/verify"): Sample(lambda w: "/api/v1/audit/log/verify"),
 }

@@ -12,8 +12,9 @@ from app.core.config import Settings
 from app.main import API_PREFIX, API_ROUTERS, OTHER_ROUTERS, create_app
 from tests.api.route_samples import SAMPLES
 from tests.conftest import World
+from tests.factories import document_json
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root"}
 ROLES = ("system", "admin", "auditor", "reporter")
 
 
@@ -62,15 +63,50 @@ def test_every_route_declares_who_may_call_it() -> None:
 
 def _call(client: Any, method: str, path: str, key: str | None, sample: Any, world: World) -> Any:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if sample.content:
+        headers["Content-Type"] = "application/xml"
+        return client.request(method, path, headers=headers, content=sample.content(world))
     body = sample.json(world) if sample.json else None
     return client.request(method, path, headers=headers, json=body, params=sample.params)
+
+
+def _documents(client: Any, world: World, sessions: Any) -> None:
+    """An own document (OWN -> OWN2, with an attachment) and a foreign one (FOREIGN -> PROVINCE)."""
+    from app.edxml import EdxmlDocument, build_document
+
+    own = document_json(world.OWN, [world.OWN2], attachments=[("a.pdf", b"%PDF")])
+    r = client.post("/api/v1/documents", json=own, headers=world.auth("system"))
+    assert r.status_code == 202, r.text
+    world.ctx["own"] = r.json()["id"]
+    foreign = document_json(world.FOREIGN, [world.PROVINCE], attachments=[("b.pdf", b"%PDF")])
+    r = client.post("/api/v1/documents", json=foreign, headers=world.auth("system_foreign"))
+    assert r.status_code == 202, r.text
+    world.ctx["foreign"] = r.json()["id"]
+    items = client.get(
+        "/api/v1/inbox", params={"organ_id": world.OWN2}, headers=world.auth("system")
+    )
+    world.ctx["own_item"] = items.json()["items"][0]["id"]
+    from sqlalchemy import select
+
+    from app.delivery.models import Delivery
+
+    with sessions() as s:
+        world.ctx["foreign_item"] = s.scalars(
+            select(Delivery.id).where(Delivery.document == world.ctx["foreign"])
+        ).one()
+    world.ctx["own_xml"] = build_document(
+        EdxmlDocument.model_validate(document_json(world.OWN, [world.OWN2]))
+    )
 
 
 @pytest.mark.parametrize(
     ("method", "path", "roles"), PROTECTED, ids=[f"{m} {p}" for m, p, _ in PROTECTED]
 )
-def test_role_matrix(client, world: World, method: str, path: str, roles: frozenset[str]) -> None:  # type: ignore[no-untyped-def]
+def test_role_matrix(
+    client, world: World, sessions, method: str, path: str, roles: frozenset[str]
+) -> None:  # type: ignore[no-untyped-def]
     sample = SAMPLES[(method, path)]
+    _documents(client, world, sessions)
     url = sample.path(world)
     r = _call(client, method, url, None, sample, world)
     assert r.status_code == 401 and r.json()["code"] == "auth.missing"

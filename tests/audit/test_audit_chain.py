@@ -28,13 +28,13 @@ def test_chain_verifies_and_links(client, world: World) -> None:  # type: ignore
     r = client.get("/api/v1/audit/log/verify", headers=world.auth("auditor"))
     assert r.status_code == 200
     verdict = r.json()
-    assert verdict["ok"] is True and verdict["entries"] == 10
+    assert verdict["ok"] is True
     items = client.get(
         "/api/v1/audit/log", params={"limit": 500}, headers=world.auth("auditor")
     ).json()["items"]
     assert items[0]["prev_hash"] == "0" * 64
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(items))
-    assert verdict["head"] == items[-1]["hash"]
+    assert verdict["head"] == items[-1]["hash"] and verdict["entries"] == len(items) >= 10
 
 
 @pytest.mark.parametrize(

@@ -281,6 +281,13 @@ def test_key_list_must_match_the_json_keys() -> None:
     assert "exactly" in reason(resign(base, signed, ["systemid", "timestamp"]))
     assert "exactly" in reason(resign(base, signed, ["systemid", "timestamp", "docId", "status"]))
     assert "duplicate" in reason(resign(base, signed, ["systemid", "timestamp", "docId", "DOCID"]))
+    assert "malformed" in reason(resign(base, signed, ["systemid", "timestamp", "doc Id"]))
+
+
+def test_key_list_tolerates_a_trailing_separator_and_spaces() -> None:
+    base = build_headers("sys-a", "secret-a", {"docId": "d-1"}, NOW)
+    headers = dict(base, **{"XroadVnpt-sign-header-key": "systemid; timestamp;docId;"})
+    assert authenticate(headers, lookup, NOW).params == {"docId": "d-1"}
 
 
 def test_systemid_and_timestamp_must_be_signed() -> None:

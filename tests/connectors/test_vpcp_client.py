@@ -167,6 +167,8 @@ def test_answers_map_to_retryable_or_not(status_code: int, body: object, retryab
     assert caught.value.retryable is retryable
     if status_code != 200:
         assert caught.value.http_status == status_code
+    if body is None:
+        assert caught.value.error_code is None
     if isinstance(body, dict) and "ErrorCode" in body and body.get("status") == "FAIL":
         assert caught.value.error_code == body["ErrorCode"]
 
@@ -189,6 +191,7 @@ def test_non_json_success_answer_is_retryable() -> None:
         httpx.RemoteProtocolError("Server disconnected without sending a response."),
         httpx.ReadError("[Errno 104] Connection reset by peer"),
         httpx.WriteError("broken pipe"),
+        httpx.DecodingError("bad gzip"),
     ],
 )
 def test_transport_failures_are_retryable(exception: Exception) -> None:

@@ -259,7 +259,7 @@ def authenticate(
         raise AxisAuthError("sign-header is not ASCII (non-ASCII must be \\u-escaped)")
     signed = _parse_sign_header(sign_header)
 
-    names = key_header.split(";")
+    names = [name.strip() for name in key_header.split(";") if name.strip()]
     if any(_NAME_RE.fullmatch(name) is None for name in names):
         raise AxisAuthError("malformed sign-header-key")
     if len({name.lower() for name in names}) != len(names):
@@ -317,7 +317,9 @@ def _collect_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
     """Group header values by lowercase name; repeated headers are kept to be refused later."""
     grouped: dict[str, list[str]] = {}
     items = headers.items()
-    multi = getattr(headers, "multi_items", None)  # starlette/httpx: every occurrence
+    # httpx.Headers.items() joins repeats with ", "; multi_items() lists each one, as
+    # starlette's Headers.items() already does.
+    multi = getattr(headers, "multi_items", None)
     if callable(multi):
         items = multi()
     for name, value in items:

@@ -264,6 +264,8 @@ class HttpAxisConnector(_ConnectorBase):
             raise AxisError(f"{operation}: bad axis URL {url!r}", retryable=False) from exc
         except httpx.TransportError as exc:
             raise AxisError(f"{operation}: connection failed ({exc!r})", retryable=True) from exc
+        except httpx.RequestError as exc:  # e.g. a garbled compressed answer
+            raise AxisError(f"{operation}: unreadable answer ({exc!r})", retryable=True) from exc
         return self._interpret(operation, response)
 
     @staticmethod
@@ -279,7 +281,9 @@ class HttpAxisConnector(_ConnectorBase):
         if isinstance(answer, dict):
             desc = f": {answer.get('ErrorDesc', '')} (ErrorCode {answer.get('ErrorCode', '')})"
         retryable = code in (408, 429) or code >= 500
-        error_code = str(answer.get("ErrorCode")) if isinstance(answer, dict) else None
+        error_code = None
+        if isinstance(answer, dict) and answer.get("ErrorCode") is not None:
+            error_code = str(answer["ErrorCode"])
         raise AxisError(
             f"{operation}: HTTP {code}{desc}",
             retryable=retryable,

@@ -38,9 +38,10 @@ from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from app.connectors.vpcp.auth import (
@@ -70,6 +71,7 @@ from app.connectors.vpcp.state import (
 )
 
 __all__ = [
+    "EXAMPLE_SYSTEMS",
     "FaultConfig",
     "MockAxisApp",
     "MockAxisServer",
@@ -200,8 +202,11 @@ def _add_protocol_routes(app: MockAxisApp) -> None:
     state = app.axis_state
 
     def make_handler(operation: str) -> Callable[[Request], Any]:
-        async def handler(request: Request) -> JSONResponse:
-            body = await request.body()
+        async def handler(request: Request) -> Response:
+            try:
+                body = await request.body()
+            except ClientDisconnect:  # e.g. the client gave up during injected latency
+                return Response(status_code=499)
             try:
                 auth: AuthenticatedRequest = authenticate(
                     request.headers, state.secret_for, state.clock(), app.max_skew
@@ -279,7 +284,7 @@ def _add_admin_routes(app: MockAxisApp) -> None:
                 state.send,
                 system.systemid,
                 edxml,
-                from_organ=payload.from_organ or system.organ_ids[0],
+                from_organ=payload.from_organ or _first_exact(system),
                 to=payload.to,
                 message_type=payload.messagetype,
             )
@@ -288,6 +293,15 @@ def _add_admin_routes(app: MockAxisApp) -> None:
                 fail(exc.error_code or ERROR_BAD_REQUEST, exc.message), status_code=400
             )
         return JSONResponse(ok(DocId=doc_id))
+
+
+def _first_exact(system: SystemConfig) -> str:
+    exact = [organ for organ in system.organ_ids if not organ.startswith("*.")]
+    return exact[0] if exact else ""
+
+
+EXAMPLE_SYSTEMS = Path(__file__).with_name("example_systems.json")
+"""A systems file for demos and docker-compose (secrets are placeholders)."""
 
 
 # --- running it -----------------------------------------------------------------------------

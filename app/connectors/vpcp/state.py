@@ -48,8 +48,10 @@ Clock = Callable[[], datetime]
 class SystemConfig(BaseModel):
     """A system connected to the axis: the hub, another province, a ministry.
 
-    ``organ_names`` is optional (Lienthong extension) and only names agencies in
-    getAgenciesList; without it an organ is listed under the system's ``name``.
+    Lienthong extensions, both optional: an ``organ_ids`` entry ``"*.<suffix>"`` serves every
+    code ending in ``.<suffix>`` (``"*.H41"``: all of Nghệ An's units, so a demo hub need not
+    list each commune); such patterns are not listed by getAgenciesList. ``organ_names`` names
+    agencies in getAgenciesList; without it an organ is listed under the system's ``name``.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -83,6 +85,16 @@ def check_systems(systems: Sequence[SystemConfig]) -> None:
         if system.systemid in seen:
             raise ValueError(f"systemid {system.systemid!r} appears twice")
         seen.add(system.systemid)
+        for organ in system.organ_ids:
+            if not _valid_organ_entry(organ):
+                raise ValueError(f"{system.systemid}: bad organ id or pattern {organ!r}")
+
+
+def _valid_organ_entry(organ: str) -> bool:
+    """An exact code, or ``*.<suffix>`` with a non-empty suffix and no other wildcard."""
+    if organ.startswith("*."):
+        return len(organ) > 2 and "*" not in organ[1:]
+    return bool(organ.strip()) and "*" not in organ
 
 
 # --- faults ---------------------------------------------------------------------------------
@@ -218,13 +230,25 @@ class AxisState:
         check_systems(systems)
         self.systems: dict[str, SystemConfig] = {s.systemid: s for s in systems}
         self._serving: dict[str, list[str]] = {}
+        self._patterns: list[tuple[str, str]] = []
         for system in systems:
             for organ in system.organ_ids:
-                self._serving.setdefault(organ, []).append(system.systemid)
+                if organ.startswith("*."):
+                    self._patterns.append((organ[1:], system.systemid))
+                else:
+                    self._serving.setdefault(organ, []).append(system.systemid)
         self._verify = verify_signature
         self.clock: Clock = clock or _default_clock
         self._lock = threading.Lock()
         self._messages: dict[str, StoredMessage] = {}
+
+    def serving(self, code: str) -> list[str]:
+        """Systems that serve an organ code, by exact code first, then by ``*.`` pattern."""
+        systems = list(self._serving.get(code, []))
+        for suffix, system_id in self._patterns:
+            if code.endswith(suffix) and len(code) > len(suffix) and system_id not in systems:
+                systems.append(system_id)
+        return systems
 
     def secret_for(self, system_id: str) -> str | None:
         system = self.systems.get(system_id)
@@ -260,9 +284,9 @@ class AxisState:
         With ``lose`` the message is validated and answered for, then forgotten
         (the lose-after-accept fault).
         """
-        system = self._system(system_id)
+        self._system(system_id)
         kind = check_message_type(message_type)
-        if from_organ not in system.organ_ids:
+        if system_id not in self.serving(from_organ):
             raise AxisError(
                 f"`from` {from_organ!r} is not served by system {system_id!r}",
                 retryable=False,
@@ -271,7 +295,8 @@ class AxisState:
         codes = tuple(dict.fromkeys(to))
         if not codes:
             raise _bad_request("`to` is empty")
-        unknown = [code for code in codes if code not in self._serving]
+        routes = {code: self.serving(code) for code in codes}
+        unknown = [code for code, systems in routes.items() if not systems]
         if unknown:
             raise AxisError(
                 f"unknown recipient(s): {', '.join(unknown)}",
@@ -282,7 +307,7 @@ class AxisState:
         if lose:
             logger.info("lose-after-accept: answering OK for %s and forgetting it", doc_id)
             return doc_id
-        recipients = list(dict.fromkeys(s for code in codes for s in self._serving[code]))
+        recipients = list(dict.fromkeys(s for code in codes for s in routes[code]))
         valid = self._verify_signature(edxml, from_organ)
         now = self.clock()
         message = StoredMessage(
@@ -361,6 +386,7 @@ class AxisState:
             Agency(code=organ, name=system.organ_names.get(organ, system.name), systemid=sid)
             for sid, system in self.systems.items()
             for organ in system.organ_ids
+            if not organ.startswith("*.")
         ]
 
     def snapshot(self) -> list[dict[str, object]]:

@@ -1,0 +1,63 @@
+"""POST /edxml/validate: check a message without sending it (for integrators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.body import BodyDep
+from app.api.deps import AnyPrincipal, SessionDep
+from app.api.problems import responses
+from app.core.errors import HubError
+from app.core.timeutil import utcnow
+from app.edxml import EdxmlError, outcome_summary, validate_file, validate_message
+from app.signing.validation import validate
+
+router = APIRouter(prefix="/edxml", tags=["edxml"])
+
+
+@router.post(
+    "/validate",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    },
+    responses=responses(401, 403, 413, 422),
+)
+def validate_edxml(
+    request: Request, body: BodyDep, session: SessionDep, _: AnyPrincipal
+) -> JSONResponse:
+    hub = request.app.state.hub
+    limit = hub.settings.max_document_bytes
+    outcome = (
+        validate_file(body.path, max_bytes=limit)
+        if body.path
+        else validate_message(body.data or b"", max_bytes=limit)
+    )
+    first = outcome.errors[0] if outcome.errors else None
+    if (
+        outcome.parsed is None
+        and first is not None
+        and first.code in ("edxml.malformed", "payload.too_large")
+    ):
+        raise EdxmlError(first.code, first.detail, first.status, first.line, first.column)
+    result: dict[str, Any] = outcome_summary(outcome)
+    signature = None
+    if outcome.parsed is not None:
+        message = outcome.parsed.message
+        try:
+            report = validate(
+                outcome.parsed.root,
+                expected_organ_id=message.from_.organ_id,
+                trust=hub.custody.trust_store(session),
+                at=utcnow(),
+            )
+            signature = report.to_dict()
+        except HubError:
+            signature = None
+    result["signature"] = signature
+    return JSONResponse(result)

@@ -1,0 +1,59 @@
+"""The durable outbox: one row per (message, recipient), with its state machine (SPEC 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+from app.core.ids import new_id
+from app.core.timeutil import utcnow
+
+# queued -> sending -> delivered | available -> acknowledged | rejected; retrying; dead
+STATES = (
+    "queued",
+    "sending",
+    "retrying",
+    "delivered",
+    "available",
+    "acknowledged",
+    "rejected",
+    "dead",
+)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    # Each recipient gets each message once: the key of "no inbox lists a document twice".
+    __table_args__ = (UniqueConstraint("message_id", "organ_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10))  # document | status
+    message_id: Mapped[str] = mapped_column(String(36))  # documents.id or status_messages.id
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    status_message: Mapped[str | None] = mapped_column(
+        ForeignKey("status_messages.id"), default=None
+    )
+    organ_id: Mapped[str] = mapped_column(ForeignKey("organizations.organ_id"))
+    route: Mapped[str] = mapped_column(String(10))  # local | vpcp
+    mode: Mapped[str] = mapped_column(String(10))  # pull | push | axis
+    state: Mapped[str] = mapped_column(String(15), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    status_code: Mapped[str | None] = mapped_column(String(2), default=None)
+    pending_change: Mapped[str | None] = mapped_column(String(2), default=None)
+    revoked: Mapped[bool] = mapped_column(default=False)
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    available_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+Index("ix_deliveries_inbox", Delivery.organ_id, Delivery.state, Delivery.id)
+Index("ix_deliveries_due", Delivery.state, Delivery.next_attempt_at)

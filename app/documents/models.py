@@ -1,0 +1,113 @@
+"""Documents, status messages, their trace, validation reports and idempotency records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+from app.core.ids import new_id
+from app.core.timeutil import utcnow
+
+
+class Document(Base):
+    """One accepted edXML document (business type 0-3). The signed bytes live in the blob store."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("from_organ", "document_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    document_id: Mapped[str] = mapped_column(String(300))
+    from_organ: Mapped[str] = mapped_column(ForeignKey("organizations.organ_id"), index=True)
+    business_type: Mapped[int] = mapped_column(Integer, default=0)
+    subject: Mapped[str] = mapped_column(String(500))
+    code: Mapped[str] = mapped_column(String(200))
+    promulgation_date: Mapped[date | None] = mapped_column(Date, default=None)
+    to_organs: Mapped[list[str]] = mapped_column(JSON)
+    response_for: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attachments: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    origin: Mapped[str] = mapped_column(String(10), default="api")  # api | vpcp
+    submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    blob: Mapped[str] = mapped_column(String(64))  # sha256 of the stored edXML
+    size: Mapped[int] = mapped_column(BigInteger)
+    signed_by_hub: Mapped[bool] = mapped_column(Boolean, default=False)
+    indication: Mapped[str | None] = mapped_column(String(30), default=None)
+    sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
+    signed_by: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class StatusMessage(Base):
+    """A business status reported by one organization about a document."""
+
+    __tablename__ = "status_messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    from_organ: Mapped[str] = mapped_column(String(35))
+    to_organs: Mapped[list[str]] = mapped_column(JSON)
+    code: Mapped[str] = mapped_column(String(2))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    staff: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blob: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(10), default="api")
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TraceEvent(Base):
+    """Everything that happened to a document, in order (GET /documents/{id}/trace)."""
+
+    __tablename__ = "trace_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    delivery: Mapped[str | None] = mapped_column(String(36), default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    event: Mapped[str] = mapped_column(String(40))
+    organ_id: Mapped[str | None] = mapped_column(String(35), default=None)
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+
+
+class ValidationRecord(Base):
+    """Every signature validation ever made for a document, with its full report."""
+
+    __tablename__ = "validation_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    validated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    trigger: Mapped[str] = mapped_column(String(20))  # receipt | signing | revalidation
+    indication: Mapped[str] = mapped_column(String(30), index=True)
+    sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
+    organ_id: Mapped[str] = mapped_column(String(35), index=True)
+    report: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to (client, Idempotency-Key), replayed for the same body."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+Index("ix_documents_accepted", Document.accepted_at, Document.id)

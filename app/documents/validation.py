@@ -1,0 +1,43 @@
+"""Re-validation: check a stored document's signature again now, keep the new report beside
+the old ones. The proof-of-existence time is the hub's own receipt time, so a certificate
+that expired or was revoked *after* the document arrived still gives TOTAL_PASSED, and one
+revoked before it shows REVOKED."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.core.hub import Hub
+from app.delivery.service import trace
+from app.documents.models import Document, ValidationRecord
+from app.documents.service import keep_report
+from app.edxml import parse_file
+from app.signing.validation import validate
+
+
+def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
+    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_document_bytes * 2)
+    report = validate(
+        parsed.root,
+        expected_organ_id=doc.from_organ,
+        trust=hub.custody.trust_store(session),
+        at=doc.accepted_at,
+    )
+    rec = keep_report(session, doc, report, "revalidation")
+    session.flush()
+    trace(
+        session,
+        doc.id,
+        "revalidated",
+        detail={"indication": report.indication, "sub_indication": report.sub_indication},
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="signature.revalidated",
+        target_type="document",
+        target_id=doc.id,
+        details={"indication": report.indication, "sub_indication": report.sub_indication},
+    )
+    return rec

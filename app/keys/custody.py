@@ -1,0 +1,395 @@
+"""Key custody: the demo PKI's lifecycle and the per-process caches of signers and trust.
+
+Private keys are stored encrypted with KEY_PASSPHRASE and decrypted once per process (an RSA
+key load costs ~46 ms); a Signer is cached by its certificate fingerprint, so rotation (a new
+active key) is picked up on the next signature without a restart. The TrustStore is rebuilt
+only when the published CRLs or the registered fingerprints change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.core.errors import HubError, NotFound, Unprocessable
+from app.core.timeutil import utcnow
+from app.directory.models import Organization
+from app.keys.models import (
+    CaMaterial,
+    PublishedCrl,
+    RegisteredFingerprint,
+    RevokedCertificate,
+    SigningKey,
+)
+from app.signing import pki
+from app.signing.validation import TrustStore
+from app.signing.xmldsig import Signer
+
+ROOT, ISSUING = "root", "issuing"
+CRL_LIFETIME = dt.timedelta(days=7)
+ROOT_CRL_URL = "http://lienthong.local/pki/crl/root"
+ISSUING_CRL_URL = "http://lienthong.local/pki/crl"
+CRL_REFRESH_BEFORE = dt.timedelta(days=1)
+
+
+class SigningUnavailable(HubError):
+    status, code, title = 503, "signing.unavailable", "Signing key unavailable"
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _sha256(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+@dataclass
+class PkiSummary:
+    created_ca: bool
+    issued: list[str]
+
+
+# Decrypted keys and built trust stores are cached for the whole process: every KeyCustody
+# (one per app or worker) shares them, keyed by certificate and passphrase digests, so a key
+# is decrypted once per process and a wrong passphrase is never masked by the cache.
+_LOCK = threading.Lock()
+_SIGNERS: dict[tuple[str, str], Signer] = {}
+_CA_KEYS: dict[tuple[str, str], Any] = {}
+_TRUST: dict[tuple[Any, ...], TrustStore] = {}
+_TRUST_MAX = 16
+
+
+class KeyCustody:
+    """The key-custody service of one app or worker (its caches are process-wide)."""
+
+    def __init__(self, passphrase: str, extra_anchors: Path | None = None) -> None:
+        self._passphrase = passphrase
+        self._pp = hashlib.sha256(passphrase.encode()).hexdigest()
+        self._extra_anchors = (
+            pki.load_pem_certificates(extra_anchors.read_bytes()) if extra_anchors else []
+        )
+        self._lock = _LOCK
+
+    # -- CA lifecycle ------------------------------------------------------------------------
+
+    def _ca(self, session: Session, role: str) -> CaMaterial:
+        row = session.get(CaMaterial, role)
+        if row is None:
+            raise SigningUnavailable("the PKI is not initialised: run `lienthong pki init`")
+        return row
+
+    def _ca_key(self, row: CaMaterial) -> Any:
+        fp = (hashlib.sha256(row.certificate_pem.encode()).hexdigest(), self._pp)
+        with self._lock:
+            key = _CA_KEYS.get(fp)
+        if key is None:
+            if row.private_key_enc is None:
+                raise SigningUnavailable(f"the {row.role} CA's private key is not held here")
+            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
+            with self._lock:
+                _CA_KEYS[fp] = key
+        return key
+
+    def init_ca(self, session: Session, *, actor: str) -> bool:
+        """Create the demo root (standing in for the national CA) and the issuing CA, once."""
+        if session.get(CaMaterial, ROOT) is not None:
+            return False
+        root_key, root_cert = pki.create_root_ca("Demo National Root CA (Ban Cơ yếu Chính phủ)")
+        issuing_key, issuing_cert = pki.create_issuing_ca(
+            root_key, root_cert, "Lienthong Issuing CA", crl_url=ROOT_CRL_URL
+        )
+        self.install_ca(session, (root_key, root_cert), (issuing_key, issuing_cert), actor=actor)
+        return True
+
+    def install_ca(
+        self,
+        session: Session,
+        root: tuple[Any, x509.Certificate],
+        issuing: tuple[Any, x509.Certificate],
+        *,
+        actor: str,
+    ) -> None:
+        """Store CA material made elsewhere (an existing PKI, or the tests' shared one)."""
+        for role, (key, cert) in ((ROOT, root), (ISSUING, issuing)):
+            session.add(
+                CaMaterial(
+                    role=role,
+                    certificate_pem=_pem(cert),
+                    private_key_enc=pki.encrypt_private_key(key, self._passphrase).decode(),
+                )
+            )
+            with self._lock:
+                _CA_KEYS[(hashlib.sha256(_pem(cert).encode()).hexdigest(), self._pp)] = key
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="pki.initialised",
+            target_type="ca",
+            target_id=_sha256(root[1]),
+            details={
+                "root": root[1].subject.rfc4514_string(),
+                "issuing": issuing[1].subject.rfc4514_string(),
+            },
+        )
+        self.publish_crls(session, actor=actor)
+
+    def issue(
+        self, session: Session, organ_id: str, *, actor: str, key_type: str = "rsa"
+    ) -> SigningKey:
+        """A new key and certificate for a local organization; the previous one retires.
+
+        Retired certificates are not revoked: documents they signed still verify.
+        """
+        org = self._local_org(session, organ_id)
+        ca = self._ca(session, ISSUING)
+        ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        key, cert = pki.issue_org_certificate(
+            self._ca_key(ca),
+            ca_cert,
+            organ_id,
+            org.name,
+            key_type=key_type,  # type: ignore[arg-type]
+            crl_url=ISSUING_CRL_URL,
+        )
+        return self.install_key(session, organ_id, key, cert, actor=actor)
+
+    def _local_org(self, session: Session, organ_id: str) -> Organization:
+        org = session.get(Organization, organ_id)
+        if org is None:
+            raise NotFound(f"no organization {organ_id}", code="organization.not_found")
+        if org.route != "local":
+            raise Unprocessable(
+                "only local organizations hold keys here", code="organization.invalid"
+            )
+        return org
+
+    def install_key(
+        self, session: Session, organ_id: str, key: Any, cert: x509.Certificate, *, actor: str
+    ) -> SigningKey:
+        """Make `cert` the organization's active signing certificate (rotation: old retires)."""
+        self._local_org(session, organ_id)
+        issuing = x509.load_pem_x509_certificate(
+            self._ca(session, ISSUING).certificate_pem.encode()
+        )
+        signer = Signer(key, cert, [issuing])
+        now = utcnow()
+        for old in session.scalars(
+            select(SigningKey).where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
+        ):
+            old.active, old.retired_at = False, now
+        row = SigningKey(
+            organ_id=organ_id,
+            key_type="ec" if signer.signature_method.endswith("ecdsa-sha256") else "rsa",
+            private_key_enc=pki.encrypt_private_key(key, self._passphrase).decode(),
+            certificate_pem=_pem(cert),
+            serial=format(cert.serial_number, "x"),
+            sha256=_sha256(cert),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        with self._lock:
+            _SIGNERS[(row.sha256, self._pp)] = signer
+        audit.record(
+            session,
+            actor=actor,
+            action="key.issued",
+            target_type="organization",
+            target_id=organ_id,
+            details={"serial": row.serial, "sha256": row.sha256, "key_type": row.key_type},
+        )
+        return row
+
+    def revoke(
+        self, session: Session, organ_id: str, *, actor: str, reason: str | None = None
+    ) -> list[str]:
+        """Revoke every active certificate of an organization and publish a new CRL."""
+        rows = list(
+            session.scalars(
+                select(SigningKey).where(
+                    SigningKey.organ_id == organ_id, SigningKey.active.is_(True)
+                )
+            )
+        )
+        if not rows:
+            raise NotFound(f"{organ_id} has no active certificate", code="key.not_found")
+        now = utcnow()
+        for row in rows:
+            row.active, row.retired_at = False, now
+            session.add(
+                RevokedCertificate(
+                    serial=row.serial, organ_id=organ_id, revoked_at=now, reason=reason
+                )
+            )
+            audit.record(
+                session,
+                actor=actor,
+                action="certificate.revoked",
+                target_type="organization",
+                target_id=organ_id,
+                details={"serial": row.serial, "reason": reason},
+            )
+        session.flush()
+        self.publish_crls(session, actor=actor)
+        return [r.serial for r in rows]
+
+    def publish_crls(self, session: Session, *, actor: str) -> None:
+        now = utcnow()
+        revoked = [
+            (int(r.serial, 16), r.revoked_at)
+            for r in session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial))
+        ]
+        for role, entries in ((ROOT, []), (ISSUING, revoked)):
+            ca = self._ca(session, role)
+            cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+            current = session.get(PublishedCrl, role)
+            number = (current.number + 1) if current else 1
+            der = pki.build_crl(
+                self._ca_key(ca),
+                cert,
+                entries,
+                this_update=now,
+                next_update=now + CRL_LIFETIME,
+                crl_number=number,
+            )
+            if current is None:
+                session.add(
+                    PublishedCrl(
+                        role=role,
+                        number=number,
+                        this_update=now,
+                        next_update=now + CRL_LIFETIME,
+                        der=der,
+                    )
+                )
+            else:
+                current.number, current.this_update, current.next_update, current.der = (
+                    number,
+                    now,
+                    now + CRL_LIFETIME,
+                    der,
+                )
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="crl.published",
+            target_type="ca",
+            target_id=ISSUING,
+            details={"revoked": len(revoked)},
+        )
+
+    def refresh_crls_if_due(self, session: Session, *, actor: str = "system") -> bool:
+        crl = session.get(PublishedCrl, ISSUING)
+        if crl is None or crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
+            return False
+        self.publish_crls(session, actor=actor)
+        return True
+
+    # -- use --------------------------------------------------------------------------------
+
+    def signer_for(self, session: Session, organ_id: str) -> Signer:
+        row = session.scalars(
+            select(SigningKey)
+            .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
+            .order_by(SigningKey.created_at.desc())
+            .limit(1)
+        ).one_or_none()
+        if row is None:
+            raise SigningUnavailable(
+                f"{organ_id} has no signing key: run `lienthong pki issue {organ_id}`"
+            )
+        with self._lock:
+            signer = _SIGNERS.get((row.sha256, self._pp))
+        if signer is None:
+            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
+            cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())
+            issuing = x509.load_pem_x509_certificate(
+                self._ca(session, ISSUING).certificate_pem.encode()
+            )
+            signer = Signer(key, cert, [issuing])
+            with self._lock:
+                _SIGNERS[(row.sha256, self._pp)] = signer
+        return signer
+
+    def trust_store(self, session: Session) -> TrustStore:
+        self.refresh_crls_if_due(session)
+        crls = list(session.scalars(select(PublishedCrl).order_by(PublishedCrl.role)))
+        fp_version = session.execute(
+            select(func.count(), func.max(RegisteredFingerprint.created_at)).select_from(
+                RegisteredFingerprint
+            )
+        ).one()
+        identity = (
+            tuple(hashlib.sha256(c.der).hexdigest() for c in crls),
+            tuple(str(v) for v in fp_version),
+            tuple(_sha256(c) for c in self._extra_anchors),
+        )
+        with self._lock:
+            cached = _TRUST.get(identity)
+        if cached is not None:
+            return cached
+        root = self._ca(session, ROOT)
+        issuing = self._ca(session, ISSUING)
+        registered: dict[str, set[str]] = {}
+        for fp in session.scalars(select(RegisteredFingerprint)):
+            registered.setdefault(fp.organ_id, set()).add(fp.sha256)
+        store = TrustStore(
+            anchors=[
+                x509.load_pem_x509_certificate(root.certificate_pem.encode()),
+                *self._extra_anchors,
+            ],
+            intermediates=[x509.load_pem_x509_certificate(issuing.certificate_pem.encode())],
+            crls=[c.der for c in crls],
+            registered_fingerprints=registered,
+        )
+        with self._lock:
+            if len(_TRUST) >= _TRUST_MAX:
+                _TRUST.pop(next(iter(_TRUST)))
+            _TRUST[identity] = store
+        return store
+
+    def check_ready(self, session: Session) -> None:
+        """Raise unless the passphrase opens the issuing CA key and trust can be built."""
+        self._ca_key(self._ca(session, ISSUING))
+        self.trust_store(session)
+
+    def ca_bundle_pem(self, session: Session) -> str:
+        rows = [self._ca(session, ISSUING), self._ca(session, ROOT)]
+        return "".join(r.certificate_pem for r in rows) + "".join(
+            _pem(c) for c in self._extra_anchors
+        )
+
+    def crl_der(self, session: Session, role: str = ISSUING) -> bytes:
+        self.refresh_crls_if_due(session)
+        crl = session.get(PublishedCrl, role)
+        if crl is None:
+            raise NotFound("no CRL published yet", code="pki.not_initialised")
+        return crl.der
+
+    def ensure_demo_keys(self, session: Session, *, actor: str) -> PkiSummary:
+        """Make the CA if needed and a key for every active local organization without one."""
+        created = self.init_ca(session, actor=actor)
+        have = set(session.scalars(select(SigningKey.organ_id).where(SigningKey.active.is_(True))))
+        issued = []
+        for org in session.scalars(
+            select(Organization).where(Organization.route == "local", Organization.active.is_(True))
+        ):
+            if org.organ_id not in have:
+                self.issue(session, org.organ_id, actor=actor)
+                issued.append(org.organ_id)
+        return PkiSummary(created, issued)
