@@ -3,7 +3,7 @@
 from app.audit.models import AuditEntry, AuditHead
 from app.clients.models import ApiClient, client_organizations
 from app.core.db import Base
-from app.delivery.models import Delivery
+from app.delivery.models import AxisReceipt, Delivery, WorkerHeartbeat
 from app.directory.models import Organization
 from app.documents.models import (
     Document,
@@ -22,6 +22,7 @@ from app.keys.models import (
 
 __all__ = [
     "ApiClient",
+    "AxisReceipt",
     "AuditEntry",
     "AuditHead",
     "Base",
@@ -37,5 +38,6 @@ __all__ = [
     "StatusMessage",
     "TraceEvent",
     "ValidationRecord",
+    "WorkerHeartbeat",
     "client_organizations",
 ]

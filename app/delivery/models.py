@@ -57,3 +57,28 @@ class Delivery(Base):
 
 Index("ix_deliveries_inbox", Delivery.organ_id, Delivery.state, Delivery.id)
 Index("ix_deliveries_due", Delivery.state, Delivery.next_attempt_at)
+
+
+class WorkerHeartbeat(Base):
+    """Each worker process writes here every poll; /readyz checks the freshest."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AxisReceipt(Base):
+    """Items fetched from the national axis, so a re-fetched item is recognised, not re-delivered."""
+
+    __tablename__ = "axis_receipts"
+
+    axis_doc_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_type: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(20))  # delivered | quarantined | duplicate | refused
+    document: Mapped[str | None] = mapped_column(String(36), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -47,6 +47,7 @@ class Document(Base):
     indication: Mapped[str | None] = mapped_column(String(30), default=None)
     sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
     signed_by: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
