@@ -28,7 +28,7 @@ def _session_factory(settings: Settings) -> Any:
     return make_sessionmaker(make_engine(settings.database_url))
 
 
-def prepare_embedded(settings: Settings) -> None:
+def prepare_embedded(settings: Settings) -> bool:
     """On the embedded default, make the data dir, migrate, and seed the demo once."""
     from app.core.migrate import upgrade
 
@@ -37,6 +37,7 @@ def prepare_embedded(settings: Settings) -> None:
     result = run_demo(settings)
     if result is not None:
         click.echo(result)
+    return result is not None
 
 
 def _custody(settings: Settings) -> Any:
@@ -85,13 +86,66 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     settings = load_settings()
     if no_worker:
         settings.worker_enabled = False
+    fresh = False
     if settings.is_sqlite and settings.auto_migrate:
-        prepare_embedded(settings)
+        fresh = prepare_embedded(settings)
+    if settings.is_sqlite and settings.embedded_mock and not settings.vpcp_url:
+        from app import demo_axis
+
+        mock_url = demo_axis.start_mock(settings, demo_axis.hub_verifier(settings))
+        click.echo(
+            f"Mock national axis (VPCP) on {mock_url}  (messages: {mock_url}/_mock/messages)"
+        )
+        if fresh:
+            for line in demo_axis.demo_exchange(settings, mock_url):
+                click.echo(line)
     app = create_app(settings)
     click.echo(
-        f"Lienthong listening on http://{host}:{port} (database: {settings.database_url.split('://')[0]})"
+        f"Lienthong listening on http://{host}:{port} "
+        f"(database: {settings.database_url.split('://')[0]}, worker: {settings.worker_enabled})"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.command()
+def worker() -> None:
+    """Run a delivery worker in the foreground (several may run against PostgreSQL)."""
+    import signal
+
+    from app.core.db import make_engine, make_sessionmaker
+    from app.core.hub import Hub
+    from app.core.logging import configure_logging
+    from app.delivery.worker import Worker, make_axis
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    hub = Hub.from_settings(settings)
+    w = Worker(hub, make_sessionmaker(make_engine(settings.database_url)), axis=make_axis(hub))
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    signal.signal(signal.SIGINT, lambda *_: w.stop())
+    click.echo(f"worker {w.worker_id} started (axis: {settings.vpcp_url or 'not configured'})")
+    w.run_forever()
+
+
+@main.command("mock-vpcp")
+@click.option(
+    "--systems", "systems_file", required=True, type=click.Path(exists=True, dir_okay=False)
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option(
+    "--hub-url", default=None, help="verify signatures with this hub's /pki/ca and /pki/crl"
+)
+def mock_vpcp(systems_file: str, host: str, port: int, hub_url: str | None) -> None:
+    """Run the mock national axis (SPEC section 7) with its /_mock admin interface."""
+    from app.connectors.vpcp.mock import run_mock
+
+    verifier = None
+    if hub_url:
+        from app.connectors.vpcp.hub_trust import HubTrustVerifier
+
+        verifier = HubTrustVerifier(hub_url)
+    run_mock(systems_file, host, port, verify_signature=verifier, log_level="warning")
 
 
 @main.group()

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from app.api import audit, clients, documents, edxml, inbox, ops, organizations, pki
+from app.api import audit, clients, deliveries, documents, edxml, inbox, ops, organizations, pki
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -28,6 +28,7 @@ API_ROUTERS = (
     clients.router,
     documents.router,
     inbox.router,
+    deliveries.router,
     edxml.router,
     audit.router,
 )
@@ -52,7 +53,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.worker_enabled:
+            from app.delivery.worker import Worker, make_axis, start_in_thread
+
+            hub = app.state.hub
+            worker = Worker(hub, app.state.sessionmaker, axis=make_axis(hub))
+            thread = start_in_thread(worker)
         yield
+        if worker is not None:
+            worker.stop()
+            thread.join(timeout=30)
         engine.dispose()
 
     app = FastAPI(
@@ -64,8 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.metrics = Metrics()
     app.state.hub = Hub.from_settings(settings)
+    app.state.metrics = app.state.hub.metrics
     install_handlers(app)
 
     for router in OTHER_ROUTERS:

@@ -22,9 +22,9 @@ from app.keys.models import (
 
 __all__ = [
     "ApiClient",
-    "AxisReceipt",
     "AuditEntry",
     "AuditHead",
+    "AxisReceipt",
     "Base",
     "CaMaterial",
     "Delivery",

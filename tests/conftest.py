@@ -103,6 +103,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         key_passphrase="test-passphrase",
         worker_enabled=False,
+        readyz_requires_worker=False,
         log_level="WARNING",
     )
 

@@ -61,7 +61,7 @@ def create_organization(
     body: OrganizationCreate, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:
     org = service.create_organization(session, body, actor=principal.actor)
-    return service.to_out(org)
+    return service.to_out(org, reveal_secret=True)
 
 
 @router.put("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422))
@@ -69,7 +69,7 @@ def update_organization(
     organ_id: str, body: OrganizationWrite, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:
     org = service.update_organization(session, organ_id, body, actor=principal.actor)
-    return service.to_out(org, certificate_info_for(session, organ_id))
+    return service.to_out(org, certificate_info_for(session, organ_id), reveal_secret=True)
 
 
 @router.delete("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=5)
     worker_heartbeat_max_age: int = Field(default=30, ge=1)
+    readyz_requires_worker: bool = True
+    embedded_mock: bool = Field(
+        default=True, description="on SQLite without VPCP_URL, serve starts the mock axis too"
+    )
+    mock_port: int = Field(default=8090, ge=0, le=65535)
     auto_migrate: bool = Field(default=True, description="serve upgrades an embedded SQLite db")
 
     @field_validator("log_level")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.blobs import BlobStore
 from app.core.config import Settings
+from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
 
 
@@ -38,6 +39,7 @@ class Hub:
     settings: Settings
     blobs: BlobStore
     custody: KeyCustody
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:

@@ -55,3 +55,26 @@ def _signing_keys(app: FastAPI) -> str | None:
     with app.state.sessionmaker() as session:
         app.state.hub.custody.check_ready(session)
     return None
+
+
+@register("worker")
+def _worker(app: FastAPI) -> str | None:
+    """Some delivery worker (embedded or separate) wrote a heartbeat recently."""
+    from sqlalchemy import func, select
+
+    from app.core.timeutil import utcnow
+    from app.delivery.models import WorkerHeartbeat
+
+    settings = app.state.settings
+    if not settings.readyz_requires_worker:
+        return None
+    with app.state.sessionmaker() as session:
+        last = session.scalar(select(func.max(WorkerHeartbeat.seen_at)))
+    if last is None:
+        return (
+            "no delivery worker has reported (run `lienthong worker` or serve without --no-worker)"
+        )
+    age = (utcnow() - last).total_seconds()
+    if age > settings.worker_heartbeat_max_age:
+        return f"the freshest worker heartbeat is {int(age)} s old"
+    return None

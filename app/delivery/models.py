@@ -78,7 +78,9 @@ class AxisReceipt(Base):
 
     axis_doc_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     message_type: Mapped[str] = mapped_column(String(10))
-    outcome: Mapped[str] = mapped_column(String(20))  # delivered | quarantined | duplicate | refused
+    outcome: Mapped[str] = mapped_column(
+        String(20)
+    )  # delivered | quarantined | duplicate | refused
     document: Mapped[str | None] = mapped_column(String(36), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -62,5 +62,9 @@ class OrganizationOut(BaseModel):
     delivery: dict[str, str | None]
     active: bool
     certificate: CertificateInfo | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="shown to the admin who set up push delivery; verify webhooks with it",
+    )
     created_at: str
     updated_at: str

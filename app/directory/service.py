@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import iso
+from app.delivery import webhooks
 from app.directory.models import Organization
 from app.directory.organ_id import organ_id_problem, organ_level
 from app.directory.repository import OrganizationRepository
@@ -21,7 +21,9 @@ from app.directory.schemas import (
 )
 
 
-def to_out(org: Organization, certificate: CertificateInfo | None = None) -> OrganizationOut:
+def to_out(
+    org: Organization, certificate: CertificateInfo | None = None, *, reveal_secret: bool = False
+) -> OrganizationOut:
     delivery: dict[str, str | None] = {"mode": org.delivery_mode}
     if org.delivery_mode == "push":
         delivery["url"] = org.delivery_url
@@ -36,6 +38,9 @@ def to_out(org: Organization, certificate: CertificateInfo | None = None) -> Org
         delivery=delivery,
         active=org.active,
         certificate=certificate,
+        webhook_secret=org.webhook_secret
+        if reveal_secret and org.delivery_mode == "push"
+        else None,
         created_at=iso(org.created_at) or "",
         updated_at=iso(org.updated_at) or "",
     )
@@ -79,7 +84,7 @@ def _apply(org: Organization, data: OrganizationWrite) -> None:
     org.delivery_mode = data.delivery.mode
     org.delivery_url = str(data.delivery.url) if data.delivery.url else None
     if org.delivery_mode == "push" and not org.webhook_secret:
-        org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+        org.webhook_secret = webhooks.new_secret()
     org.active = data.active
 
 

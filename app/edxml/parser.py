@@ -28,7 +28,7 @@ import codecs
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, cast
 
@@ -415,26 +415,23 @@ def _path_join(path: str, tag: str) -> str:
     return f"{path}/{tag}" if path else tag
 
 
-@dataclass(frozen=True, slots=True)
-class _Where:
-    element: etree._Element
-    path: str
-    names: Mapping[str, str] | None = None
-
-
 class _Index:
-    """Lookup of a table's nodes by Clark name, and by local name to spot a wrong namespace."""
+    """A table prepared for reading: node and validation key by Clark name, and node by local
+    name (to spot an element in the wrong namespace)."""
 
-    __slots__ = ("by_clark", "by_local", "names")
+    __slots__ = ("by_clark", "by_local", "names", "tags")
 
     def __init__(self, nodes: tuple[Node, ...]) -> None:
-        self.by_clark: dict[str, Node] = {}
+        self.by_clark: dict[str, tuple[Node, str]] = {}
         self.by_local: dict[str, Node] = {}
         self.names: dict[str, str] = {}
+        self.tags: dict[str, frozenset[str]] = {}
         for node in nodes:
-            self.names[key_of(node)] = node.tag
+            key = key_of(node)
+            self.names[key] = node.tag
+            self.tags[key] = frozenset(q(tag) for tag in (node.tag, *node.alt))
             for tag in (node.tag, *node.alt):
-                self.by_clark[q(tag)] = node
+                self.by_clark[q(tag)] = (node, key)
                 self.by_local[tag] = node
 
 
@@ -446,6 +443,28 @@ def _index(nodes: tuple[Node, ...]) -> _Index:
     if found is None:
         found = _indexes[id(nodes)] = _Index(nodes)
     return found
+
+
+class _Where:
+    """Where a container's values came from. Only containers are recorded (a few dozen per
+    message); leaves are found again from their container when an error needs them."""
+
+    __slots__ = ("element", "index", "item_name", "item_tags", "path")
+
+    def __init__(
+        self,
+        element: etree._Element,
+        path: str,
+        index: _Index | None = None,
+        item: Leaf | Group | None = None,
+    ) -> None:
+        self.element = element
+        self.path = path
+        self.index = index
+        self.item_name = item.tag if item is not None else None
+        self.item_tags = (
+            frozenset(q(t) for t in (item.tag, *item.alt)) if item is not None else None
+        )
 
 
 class _Interpreter:
@@ -533,17 +552,15 @@ class _Interpreter:
         message_header: etree._Element,
     ) -> ValidationOutcome:
         values = self._read_group(message_header, schema.DOCUMENT_HEADER, (), "MessageHeader")
-        names = dict(_index(schema.DOCUMENT_HEADER).names)
         trace_list, _ = self._single(header, "TraceHeaderList", "edXMLHeader")
         if trace_list is not None:
             trace_values = self._read_group(
                 trace_list, schema.TRACE_HEADER_LIST, (), "TraceHeaderList"
             )
             values.update(trace_values)
-            names.update(_index(schema.TRACE_HEADER_LIST).names)
             business = self.where.get(("business",))
             self.business_el = business.element if business is not None else None
-        self.where[()] = _Where(message_header, "MessageHeader", names)
+        self.where[()] = _Where(message_header, "MessageHeader", _index(schema.DOCUMENT_HEADER))
         self._check_duplicate_to(values)
         values["attachments"] = self._attachments(envelope)
 
@@ -567,10 +584,10 @@ class _Interpreter:
                 continue
             organ_id = organ_id.strip()
             if organ_id in seen:
-                where = self.where.get(("to", i, "organ_id"))
+                element, _ = self._locate(("to", i, "organ_id"))
                 self._error(
                     f"MessageHeader/To[{i + 1}]/OrganId: {organ_id} appears in more than one To",
-                    where.element if where else None,
+                    element,
                     ("to",),
                 )
             seen.add(organ_id)
@@ -696,7 +713,7 @@ class _Interpreter:
         self, envelope: etree._Element, message_header: etree._Element
     ) -> ValidationOutcome:
         values = self._read_group(message_header, schema.STATUS_HEADER, (), "MessageHeader")
-        self.where[()] = _Where(message_header, "MessageHeader", _index(schema.STATUS_HEADER).names)
+        self.where[()] = _Where(message_header, "MessageHeader", _index(schema.STATUS_HEADER))
         has_reference = envelope.find(f"{q('edXMLBody')}/{q('edXMLManifest')}/{q('Reference')}")
         has_attachment = self.root.find(f"{q('AttachmentEncoded')}/{q('Attachment')}")
         if has_reference is not None or has_attachment is not None:
@@ -715,96 +732,140 @@ class _Interpreter:
             parsed=ParsedMessage(self.root, "status", status=status), kind="status"
         )
 
-    # -- generic table-driven reading --
+    # -- generic table-driven reading (the hot path: keep it lean) --
 
     def _read_group(
         self, element: etree._Element, nodes: tuple[Node, ...], loc: Loc, path: str
     ) -> dict[str, Any]:
         index = _index(nodes)
-        self.where[loc] = _Where(element, path, index.names)
+        self.where[loc] = _Where(element, path, index)
+        by_clark = index.by_clark
         out: dict[str, Any] = {}
+        seen: set[str] = set()
         for child in element:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue  # comment or processing instruction
-            node = index.by_clark.get(tag)
-            if node is None:
-                local = _local(tag)
-                if local in index.by_local:
+            entry = by_clark.get(tag) if isinstance(tag, str) else None
+            if entry is None:
+                if isinstance(tag, str) and _local(tag) in index.by_local:
                     self._error(
-                        f"{_path_join(path, local)} is not in the edXML namespace {schema.NS}",
+                        f"{_path_join(path, _local(tag))} is not in the edXML namespace "
+                        f"{schema.NS}",
                         child,
                     )
                 continue  # unknown elements (extensions, the envelope Signature) are ignored
-            key = key_of(node)
-            if node.many:
+            node, key = entry
+            value: Any
+            if isinstance(node, Group) and node.many:
                 items = out.setdefault(key, [])
                 i = len(items)
-                value = self._read_node(
-                    child, node, (*loc, key, i), f"{_path_join(path, node.tag)}[{i + 1}]"
+                value = self._read_group(
+                    child, node.children, (*loc, key, i), f"{_path_join(path, node.tag)}[{i + 1}]"
                 )
-                if value == {} and isinstance(node, Group) and node.drop_empty:
-                    continue
-                items.append(value if value is not _OMIT else {})
-            elif key in out or (*loc, key) in self.reported:
+                if value or not node.drop_empty:
+                    items.append(value)
+                continue
+            if key in seen:
                 self._error(f"{_path_join(path, _local(tag))} appears more than once", child)
+                continue
+            seen.add(key)
+            if isinstance(node, Leaf):
+                value = self._read_leaf(child, node, loc, key, path)
+            elif isinstance(node, Group):
+                value = self._read_group(
+                    child, node.children, (*loc, key), _path_join(path, node.tag)
+                )
             else:
-                value = self._read_node(child, node, (*loc, key), _path_join(path, node.tag))
-                if value is not _OMIT:
-                    out[key] = value
+                value = self._read_wrapped(child, node, (*loc, key), _path_join(path, node.tag))
+            if value is not _OMIT:
+                out[key] = value
         return out
-
-    def _read_node(self, element: etree._Element, node: Node, loc: Loc, path: str) -> Any:
-        if isinstance(node, Group):
-            return self._read_group(element, node.children, loc, path)
-        if isinstance(node, Wrapped):
-            return self._read_wrapped(element, node, loc, path)
-        return self._read_leaf(element, node, loc, path)
 
     def _read_wrapped(
         self, element: etree._Element, node: Wrapped, loc: Loc, path: str
     ) -> list[Any]:
-        self.where[loc] = _Where(element, path)
         item = node.item
-        tags = {q(t) for t in (item.tag, *item.alt)}
+        where = self.where[loc] = _Where(element, path, item=item)
+        tags = where.item_tags or frozenset()
         items: list[Any] = []
         for child in element:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
             if tag not in tags:
-                if _local(tag) in (item.tag, *item.alt):
+                if isinstance(tag, str) and _local(tag) in (item.tag, *item.alt):
                     self._error(f"{path}/{_local(tag)} is not in the edXML namespace", child)
                 continue
             i = len(items)
-            value = self._read_node(child, item, (*loc, i), f"{path}/{item.tag}[{i + 1}]")
-            if value is not _OMIT:
-                items.append(value)
+            if isinstance(item, Group):
+                items.append(
+                    self._read_group(child, item.children, (*loc, i), f"{path}/{item.tag}[{i + 1}]")
+                )
+            else:
+                value = self._read_leaf(child, item, loc, i, path)
+                if value is not _OMIT:  # blank list items are skipped
+                    items.append(value)
         return items
 
-    def _read_leaf(self, element: etree._Element, node: Leaf, loc: Loc, path: str) -> Any:
-        self.where[loc] = _Where(element, path)
-        if any(isinstance(child.tag, str) for child in element):
-            self._error(f"{path} must hold text, not elements", element, loc)
-            return _OMIT
-        text = _element_text(element)
-        if not text.strip():
+    def _read_leaf(
+        self, element: etree._Element, node: Leaf, loc: Loc, key: str | int, path: str
+    ) -> Any:
+        """The raw text of a leaf (the model strips and checks it), a date or timestamp read
+        strictly in the edXML form, or _OMIT when blank or unreadable."""
+        text: str | None
+        if len(element):
+            if any(isinstance(child.tag, str) for child in element):
+                self._error(
+                    f"{_path_join(path, _leaf_name(node, key))} must hold text, not elements",
+                    element,
+                    (*loc, key),
+                )
+                return _OMIT
+            text = _element_text(element)
+        else:
+            text = element.text
+        if not text or text.isspace():
             return _OMIT  # empty optional elements are common in real files
-        if node.conv == "date":
-            try:
+        if node.conv == "text":
+            return text
+        try:
+            if node.conv == "date":
                 return parse_slash_date(text.strip())
-            except ValueError as exc:
-                self._error(f"{path}: {exc}", element, loc)
-                return _OMIT
-        if node.conv == "timestamp":
-            try:
-                return parse_slash_timestamp(text.strip())
-            except ValueError as exc:
-                self._error(f"{path}: {exc}", element, loc)
-                return _OMIT
-        return text
+            return parse_slash_timestamp(text.strip())
+        except ValueError as exc:
+            self._error(f"{_path_join(path, _leaf_name(node, key))}: {exc}", element, (*loc, key))
+            return _OMIT
 
     # -- model errors back to elements --
+
+    def _locate(self, loc: Loc) -> tuple[etree._Element | None, str]:
+        """The element (or, if it is missing, its container) and the path for a location."""
+        probe = loc
+        while probe and probe not in self.where:
+            probe = probe[:-1]
+        where = self.where.get(probe) or self.where.get(())
+        if where is None:
+            return self.header, "MessageHeader"
+        element: etree._Element | None = where.element
+        path = where.path
+        for part in loc[len(probe) :]:
+            if isinstance(part, int):
+                if where.item_tags is not None and element is not None:
+                    # the part-th non-blank item of a wrapped list (blank items were skipped)
+                    path = f"{path}/{where.item_name}[{part + 1}]"
+                    items = [
+                        c for c in element if c.tag in where.item_tags and _element_text(c).strip()
+                    ]
+                    element = items[part] if part < len(items) else element
+                else:
+                    path = f"{path}[{part + 1}]"
+            else:
+                index = where.index
+                path = _path_join(path, index.names.get(part, part) if index else part)
+                if index is not None and element is not None:
+                    tags = index.tags.get(part, frozenset())
+                    found = next((c for c in element if c.tag in tags), None)
+                    element = found if found is not None else element
+            if element is not None:
+                where = _Where(element, path)
+        return element, path
 
     def _map_validation_errors(self, exc: ValidationError) -> None:
         for err in exc.errors(include_url=False, include_input=False):
@@ -823,27 +884,20 @@ class _Interpreter:
                     )
                 )
                 continue
-            probe = loc
-            while probe and probe not in self.where:
-                probe = probe[:-1]
-            where = self.where.get(probe) or self.where.get(())
-            assert where is not None
-            path = where.path
-            for part in loc[len(probe) :]:
-                if isinstance(part, int):
-                    path = f"{path}[{part + 1}]"
-                else:
-                    name = where.names.get(part, part) if where.names else part
-                    path = _path_join(path, name)
+            element, path = self._locate(loc)
             if err["type"] == "missing":
                 detail = f"{path} is required (missing or empty)"
             else:
                 detail = f"{path}: {err['msg']}"
-            self.errors.append(EdxmlError(INVALID, detail, 422, _line(where.element)))
+            self.errors.append(EdxmlError(INVALID, detail, 422, _line(element)))
 
     def _outcome_with_errors(self, kind: MessageKind) -> ValidationOutcome:
         errors = sorted(self.errors, key=lambda e: e.line or 0)
         return ValidationOutcome(errors=errors, kind=kind)
+
+
+def _leaf_name(node: Leaf, key: str | int) -> str:
+    return f"{node.tag}[{key + 1}]" if isinstance(key, int) else node.tag
 
 
 def _line(element: etree._Element | None) -> int | None:

@@ -46,6 +46,18 @@ class SigningUnavailable(HubError):
     status, code, title = 503, "signing.unavailable", "Signing key unavailable"
 
 
+def x509_name(name: str, *, suffix: str = "") -> str:
+    """O and CN are capped at 64 (cryptography counts UTF-8 bytes, and Vietnamese letters take
+    two or three), so long agency names are shortened on a character boundary."""
+    room = 64 - len(suffix.encode())
+    if len(name.encode()) <= room:
+        return name + suffix
+    cut = name
+    while len((cut + "…").encode()) > room:
+        cut = cut[:-1]
+    return cut.rstrip() + "…" + suffix
+
+
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -159,7 +171,8 @@ class KeyCustody:
             self._ca_key(ca),
             ca_cert,
             organ_id,
-            org.name,
+            x509_name(org.name),
+            common_name=x509_name(org.name, suffix=f" ({organ_id})"),
             key_type=key_type,  # type: ignore[arg-type]
             crl_url=ISSUING_CRL_URL,
         )
@@ -362,6 +375,22 @@ class KeyCustody:
                 _TRUST.pop(next(iter(_TRUST)))
             _TRUST[identity] = store
         return store
+
+    def issue_detached(
+        self, session: Session, organ_id: str, name: str
+    ) -> tuple[Any, x509.Certificate, x509.Certificate]:
+        """A certificate under the issuing CA whose key the hub hands out and does not keep
+        (the demo's other province signs with it). Returns (key, certificate, issuing CA)."""
+        ca = self._ca(session, ISSUING)
+        ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        key, cert = pki.issue_org_certificate(
+            self._ca_key(ca),
+            ca_cert,
+            organ_id,
+            x509_name(name),
+            common_name=x509_name(name, suffix=f" ({organ_id})"),
+        )
+        return key, cert, ca_cert
 
     def check_ready(self, session: Session) -> None:
         """Raise unless the passphrase opens the issuing CA key and trust can be built."""

@@ -72,7 +72,6 @@ from app.signing.xmldsig import (
     SIGNATURE_METHODS,
     ParsedSignature,
     SignatureFormatError,
-    c14n_signed_info,
     decode_base64,
     ds,
     enveloped_digest,
@@ -393,6 +392,11 @@ class Policy:
     def label(self) -> str:
         return f"{self.name}/{self.version}"
 
+    @functools.cached_property
+    def cache_key(self) -> int:
+        """Hash of all fields, computed once (the dataclass hash rebuilds a tuple per call)."""
+        return hash(self)
+
 
 DEFAULT_POLICY = Policy()
 
@@ -633,12 +637,25 @@ class TrustStore:
         answer holds: all path certificates valid, every CRL/OCSP used before its nextUpdate,
         and before any listed revocation.
         """
-        key = (
-            hashlib.sha256(signer_der).digest(),
-            tuple(hashlib.sha256(d).digest() for d in candidates_der),
-            self._revocation_identity,
+        return self._validate_chain(
+            hashlib.sha256(signer_der).hexdigest(),
+            tuple(hashlib.sha256(d).hexdigest() for d in candidates_der),
+            signer_der,
+            candidates_der,
+            at,
             policy,
         )
+
+    def _validate_chain(
+        self,
+        signer_fp: str,
+        candidate_fps: tuple[str, ...],
+        signer_der: bytes,
+        candidates_der: Sequence[bytes],
+        at: dt.datetime,
+        policy: Policy,
+    ) -> ChainOutcome:
+        key = (signer_fp, candidate_fps, self._revocation_identity, policy.cache_key)
         with self._lock:
             entry = self._cache.get(key)
             if entry is not None and entry.valid_from <= at < entry.valid_until:
@@ -910,38 +927,19 @@ def _q(name: str) -> str:
 _TIMESTAMP = re.compile(r"\s*(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\s*")
 
 
-def _child(el: etree._Element, tag: str) -> etree._Element | None:
-    return next(el.iterchildren(tag), None)
-
-
-def _child_text(el: etree._Element | None, tag: str) -> str | None:
-    child = None if el is None else _child(el, tag)
-    return None if child is None else child.text
-
-
-_MESSAGE_HEADER = _q("MessageHeader")
-_FROM = _q("From")
-_ORGAN_ID = _q("OrganId")
-_TIMESTAMP_TAG = _q("Timestamp")
-_TRACE_LIST = _q("TraceHeaderList")
-_TRACE = _q("TraceHeader")
+_XPATH_NS = {"e": EDXML_NS}
+_SENDER_TRACE_TIME = etree.XPath(
+    "string(e:TraceHeaderList/e:TraceHeader[normalize-space(e:OrganId) != '' and "
+    "normalize-space(e:OrganId) = normalize-space(../../e:MessageHeader/e:From/e:OrganId)]"
+    "/e:Timestamp)",
+    namespaces=_XPATH_NS,
+)
+_MESSAGE_TIME = etree.XPath("string(e:MessageHeader/e:Timestamp)", namespaces=_XPATH_NS)
 
 
 def _claimed_from_header(header: etree._Element) -> dt.datetime | None:
-    message = _child(header, _MESSAGE_HEADER)
-    if message is None:
-        return None
-    sender = (_child_text(_child(message, _FROM), _ORGAN_ID) or "").strip()
-    text: str | None = None
-    trace_list = _child(header, _TRACE_LIST)
-    if sender and trace_list is not None:
-        for trace in trace_list.iterchildren(_TRACE):
-            if (_child_text(trace, _ORGAN_ID) or "").strip() == sender:
-                text = _child_text(trace, _TIMESTAMP_TAG)
-                break
-    if text is None:
-        text = _child_text(message, _TIMESTAMP_TAG)
-    if text is None or not text.strip():
+    text = str(_SENDER_TRACE_TIME(header)) or str(_MESSAGE_TIME(header))
+    if not text.strip():
         return None
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
@@ -1105,10 +1103,12 @@ def _validate_into(
             "KeyInfo/X509Data carries no certificate to verify the signature with",
         )
     else:
-        signed_info = c14n_signed_info(parsed.signed_info)
         for facts in certs:
             if verify_raw_signature(
-                facts.public_key, parsed.signature_method, signed_info, parsed.signature_value
+                facts.public_key,
+                parsed.signature_method,
+                parsed.signed_info_c14n,
+                parsed.signature_value,
             ):
                 signer = facts
                 break
@@ -1150,8 +1150,15 @@ def _validate_into(
 
     # 5-7. chain, validity, revocation --------------------------------------------------------
     run.stage = "chain"
-    others = [c.der for c in certs if c is not signer]
-    outcome = trust.validate_chain(signer.der, others, run.at, policy)
+    others = [c for c in certs if c is not signer]
+    outcome = trust._validate_chain(
+        signer.fingerprint,
+        tuple(c.fingerprint for c in others),
+        signer.der,
+        [c.der for c in others],
+        run.at,
+        policy,
+    )
     run.checks["chain"] = outcome.chain
     run.checks["validity"] = outcome.validity
     run.checks["revocation"] = outcome.revocation

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -433,6 +434,8 @@ class ParsedSignature:
 
     element: etree._Element
     signed_info: etree._Element
+    signed_info_c14n: bytes
+    """Exclusive C14N of SignedInfo: the bytes the SignatureValue must verify over."""
     signature_method: str
     digest_method: str
     digest_value: bytes
@@ -473,7 +476,7 @@ def _expect(children: list[etree._Element], want: tuple[str, ...], where: str) -
 
 
 def _no_children(el: etree._Element, where: str) -> None:
-    if len(el):
+    if _children(el):
         raise SignatureFormatError("format.shape", f"{where} must have no content but text")
 
 
@@ -499,23 +502,26 @@ _KEYINFO_IGNORED = {ds("KeyName"), ds("KeyValue")}
 _X509DATA_IGNORED = {ds("X509SubjectName"), ds("X509IssuerSerial"), ds("X509SKI")}
 
 
-def parse_signature(signature: etree._Element) -> ParsedSignature:
-    """Check the exact profile shape of one ds:Signature and extract its values.
+_CANONICAL_SIGNED_INFO = re.compile(
+    re.escape(f'<ds:SignedInfo xmlns:ds="{DS_NS}">').encode()
+    + re.escape(
+        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+    ).encode()
+    + rb'<ds:SignatureMethod Algorithm="([^"]*)"></ds:SignatureMethod>'
+    + rb'<ds:Reference URI=""><ds:Transforms>'
+    + re.escape(f'<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"></ds:Transform>').encode()
+    + re.escape(f'<ds:Transform Algorithm="{EXC_C14N}"></ds:Transform>').encode()
+    + rb'</ds:Transforms><ds:DigestMethod Algorithm="([^"]*)"></ds:DigestMethod>'
+    + rb"<ds:DigestValue>([^<]*)</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+)
+"""The profile's SignedInfo as its canonical form. C14N is a faithful serialization (attribute
+values escape quotes, every element and namespace shows), so a full match proves the exact
+shape; anything else (other prefixes, whitespace between elements) takes the structural path."""
 
-    Anything beyond the profile is refused, because every extra degree of freedom (an Id
-    reference, XPath/XSLT transforms, ds:Object, RetrievalMethod) is what signature-wrapping
-    and resource attacks are built on.
-    """
-    parts = list(signature)
-    names = tuple(c.tag for c in parts)
-    if names not in _SIGNATURE_SHAPES:
-        shown = ", ".join(_name(t) for t in names) or "nothing"
-        raise SignatureFormatError(
-            "format.shape",
-            f"Signature must contain SignedInfo, SignatureValue and KeyInfo only; found {shown}",
-        )
-    signed_info, value_el = parts[0], parts[1]
-    si = list(signed_info)
+
+def _check_signed_info(signed_info: etree._Element) -> tuple[str, str, str | None]:
+    """Structural check of SignedInfo; returns (signature method, digest method, digest text)."""
+    si = _children(signed_info)
     if len(si) > 3 and all(c.tag == _REFERENCE_TAG for c in si[2:]):
         raise SignatureFormatError(
             "format.reference_count", f"exactly one Reference is allowed; found {len(si) - 2}"
@@ -525,23 +531,17 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
     if c14n_method.get("Algorithm") != EXC_C14N:
         raise SignatureFormatError("format.c14n", f"CanonicalizationMethod must be {EXC_C14N}")
     _no_children(c14n_method, "CanonicalizationMethod")
-    sig_method = sig_method_el.get("Algorithm") or ""
-    if sig_method not in SIGNATURE_METHODS:
-        raise SignatureFormatError(
-            "format.signature_method", f"unsupported SignatureMethod {sig_method!r}"
-        )
     _no_children(sig_method_el, "SignatureMethod")
-
     uri = reference.get("URI")
     if uri != "":
         raise SignatureFormatError(
             "format.reference_uri",
             f'the Reference must be URI="" (the whole document); found URI={uri!r}',
         )
-    ref_parts = list(reference)
+    ref_parts = _children(reference)
     _expect(ref_parts, _REFERENCE_SHAPE, "Reference")
     transforms_el, digest_method_el, digest_value_el = ref_parts
-    transforms = list(transforms_el)
+    transforms = _children(transforms_el)
     algorithms = [t.get("Algorithm") for t in transforms]
     if tuple(t.tag for t in transforms) != _TRANSFORM_SHAPE or algorithms != [
         ENVELOPED_SIGNATURE,
@@ -554,13 +554,49 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
         )
     for t in transforms:
         _no_children(t, "Transform")
-    digest_method = digest_method_el.get("Algorithm") or ""
+    _no_children(digest_method_el, "DigestMethod")
+    _no_children(digest_value_el, "DigestValue")
+    return (
+        sig_method_el.get("Algorithm") or "",
+        digest_method_el.get("Algorithm") or "",
+        digest_value_el.text,
+    )
+
+
+def parse_signature(signature: etree._Element) -> ParsedSignature:
+    """Check the exact profile shape of one ds:Signature and extract its values.
+
+    Anything beyond the profile is refused, because every extra degree of freedom (an Id
+    reference, XPath/XSLT transforms, ds:Object, RetrievalMethod) is what signature-wrapping
+    and resource attacks are built on. Comments and PIs are ignored: C14N drops comments, so
+    they are not part of what is signed, and PIs are never part of the profile's shape.
+    """
+    parts = _children(signature)
+    names = tuple(c.tag for c in parts)
+    if names not in _SIGNATURE_SHAPES:
+        shown = ", ".join(_name(t) for t in names) or "nothing"
+        raise SignatureFormatError(
+            "format.shape",
+            f"Signature must contain SignedInfo, SignatureValue and KeyInfo only; found {shown}",
+        )
+    signed_info, value_el = parts[0], parts[1]
+    signed_info_c14n = c14n_signed_info(signed_info)
+    match = _CANONICAL_SIGNED_INFO.fullmatch(signed_info_c14n)
+    if match is not None:
+        sig_method = match.group(1).decode("ascii", "replace")
+        digest_method = match.group(2).decode("ascii", "replace")
+        digest_text: str | None = match.group(3).decode("ascii", "replace")
+    else:
+        sig_method, digest_method, digest_text = _check_signed_info(signed_info)
+    if sig_method not in SIGNATURE_METHODS:
+        raise SignatureFormatError(
+            "format.signature_method", f"unsupported SignatureMethod {sig_method!r}"
+        )
     if digest_method not in DIGEST_METHODS:
         raise SignatureFormatError(
             "format.digest_method", f"unsupported DigestMethod {digest_method!r}"
         )
-    _no_children(digest_method_el, "DigestMethod")
-    digest_value = decode_base64(digest_value_el.text, "DigestValue")
+    digest_value = decode_base64(digest_text, "DigestValue")
     signature_value = decode_base64(value_el.text, "SignatureValue")
 
     certificates: list[str] = []
@@ -577,12 +613,12 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
                     certificates.append(entry.text or "")
                 elif entry.tag not in _X509DATA_IGNORED:
                     raise SignatureFormatError(
-                        "format.key_info",
-                        f"unexpected {_name(entry.tag)} in X509Data",
+                        "format.key_info", f"unexpected {_name(entry.tag)} in X509Data"
                     )
     return ParsedSignature(
         element=signature,
         signed_info=signed_info,
+        signed_info_c14n=signed_info_c14n,
         signature_method=sig_method,
         digest_method=digest_method,
         digest_value=digest_value,

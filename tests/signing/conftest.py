@@ -229,6 +229,8 @@ def craft_signature(
     extra_transform_xml: str = "",
     digest_target: Callable[[etree._Element], bytes] | None = None,
     before_signing: Callable[[etree._Element], None] | None = None,
+    prefix: str = "ds",
+    pretty: bool = False,
 ) -> bytes:
     """Sign with raw cryptography and any algorithm or shape, valid or not, for attack tests."""
     import hashlib
@@ -243,21 +245,27 @@ def craft_signature(
     else:
         canonical = digest_target(root)
     digest = base64.b64encode(hashlib.new(hash_name, canonical).digest()).decode()
-    transform_xml = "".join(f'<ds:Transform Algorithm="{t}"/>' for t in transforms)
+    # `prefix` "" writes XML-DSig as the default namespace; `pretty` indents SignedInfo the way
+    # template-based signers (xmlsec) do. Both take the verifier's structural path.
+    p = f"{prefix}:" if prefix else ""
+    xmlns = f'xmlns:{prefix}="{DS_NS}"' if prefix else f'xmlns="{DS_NS}"'
+    nl = "\n      " if pretty else ""
+    transform_xml = "".join(f'{nl}<{p}Transform Algorithm="{t}"/>' for t in transforms)
     key_info = "".join(
-        "<ds:X509Certificate>"
+        f"<{p}X509Certificate>"
         + base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-        + "</ds:X509Certificate>"
+        + f"</{p}X509Certificate>"
         for c in certs
     )
     signature = etree.fromstring(
-        f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>'
-        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
-        f'<ds:SignatureMethod Algorithm="{signature_method}"/>'
-        f'<ds:Reference URI="{uri}"><ds:Transforms>{transform_xml}{extra_transform_xml}</ds:Transforms>'
-        f'<ds:DigestMethod Algorithm="{digest_method}"/><ds:DigestValue>{digest}</ds:DigestValue>'
-        f"</ds:Reference></ds:SignedInfo><ds:SignatureValue/>"
-        f"<ds:KeyInfo><ds:X509Data>{key_info}</ds:X509Data></ds:KeyInfo></ds:Signature>"
+        f"<{p}Signature {xmlns}><{p}SignedInfo>{nl}"
+        f'<{p}CanonicalizationMethod Algorithm="{EXC_C14N}"/>{nl}'
+        f'<{p}SignatureMethod Algorithm="{signature_method}"/>{nl}'
+        f'<{p}Reference URI="{uri}"><{p}Transforms>{transform_xml}{extra_transform_xml}'
+        f"{nl}</{p}Transforms>{nl}"
+        f'<{p}DigestMethod Algorithm="{digest_method}"/>{nl}<{p}DigestValue>{digest}</{p}DigestValue>'
+        f"{nl}</{p}Reference>{nl}</{p}SignedInfo><{p}SignatureValue/>"
+        f"<{p}KeyInfo><{p}X509Data>{key_info}</{p}X509Data></{p}KeyInfo></{p}Signature>"
     )
     header.append(signature)
     signed_info = signature[0]

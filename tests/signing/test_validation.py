@@ -600,3 +600,45 @@ def test_comments_are_not_signed_and_are_flagged(demo_pki: Pki, trust: TrustStor
     assert [w.code for w in report.warnings] == ["document.comments"]
     # The module's own parser drops them.
     assert not list(parse_document(data).iter(etree.Comment))
+
+
+@pytest.mark.parametrize(("prefix", "pretty"), [("ds", True), ("", False), ("", True)])
+def test_other_serializations_of_the_profile_pass(
+    demo_pki: Pki, check: Check, prefix: str, pretty: bool
+) -> None:
+    """Other signers indent SignedInfo or use a default namespace: same profile, still valid."""
+    party = demo_pki.parties["rsa"]
+    data = craft_signature(
+        make_edxml(), party.key, [party.cert, demo_pki.ca], prefix=prefix, pretty=pretty
+    )
+    _expect(check(data), "TOTAL_PASSED", None)
+
+
+def test_comment_inside_signed_info_is_ignored(demo_pki: Pki, trust: TrustStore) -> None:
+    data = _signed(demo_pki).replace(b"<ds:Reference ", b"<!-- note --><ds:Reference ", 1)
+    report = validate(etree.fromstring(data), expected_organ_id=SENDER, trust=trust)
+    _expect(report, "TOTAL_PASSED", None)
+
+
+def test_claimed_signing_time_sources(demo_pki: Pki, check: Check) -> None:
+    from app.signing.validation import claimed_signing_time
+
+    # Another organization's trace entry is not the sender's claim.
+    data = make_edxml().replace(
+        f"<edXML:TraceHeader><edXML:OrganId>{SENDER}".encode(),
+        f"<edXML:TraceHeader><edXML:OrganId>{OTHER}".encode(),
+    )
+    assert claimed_signing_time(parse_document(data)) is None
+    # Status messages carry MessageHeader/Timestamp.
+    status = data.replace(
+        b"</edXML:MessageHeader>",
+        b"<edXML:Timestamp>2015/09/20 11:08:36</edXML:Timestamp></edXML:MessageHeader>",
+    )
+    assert claimed_signing_time(parse_document(status)) == dt.datetime(
+        2015, 9, 20, 4, 8, 36, tzinfo=dt.UTC
+    )
+    # An unreadable claim is a warning, never a failure.
+    report = check(_signed(demo_pki, data=make_edxml(trace_time="26/11/2026 9h30")))
+    _expect(report, "TOTAL_PASSED", None)
+    assert report.claimed_signing_time is None
+    assert [w.code for w in report.warnings] == ["claimed_signing_time.unparseable"]

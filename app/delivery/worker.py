@@ -1,0 +1,197 @@
+"""The delivery worker: sends push and axis deliveries, polls the axis for inbound items.
+
+One unit of work per step (claim; settle each delivery; each inbound item), so whatever
+process dies, a committed step stays and an uncommitted one is redone: claims by lease expiry,
+inbound items because `updateStatus done` is only called after their transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.connectors.vpcp import AxisConnector, AxisError
+from app.core.db import unit_of_work
+from app.core.hub import Hub
+from app.core.ids import new_id
+from app.core.timeutil import utcnow
+from app.delivery import outbox, webhooks
+from app.delivery.models import WorkerHeartbeat
+from app.directory.models import Organization
+from app.documents.models import Document, StatusMessage
+
+log = logging.getLogger("app.worker")
+
+
+@dataclass
+class Worker:
+    hub: Hub
+    sessions: sessionmaker[Session]
+    axis: AxisConnector | None = None
+    batch: int = 20
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+    )
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
+    rng: random.Random = field(default_factory=random.Random)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _last_poll: float = 0.0
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        settings = self.hub.settings
+        log.info("worker started", extra={"worker_id": self.worker_id})
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("worker step failed")
+                busy = False
+            if not busy:
+                self._stop.wait(settings.worker_poll_seconds)
+        log.info("worker stopped", extra={"worker_id": self.worker_id})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run_once(self) -> bool:
+        """One round: heartbeat, a batch of deliveries, and the axis poll when it is due."""
+        self.heartbeat()
+        busy = self.deliver_batch() > 0
+        if (
+            self.axis is not None
+            and time.monotonic() - self._last_poll >= self.hub.settings.vpcp_poll_seconds
+        ):
+            from app.delivery.inbound import poll_axis
+
+            self._last_poll = time.monotonic()
+            busy = (
+                poll_axis(self.hub, self.sessions, self.axis, worker_id=self.worker_id) > 0 or busy
+            )
+        return busy
+
+    def heartbeat(self) -> None:
+        with unit_of_work(self.sessions) as s:
+            row = s.get(WorkerHeartbeat, self.worker_id)
+            if row is None:
+                s.add(
+                    WorkerHeartbeat(
+                        worker_id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid()
+                    )
+                )
+            else:
+                row.seen_at = utcnow()
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def deliver_batch(self) -> int:
+        settings = self.hub.settings
+        with unit_of_work(self.sessions) as s:
+            claimed = outbox.claim(
+                s, self.worker_id, limit=self.batch, lease_seconds=settings.worker_lease_seconds
+            )
+        for c in claimed:
+            self.deliver(c)
+        return len(claimed)
+
+    def deliver(self, c: outbox.Claimed) -> None:
+        external: str | None = None
+        try:
+            with self.sessions() as s:
+                body, sender, url, secret = self._payload(s, c)
+            if c.mode == "push":
+                assert url and secret
+                r = self.http.post(url, content=body, headers=webhooks.headers(secret, c.id, body))
+                if not 200 <= r.status_code < 300:
+                    raise _Failed(f"webhook answered {r.status_code}", retryable=True)
+            elif c.mode == "axis":
+                if self.axis is None:
+                    raise _Failed(
+                        "no axis connector configured (LIENTHONG_VPCP_URL)", retryable=True
+                    )
+                try:
+                    external = self.axis.send_edoc(
+                        body,
+                        from_organ=sender,
+                        to=[c.organ_id],
+                        message_type="status" if c.kind == "status" else "edoc",
+                    )
+                except AxisError as exc:
+                    raise _Failed(f"axis: {exc}", retryable=exc.retryable) from exc
+            else:
+                raise _Failed(f"unknown delivery mode {c.mode}", retryable=False)
+        except _Failed as exc:
+            self._settle_failure(c, str(exc), exc.retryable)
+            return
+        except httpx.HTTPError as exc:
+            self._settle_failure(c, f"{type(exc).__name__}: {exc}", True)
+            return
+        with unit_of_work(self.sessions) as s:
+            outbox.succeed(s, c, self.worker_id, external_id=external)
+        self.hub_metrics("delivered", c)
+
+    def _settle_failure(self, c: outbox.Claimed, error: str, retryable: bool) -> None:
+        with unit_of_work(self.sessions) as s:
+            outbox.fail(
+                s,
+                c,
+                self.worker_id,
+                error,
+                retryable=retryable,
+                max_attempts=self.hub.settings.max_attempts,
+                max_age=self.hub.settings.max_age,
+                rng=self.rng,
+            )
+        self.hub_metrics("failed", c)
+        log.warning(
+            "delivery attempt failed",
+            extra={"delivery": c.id, "organ_id": c.organ_id, "error": error},
+        )
+
+    def hub_metrics(self, outcome: str, c: outbox.Claimed) -> None:
+        self.hub.metrics.deliveries.labels(c.mode, outcome).inc()
+
+    def _payload(self, s: Session, c: outbox.Claimed) -> tuple[bytes, str, str | None, str | None]:
+        if c.kind == "status":
+            status = s.get(StatusMessage, c.message_id)
+            assert status is not None
+            blob, sender = status.blob, status.from_organ
+        else:
+            doc = s.get(Document, c.document)
+            assert doc is not None
+            blob, sender = doc.blob, doc.from_organ
+        org = s.get(Organization, c.organ_id)
+        assert org is not None
+        return self.hub.blobs.read(blob), sender, org.delivery_url, org.webhook_secret
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def make_axis(hub: Hub) -> AxisConnector | None:
+    s = hub.settings
+    if not (s.vpcp_url and s.vpcp_system_id and s.vpcp_secret):
+        return None
+    from app.connectors.vpcp import HttpAxisConnector
+
+    return HttpAxisConnector(
+        s.vpcp_url, s.vpcp_system_id, s.vpcp_secret.get_secret_value(), timeout=30.0
+    )
+
+
+def start_in_thread(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run_forever, name="delivery-worker", daemon=True)
+    thread.start()
+    return thread
