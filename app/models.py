@@ -19,6 +19,7 @@ from app.keys.models import (
     RevokedCertificate,
     SigningKey,
 )
+from app.stats.models import StatsDaily
 
 __all__ = [
     "ApiClient",
@@ -35,6 +36,7 @@ __all__ = [
     "RegisteredFingerprint",
     "RevokedCertificate",
     "SigningKey",
+    "StatsDaily",
     "StatusMessage",
     "TraceEvent",
     "ValidationRecord",

@@ -139,6 +139,7 @@ class World:
     FOREIGN = "000.00.04.H41"
     PROVINCE = "000.00.00.H41"
     EXTERNAL = "000.00.00.G22"
+    OTHER_PROVINCE = "000.00.00.H42"
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
@@ -150,6 +151,9 @@ LOCAL_ORGS = {
     World.OWN2: "Sở Tài chính",
     World.FOREIGN: "Sở KH&ĐT",
 }
+
+
+EXTERNAL_ORGS = {World.EXTERNAL: "Văn phòng Chính phủ", World.OTHER_PROVINCE: "UBND tỉnh Hà Tĩnh"}
 
 
 @dataclass
@@ -168,7 +172,7 @@ def pki_material() -> PkiMaterial:
     issuing = pki.create_issuing_ca(root[0], root[1], "Test Issuing CA")
     leaves = {
         organ: pki.issue_org_certificate(issuing[0], issuing[1], organ, name)
-        for organ, name in LOCAL_ORGS.items()
+        for organ, name in (LOCAL_ORGS | EXTERNAL_ORGS).items()
     }
     return PkiMaterial(root, issuing, leaves)
 
@@ -196,11 +200,10 @@ def world(sessions: sessionmaker[Session], app: Any, pki_material: PkiMaterial) 
                 OrganizationCreate(organ_id=code, name=name, parent_id=World.PROVINCE),
                 actor="test",
             )
-        create_organization(
-            s,
-            OrganizationCreate(organ_id=World.EXTERNAL, name="Văn phòng Chính phủ", route="vpcp"),
-            actor="test",
-        )
+        for code, name in EXTERNAL_ORGS.items():
+            create_organization(
+                s, OrganizationCreate(organ_id=code, name=name, route="vpcp"), actor="test"
+            )
         for role in ("admin", "auditor", "reporter"):
             c, keys[role] = create_client(s, ClientCreate(name=role, role=role), actor="test")
             ids[role] = c.id
@@ -219,5 +222,6 @@ def world(sessions: sessionmaker[Session], app: Any, pki_material: PkiMaterial) 
         custody = app.state.hub.custody
         custody.install_ca(s, pki_material.root, pki_material.issuing, actor="test")
         for organ, (key, cert) in pki_material.leaves.items():
-            custody.install_key(s, organ, key, cert, actor="test")
+            if organ in LOCAL_ORGS:
+                custody.install_key(s, organ, key, cert, actor="test")
     return World(keys, ids)

@@ -79,17 +79,25 @@ _FORBIDDEN_PARSE_ERRORS = frozenset(
         etree.ErrorTypes.ERR_ENTITYREF_IN_DTD,
     }
 )
-_TOO_DEEP = etree.XPath("/".join(["*"] * MAX_DEPTH))
-_LONG_ATTRIBUTES = etree.XPath(f"//@*[string-length(.) > {MAX_ATTRIBUTE_CHARS}]")
-
-_parsers = threading.local()
+_TOO_DEEP = "/".join(["*"] * MAX_DEPTH)
+_LONG_ATTRIBUTES = f"//@*[string-length(.) > {MAX_ATTRIBUTE_CHARS}]"
 
 
-def _parser() -> etree.XMLParser:
-    """One parser per thread: lxml parser objects must not be shared between threads."""
-    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
+class _Tools(threading.local):
+    """Per-thread parser and compiled XPaths: lxml parsers must not be shared between threads.
+
+    The parser is replaced after a failed parse, because lxml keeps a reused parser's error
+    log across failures: a stream of bad input would otherwise grow it without bound.
+    """
+
+    def __init__(self) -> None:
+        self.parser = self.new_parser()
+        self.too_deep = etree.XPath(_TOO_DEEP)
+        self.long_attributes = etree.XPath(_LONG_ATTRIBUTES)
+
+    @staticmethod
+    def new_parser() -> etree.XMLParser:
+        return etree.XMLParser(
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
@@ -100,8 +108,17 @@ def _parser() -> etree.XMLParser:
             remove_pis=False,
             recover=False,
         )
-        _parsers.parser = parser
-    return parser
+
+
+_tools = _Tools()
+
+
+def _parser() -> etree.XMLParser:
+    return _tools.parser
+
+
+def _discard_parser() -> None:
+    _tools.parser = _Tools.new_parser()
 
 
 # --- results ---
@@ -195,6 +212,7 @@ def validate_message(data: bytes, *, max_bytes: int) -> ValidationOutcome:
         try:
             root = etree.fromstring(data, _parser())
         except etree.XMLSyntaxError as exc:
+            _discard_parser()
             raise _syntax_error(exc) from None
         _check_tree(root)
     except EdxmlError as exc:
@@ -225,10 +243,12 @@ def validate_file(path: str | os.PathLike[str], *, max_bytes: int) -> Validation
             try:
                 tree = etree.parse(cast(Any, reader), _parser())
             except etree.XMLSyntaxError as exc:
+                _discard_parser()
                 if reader.error is not None:
                     raise reader.error from None
                 raise _syntax_error(exc) from None
             except _BudgetExceeded:
+                _discard_parser()
                 assert reader.error is not None
                 raise reader.error from None
             if reader.error is not None:
@@ -382,14 +402,14 @@ def _check_tree(root: etree._Element) -> None:
         raise EdxmlError(
             FORBIDDEN_CONSTRUCT, "DOCTYPE and entity declarations are not allowed in edXML"
         )
-    deep = _TOO_DEEP(root)
+    deep = _tools.too_deep(root)
     if isinstance(deep, list) and deep:
         first = deep[0]
         line = _line(first) if isinstance(first, etree._Element) else None
         raise EdxmlError(
             FORBIDDEN_CONSTRUCT, f"elements nested deeper than {MAX_DEPTH} levels", 422, line
         )
-    long_attributes = _LONG_ATTRIBUTES(root)
+    long_attributes = _tools.long_attributes(root)
     if isinstance(long_attributes, list) and long_attributes:
         value = long_attributes[0]
         parent = value.getparent() if isinstance(value, etree._ElementUnicodeResult) else None

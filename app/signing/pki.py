@@ -23,11 +23,13 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 KeyUsageName = Literal[
     "digital_signature",
     "content_commitment",
+    "non_repudiation",
     "key_encipherment",
     "data_encipherment",
     "key_agreement",
 ]
-"""Names of the end-entity key-usage bits; `content_commitment` is nonRepudiation."""
+"""Names of the end-entity key-usage bits; `non_repudiation` is cryptography's
+`content_commitment` (both spellings accepted)."""
 
 DEFAULT_LEAF_KEY_USAGE: tuple[KeyUsageName, ...] = ("digital_signature", "content_commitment")
 
@@ -213,7 +215,7 @@ def issue_org_certificate(
     if include_organ_id:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, organ_id))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{org_name} ({organ_id})"))
-    usage = set(key_usage)
+    usage = {"content_commitment" if u == "non_repudiation" else u for u in key_usage}
     unknown = usage - set(get_args(KeyUsageName))
     if unknown:
         raise ValueError(f"unknown key usage {sorted(unknown)}")

@@ -887,7 +887,10 @@ class _Run:
                 indication, sub = TOTAL_FAILED, failed[0]
             elif ordered:
                 indication, sub = INDETERMINATE, ordered[0][1]
-            elif all(v == "passed" for v in self.checks.values()):
+            elif all(
+                v == "passed" or (c == "revocation" and self.policy.revocation_mode == "none")
+                for c, v in self.checks.items()
+            ):
                 indication, sub = TOTAL_PASSED, None
             else:  # pragma: no cover - every path above records its checks
                 indication, sub = INDETERMINATE, "GENERIC"

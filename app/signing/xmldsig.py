@@ -203,8 +203,9 @@ def detached(element: etree._Element) -> Iterator[None]:
 
 def enveloped_digest(signature: etree._Element, hash_name: str) -> bytes:
     """Reference digest for `URI=""` + enveloped-signature + exc-C14N, as a verifier sees it."""
+    root = signature.getroottree().getroot()  # taken before the Signature leaves the tree
     with detached(signature):
-        return c14n_digest(signature, hash_name)
+        return c14n_digest(root, hash_name)
 
 
 def c14n_signed_info(signed_info: etree._Element) -> bytes:
@@ -498,6 +499,9 @@ _TRANSFORM_SHAPE = (ds("Transform"), ds("Transform"))
 _REFERENCE_TAG = ds("Reference")
 _X509DATA_TAG = ds("X509Data")
 _X509CERT_TAG = ds("X509Certificate")
+MAX_KEYINFO_CERTIFICATES = 8
+"""A signer and its intermediates; more is an attempt to make the verifier work (each
+candidate may cost a signature verification and a path-building step)."""
 _KEYINFO_IGNORED = {ds("KeyName"), ds("KeyValue")}
 _X509DATA_IGNORED = {ds("X509SubjectName"), ds("X509IssuerSerial"), ds("X509SKI")}
 
@@ -610,6 +614,11 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
                 )
             for entry in _children(item):
                 if entry.tag == _X509CERT_TAG:
+                    if len(certificates) == MAX_KEYINFO_CERTIFICATES:
+                        raise SignatureFormatError(
+                            "format.key_info",
+                            f"more than {MAX_KEYINFO_CERTIFICATES} certificates in KeyInfo",
+                        )
                     certificates.append(entry.text or "")
                 elif entry.tag not in _X509DATA_IGNORED:
                     raise SignatureFormatError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.edxml import (
@@ -87,8 +89,8 @@ def test_doctype_after_comment_and_pi_refused() -> None:
     assert err.line == 4
 
 
-def test_doctype_refused_from_file(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "x.edxml"  # type: ignore[operator]
+def test_doctype_refused_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.edxml"
     path.write_bytes(_with_doctype(XXE_FILE).replace("Nội dung".encode(), b"&xxe;", 1))
     with pytest.raises(EdxmlError) as info:
         parse_file(path, max_bytes=MAX_BYTES)
@@ -157,8 +159,8 @@ def test_oversize_refused_before_parsing() -> None:
     assert err.status == 413
 
 
-def test_oversize_file_refused(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "big.edxml"  # type: ignore[operator]
+def test_oversize_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.edxml"
     path.write_bytes(BASE)
     with pytest.raises(EdxmlError) as info:
         parse_file(path, max_bytes=len(BASE) - 1)
@@ -487,3 +489,32 @@ def test_bad_organ_id_refused(organ_id: bytes) -> None:
     assert err.code == INVALID
     assert "To[2]/OrganId" in err.detail
     assert "not an OrganId" in err.detail
+
+
+def test_element_flood_refused_from_file(tmp_path: Path) -> None:
+    """parse_file counts markup while libxml2 reads, and stops it."""
+    flood = b"<x/>" * (MAX_MARKUP + 1)
+    path = tmp_path / "flood.edxml"
+    path.write_bytes(BASE.replace(b"</edXML:MessageHeader>", flood + b"</edXML:MessageHeader>", 1))
+    with pytest.raises(EdxmlError) as info:
+        parse_file(path, max_bytes=MAX_BYTES)
+    assert info.value.code == FORBIDDEN_CONSTRUCT
+    # the thread's parser still works afterwards
+    assert parse_message(BASE, max_bytes=MAX_BYTES).document is not None
+
+
+def test_malformed_file_has_position(tmp_path: Path) -> None:
+    data = BASE.replace(b"</edXML:Subject>", b"</edXML:Subjekt>", 1)
+    path = tmp_path / "bad.edxml"
+    path.write_bytes(data)
+    with pytest.raises(EdxmlError) as info:
+        parse_file(path, max_bytes=MAX_BYTES)
+    assert info.value.code == MALFORMED
+    assert info.value.line == line_of(data, b"</edXML:Subjekt>")
+
+
+def test_parser_recovers_after_failures() -> None:
+    """A stream of refused messages does not poison later parses on the same thread."""
+    for _ in range(50):
+        assert _refused(b"<edXML><a></edXML>").code == MALFORMED
+    assert parse_message(BASE, max_bytes=MAX_BYTES).document is not None

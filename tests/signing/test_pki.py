@@ -47,6 +47,14 @@ def test_certificate_without_organization_identifier(demo_pki: Pki) -> None:
     assert UNBOUND not in demo_pki.parties["unbound"].cert.subject.rfc4514_string()
 
 
+def test_non_repudiation_only_certificate(demo_pki: Pki) -> None:
+    _, cert = pki.issue_org_certificate(
+        demo_pki.ca_key, demo_pki.ca, SENDER, "x", key_type="ec", key_usage=("non_repudiation",)
+    )
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.content_commitment and not usage.digital_signature
+
+
 def test_unknown_key_usage_is_refused(demo_pki: Pki) -> None:
     with pytest.raises(ValueError, match="unknown key usage"):
         pki.issue_org_certificate(

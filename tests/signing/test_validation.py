@@ -23,6 +23,7 @@ from app.signing.validation import (
 )
 from app.signing.xmldsig import (
     DS_NS,
+    ECDSA_SHA256,
     ENVELOPED_SIGNATURE,
     EXC_C14N,
     RSA_SHA1,
@@ -642,3 +643,41 @@ def test_claimed_signing_time_sources(demo_pki: Pki, check: Check) -> None:
     _expect(report, "TOTAL_PASSED", None)
     assert report.claimed_signing_time is None
     assert [w.code for w in report.warnings] == ["claimed_signing_time.unparseable"]
+
+
+def test_revoked_issuing_ca(demo_pki: Pki, check: Check) -> None:
+    root_crl = pki.build_crl(
+        demo_pki.root_key,
+        demo_pki.root,
+        [(demo_pki.ca.serial_number, NOW - dt.timedelta(hours=1))],
+        NOW - dt.timedelta(minutes=30),
+        NOW + DAY,
+    )
+    store = demo_pki.trust(crls=[root_crl, demo_pki.crls[1]])
+    report = check(_signed(demo_pki, "ec"), store=store)
+    _expect(report, "TOTAL_FAILED", "REVOKED")
+    assert root_crl in {r.der for r in report.revocation_data}
+
+
+def test_too_many_keyinfo_certificates(demo_pki: Pki, check: Check) -> None:
+    party = demo_pki.parties["ec"]
+    data = craft_signature(
+        make_edxml(), party.key, [party.cert] + [demo_pki.ca] * 8, signature_method=ECDSA_SHA256
+    )
+    report = check(data)
+    _expect(report, "TOTAL_FAILED", "FORMAT_FAILURE")
+    assert report.errors[0].code == "format.key_info"
+
+
+def test_policy_without_revocation_checking(demo_pki: Pki) -> None:
+    """An explicit policy choice (e.g. an offline re-check), recorded in the report."""
+    from app.signing.validation import Policy
+
+    policy = Policy(name="offline", revocation_mode="none")
+    store = demo_pki.trust(crls=[])
+    report = validate(
+        parse_document(_signed(demo_pki)), expected_organ_id=SENDER, trust=store, policy=policy
+    )
+    _expect(report, "TOTAL_PASSED", None)
+    assert report.checks["revocation"] == "not_checked"
+    assert report.policy == "offline/1"

@@ -1,0 +1,470 @@
+"""Keeps the daily counters in step with documents, deliveries and statuses, transactionally.
+
+No service calls the statistics: an ORM flush of a Document, Delivery or StatusMessage is the
+event. `before_flush` records what each changed row looked like before (the snapshot this
+session last counted, else the attribute history, else the database); `after_flush` computes
+the counter deltas (new contribution minus old, app.stats.counters) and keeps them on the
+database connection. They are written by one sorted upsert just before that connection's
+COMMIT, so they commit or roll back with the rows they count (savepoints included), and two
+transactions always lock counter rows in the same order (no deadlock on PostgreSQL).
+
+Not seen: bulk `UPDATE`/`DELETE` statements and raw SQL (a warning is logged for the ORM
+ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` repairs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
+
+from app.core import timeutil
+from app.delivery.models import Delivery
+from app.documents.models import Document, StatusMessage
+from app.stats.counters import (
+    REACHED,
+    DeliveryRow,
+    DocRow,
+    Key,
+    StatusRow,
+    Tally,
+    delivery_contribution,
+    document_contribution,
+    status_contribution,
+)
+from app.stats.models import STATS_TABLE
+
+log = logging.getLogger("app.stats")
+
+Row = DocRow | DeliveryRow | StatusRow
+Pending = list[tuple[Any, Row | None, bool]]
+
+DOC_FIELDS = ("from_organ", "business_type", "quarantined", "indication", "accepted_at", "origin")
+DELIVERY_FIELDS = ("document", "kind", "organ_id", "route", "state", "available_at")
+STATUS_FIELDS = ("from_organ", "code", "accepted_at")
+FIELDS: dict[type, tuple[str, ...]] = {
+    Document: DOC_FIELDS,
+    Delivery: DELIVERY_FIELDS,
+    StatusMessage: STATUS_FIELDS,
+}
+ROW_TYPES: dict[type, type[Row]] = {
+    Document: DocRow,
+    Delivery: DeliveryRow,
+    StatusMessage: StatusRow,
+}
+TABLES = {"documents", "deliveries", "status_messages"}
+
+PENDING = "lienthong.stats.pending"
+SEEN = "lienthong.stats.seen"
+STACK = "lienthong.stats.tally"
+
+_installed = False
+_warned: set[str] = set()
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+def _make(cls: type, ident: str, values: dict[str, Any]) -> Row:
+    return ROW_TYPES[cls](id=ident, **values)
+
+
+def _current(obj: Any) -> Row:
+    cls = type(obj)
+    return _make(cls, obj.id, {f: getattr(obj, f) for f in FIELDS[cls]})
+
+
+def _seen(session: Session) -> dict[tuple[type, str], Row]:
+    seen: dict[tuple[type, str], Row] = session.info.setdefault(SEEN, {})
+    return seen
+
+
+def _old_from_history(state: InstanceState[Any], cls: type) -> Row | None:
+    """The values before this flush, or None when one of them was never loaded."""
+    values: dict[str, Any] = {}
+    for name in FIELDS[cls]:
+        hist = state.attrs[name].history
+        if hist.deleted:
+            values[name] = hist.deleted[0]
+        elif hist.unchanged:
+            values[name] = hist.unchanged[0]
+        else:
+            return None
+    ident = state.identity[0] if state.identity else getattr(state.obj(), "id", None)
+    return _make(cls, str(ident), values)
+
+
+def _changed(state: InstanceState[Any], cls: type) -> bool:
+    return any(state.attrs[name].history.has_changes() for name in FIELDS[cls])
+
+
+def _fetch_old(session: Session, missing: list[tuple[type, str]]) -> dict[tuple[type, str], Row]:
+    """Read pre-flush values from the database for rows whose history is incomplete."""
+    out: dict[tuple[type, str], Row] = {}
+    conn = session.connection()
+    for cls in {c for c, _ in missing}:
+        table = cls.__table__  # type: ignore[attr-defined]
+        ids = [i for c, i in missing if c is cls]
+        cols = [table.c.id, *(table.c[f] for f in FIELDS[cls])]
+        for r in conn.execute(select(*cols).where(table.c.id.in_(ids))):
+            m = r._mapping
+            out[(cls, m["id"])] = _make(cls, m["id"], {f: m[f] for f in FIELDS[cls]})
+    return out
+
+
+# -- session events -----------------------------------------------------------------------------
+
+
+def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
+    seen = _seen(session)
+    pending: Pending = []
+    unknown: list[tuple[Any, bool]] = []
+    for obj in session.new:
+        cls = type(obj)
+        if cls in FIELDS:
+            if cls is Delivery:
+                _stamp_reached(obj)
+            pending.append((obj, None, False))
+    for group, deleted in ((session.dirty, False), (session.deleted, True)):
+        for obj in group:
+            cls = type(obj)
+            if cls not in FIELDS:
+                continue
+            state = inspect(obj)
+            if not deleted:
+                if cls is Delivery:
+                    _stamp_reached(obj)
+                if not _changed(state, cls):
+                    continue
+            old = seen.get((cls, obj.id)) or _old_from_history(state, cls)
+            if old is None:
+                unknown.append((obj, deleted))
+            else:
+                pending.append((obj, old, deleted))
+    if unknown:
+        fetched = _fetch_old(session, [(type(o), o.id) for o, _ in unknown])
+        pending += [(o, fetched.get((type(o), o.id)), d) for o, d in unknown]
+    if pending:
+        session.info[PENDING] = pending
+
+
+def _stamp_reached(d: Delivery) -> None:
+    """A delivery that reached its recipient keeps the time it did (received is by that time)."""
+    if d.state in REACHED and d.available_at is None:
+        d.available_at = timeutil.utcnow()
+
+
+def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
+    pending: Pending = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    changes: dict[type, dict[str, tuple[Row | None, Row | None]]] = {
+        Document: {},
+        Delivery: {},
+        StatusMessage: {},
+    }
+    for obj, old, deleted in pending:
+        new = None if deleted else _current(obj)
+        either = new or old
+        if either is None or old == new:
+            continue
+        changes[type(obj)][either.id] = (old, new)
+    if not any(changes.values()):
+        return
+    conn = session.connection()
+    tally = compute(
+        conn,
+        docs=changes[Document],  # type: ignore[arg-type]
+        deliveries=changes[Delivery],  # type: ignore[arg-type]
+        statuses=changes[StatusMessage],  # type: ignore[arg-type]
+        identity=session,
+    )
+    _stack(conn)[-1].merge(tally)
+    seen = _seen(session)
+    for cls, rows in changes.items():
+        for ident, (_, new) in rows.items():
+            if new is None:
+                seen.pop((cls, ident), None)
+            else:
+                seen[(cls, ident)] = new
+
+
+def _forget(session: Session, *_args: object) -> None:
+    session.info.pop(SEEN, None)
+    session.info.pop(PENDING, None)
+
+
+def _bulk_statement(state: ORMExecuteState) -> None:
+    """Bulk UPDATE/DELETE bypass the unit of work, hence the counters: say so once."""
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    name = getattr(table, "name", None)
+    if name not in TABLES:
+        return
+    touched: set[str] = set()
+    values = getattr(state.statement, "_values", None) or {}
+    touched |= {getattr(k, "key", str(k)) for k in values}
+    params: Any = state.parameters
+    for p in params if isinstance(params, list) else [params or {}]:
+        touched |= {str(k) for k in p}
+    relevant = {"state", "available_at", "kind", "route", "organ_id", "document"} | set(DOC_FIELDS)
+    if state.is_update and touched and not touched & (relevant | {"code"}):
+        return
+    key = f"{name}:{'delete' if state.is_delete else 'update'}"
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(
+            "a bulk %s of %s is not seen by the statistics counters; change rows through "
+            "the ORM, or run `lienthong stats rebuild`",
+            "DELETE" if state.is_delete else "UPDATE",
+            name,
+        )
+
+
+# -- deltas -------------------------------------------------------------------------------------
+
+
+def _lookup_documents(
+    conn: Connection, ids: Iterable[str], identity: Session | None
+) -> dict[str, DocRow]:
+    """Current Document values: from the identity map when loaded, else one SELECT."""
+    out: dict[str, DocRow] = {}
+    missing: list[str] = []
+    mapper = inspect(Document)
+    for ident in ids:
+        obj = None
+        if identity is not None:
+            obj = identity.identity_map.get(mapper.identity_key_from_primary_key((ident,)))
+        if obj is not None and not (inspect(obj).expired_attributes & set(DOC_FIELDS)):
+            row = _current(obj)
+            assert isinstance(row, DocRow)
+            out[ident] = row
+        else:
+            missing.append(ident)
+    if missing:
+        t = Document.__table__
+        cols = [t.c.id, *(t.c[f] for f in DOC_FIELDS)]
+        for r in conn.execute(select(*cols).where(t.c.id.in_(missing))):
+            m = r._mapping
+            out[m["id"]] = DocRow(id=m["id"], **{f: m[f] for f in DOC_FIELDS})
+    return out
+
+
+def _document_deliveries(conn: Connection, doc_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
+    out: dict[str, list[DeliveryRow]] = {d: [] for d in doc_ids}
+    if not doc_ids:
+        return out
+    t = Delivery.__table__
+    cols = [t.c.id, *(t.c[f] for f in DELIVERY_FIELDS)]
+    stmt = select(*cols).where(t.c.document.in_(list(doc_ids)), t.c.kind == "document")
+    for r in conn.execute(stmt):
+        m = r._mapping
+        out[m["document"]].append(DeliveryRow(id=m["id"], **{f: m[f] for f in DELIVERY_FIELDS}))
+    return out
+
+
+def compute(
+    conn: Connection,
+    *,
+    docs: dict[str, tuple[DocRow | None, DocRow | None]],
+    deliveries: dict[str, tuple[DeliveryRow | None, DeliveryRow | None]],
+    statuses: dict[str, tuple[StatusRow | None, StatusRow | None]],
+    identity: Session | None = None,
+) -> Tally:
+    """Counter deltas of one flush: every affected contribution, new minus old.
+
+    `conn` sees the database after the flush. A changed document re-counts all its deliveries
+    (their received_valid and delivery time read the document); a delivery that joins or
+    leaves the axis route re-decides its document's central_sent.
+    """
+    tally = Tally()
+    for old_s, new_s in statuses.values():
+        if old_s is not None:
+            status_contribution(old_s, tally, -1)
+        if new_s is not None:
+            status_contribution(new_s, tally, +1)
+
+    referenced = {r.document for pair in deliveries.values() for r in pair if r is not None}
+    current = _lookup_documents(conn, referenced - set(docs), identity)
+    old_docs: dict[str, DocRow | None] = {k: v for k, v in current.items()}
+    new_docs: dict[str, DocRow | None] = {k: v for k, v in current.items()}
+    for ident, (old_d, new_d) in docs.items():
+        old_docs[ident], new_docs[ident] = old_d, new_d
+
+    def counted(doc_id: str) -> bool:
+        o, n = old_docs.get(doc_id), new_docs.get(doc_id)
+        return bool((o and o.counted) or (n and n.counted))
+
+    # Documents whose document-level contribution may change.
+    doc_level = {d for d in docs if counted(d)}
+    for old_r, new_r in deliveries.values():
+        was = old_r is not None and old_r.axis
+        now = new_r is not None and new_r.axis
+        moved = old_r is not None and new_r is not None and old_r.document != new_r.document
+        if was != now or (moved and (was or now)):
+            doc_level |= {r.document for r in (old_r, new_r) if r is not None and r.axis}
+    doc_level = {d for d in doc_level if counted(d)}
+    # Existing documents need their stored deliveries; new ones have only this flush's.
+    expand = sorted(
+        d for d in doc_level | {d for d in docs if counted(d)} if old_docs.get(d) is not None
+    )
+    stored = _document_deliveries(conn, expand)
+
+    for old_r, new_r in deliveries.values():
+        if old_r is not None:
+            delivery_contribution(old_r, old_docs.get(old_r.document), tally, -1)
+        if new_r is not None:
+            delivery_contribution(new_r, new_docs.get(new_r.document), tally, +1)
+    for doc_id in expand:
+        if doc_id not in docs:
+            continue
+        for r in stored[doc_id]:
+            if r.id not in deliveries:
+                delivery_contribution(r, old_docs.get(doc_id), tally, -1)
+                delivery_contribution(r, new_docs.get(doc_id), tally, +1)
+
+    for doc_id in doc_level:
+        if doc_id in stored:
+            now_rows = {r.id: r for r in stored[doc_id]}
+        else:
+            now_rows = {
+                i: n for i, (_, n) in deliveries.items() if n is not None and n.document == doc_id
+            }
+        before = {i: r for i, r in now_rows.items() if i not in deliveries}
+        before |= {
+            i: o for i, (o, _) in deliveries.items() if o is not None and o.document == doc_id
+        }
+        old_doc, new_doc = old_docs.get(doc_id), new_docs.get(doc_id)
+        if old_doc is not None:
+            axis_before = any(r.axis for r in before.values())
+            document_contribution(old_doc, axis_before, tally, -1)
+        if new_doc is not None:
+            document_contribution(new_doc, any(r.axis for r in now_rows.values()), tally, +1)
+    return tally
+
+
+# -- connection events: apply at COMMIT ---------------------------------------------------------
+
+
+def _stack(conn: Connection) -> list[Tally]:
+    stack: list[Tally] | None = conn.info.get(STACK)
+    if not stack:
+        stack = [Tally()]
+        conn.info[STACK] = stack
+    return stack
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.info[STACK] = [Tally()]
+
+
+def _on_savepoint(conn: Connection, _name: str | None) -> None:
+    _stack(conn).append(Tally())
+
+
+def _on_release_savepoint(conn: Connection, _name: str, _ctx: object) -> None:
+    stack = _stack(conn)
+    if len(stack) > 1:
+        top = stack.pop()
+        stack[-1].merge(top)
+
+
+def _on_rollback_savepoint(conn: Connection, _name: str, _ctx: object) -> None:
+    stack = _stack(conn)
+    if len(stack) > 1:
+        stack.pop()
+    else:
+        stack[0] = Tally()
+
+
+def _on_rollback(conn: Connection) -> None:
+    conn.info.pop(STACK, None)
+
+
+def _on_commit(conn: Connection) -> None:
+    stack: list[Tally] | None = conn.info.pop(STACK, None)
+    if not stack:
+        return
+    total = Tally()
+    for t in stack:
+        total.merge(t)
+    apply(conn, total)
+
+
+def apply(conn: Connection, tally: Tally) -> int:
+    """Add a tally to stats_daily by upsert, rows in key order; returns rows touched."""
+    rows = list(tally.nonzero().items())
+    if not rows:
+        return 0
+    used = sorted({c for _, cols in rows for c in cols})
+    # Stay under SQLite's 32766 and PostgreSQL's 65535 bound parameters per statement.
+    per_statement = max(1, 30000 // (len(used) + 4))
+    for start in range(0, len(rows), per_statement):
+        _upsert(conn, rows[start : start + per_statement], used)
+    return len(rows)
+
+
+def _upsert(conn: Connection, rows: list[tuple[Key, dict[str, int]]], used: list[str]) -> None:
+    values = [
+        {
+            "organ_id": organ,
+            "day": day,
+            "year": day.year,
+            "month": day.month,
+            **{c: cols.get(c, 0) for c in used},
+        }
+        for (organ, day), cols in rows
+    ]
+    name = conn.dialect.name
+    if name == "postgresql":
+        pg = postgresql.insert(STATS_TABLE).values(values)
+        stmt: Any = pg.on_conflict_do_update(
+            index_elements=["organ_id", "day"],
+            set_={c: STATS_TABLE.c[c] + pg.excluded[c] for c in used},
+        )
+    elif name == "sqlite":
+        lite = sqlite.insert(STATS_TABLE).values(values)
+        stmt = lite.on_conflict_do_update(
+            index_elements=["organ_id", "day"],
+            set_={c: STATS_TABLE.c[c] + lite.excluded[c] for c in used},
+        )
+    else:  # pragma: no cover - the hub supports these two
+        raise RuntimeError(f"statistics upsert not implemented for {name}")
+    conn.execute(stmt)
+
+
+def flush_pending(session: Session) -> None:
+    """Write this transaction's counter deltas now (to read them before COMMIT)."""
+    session.flush()
+    conn = session.connection()
+    stack: list[Tally] = _stack(conn)
+    total = Tally()
+    for t in stack:
+        total.merge(t)
+    conn.info[STACK] = [Tally() for _ in stack]
+    apply(conn, total)
+
+
+def install() -> None:
+    """Listen on every Session and Engine of the process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_commit", _forget)
+    event.listen(Session, "after_rollback", _forget)
+    event.listen(Session, "after_soft_rollback", _forget)
+    event.listen(Session, "do_orm_execute", _bulk_statement)
+    event.listen(Engine, "begin", _on_begin)
+    event.listen(Engine, "savepoint", _on_savepoint)
+    event.listen(Engine, "release_savepoint", _on_release_savepoint)
+    event.listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
+    event.listen(Engine, "rollback", _on_rollback)
+    event.listen(Engine, "commit", _on_commit)
+    _installed = True

@@ -1,0 +1,80 @@
+"""Real HTTP peers for delivery tests: the mock axis and a webhook receiver, in threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+
+from app.connectors.vpcp import HttpAxisConnector, SystemConfig
+from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
+
+HUB = SystemConfig(
+    systemid="hub", secret="hub-secret-Nghệ-An", organ_ids=["*.H41"], name="Lienthong"
+)
+VPCP = SystemConfig(systemid="vpcp", secret="vpcp-secret", organ_ids=["000.00.00.G22"], name="VPCP")
+OTHER = SystemConfig(
+    systemid="hatinh", secret="ht-secret", organ_ids=["000.00.00.H42"], name="Hà Tĩnh"
+)
+
+
+@pytest.fixture(scope="session")
+def mock_axis() -> Iterator[MockAxisServer]:
+    server = MockAxisServer.start(create_mock_app([HUB, VPCP, OTHER]))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def axis(mock_axis: MockAxisServer) -> Iterator[str]:
+    httpx.delete(f"{mock_axis.url}/_mock/messages")
+    httpx.delete(f"{mock_axis.url}/_mock/faults")
+    yield mock_axis.url
+    httpx.delete(f"{mock_axis.url}/_mock/faults")
+
+
+def connector(url: str, system: SystemConfig) -> HttpAxisConnector:
+    return HttpAxisConnector(url, system.systemid, system.secret, timeout=5.0)
+
+
+@dataclass
+class Receiver:
+    """A QLVB system's webhook endpoint: records what it gets, answers `status`."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@pytest.fixture(scope="session")
+def _receiver_server() -> Iterator[tuple[MockAxisServer, dict[str, Receiver]]]:
+    receivers: dict[str, Receiver] = {}
+    app = FastAPI()
+
+    @app.post("/hook/{name}")
+    async def hook(name: str, request: Request) -> Response:
+        r = receivers[name]
+        body = await request.body()
+        with r.lock:
+            r.received.append({"headers": dict(request.headers), "body": body})
+        return Response(status_code=r.status)
+
+    server = MockAxisServer.start(app)
+    yield server, receivers
+    server.stop()
+
+
+@pytest.fixture
+def receiver(
+    _receiver_server: tuple[MockAxisServer, dict[str, Receiver]], request: pytest.FixtureRequest
+) -> Receiver:
+    server, receivers = _receiver_server
+    name = f"r{len(receivers)}"
+    receivers[name] = Receiver(url=f"{server.url}/hook/{name}")
+    return receivers[name]
