@@ -49,13 +49,15 @@ class Body:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the body is larger than {limit} bytes (MAX_DOCUMENT_BYTES)")
+    return PayloadTooLarge(
+        f"the body is larger than {limit} bytes (MAX_DOCUMENT_BYTES of content, base64-encoded)"
+    )
 
 
 async def capped_body(request: Request) -> AsyncIterator[Body]:
     """Stream the body: memory up to 4 MiB, then a temp file; refuse past MAX_DOCUMENT_BYTES."""
     settings = request.app.state.settings
-    limit: int = settings.max_document_bytes
+    limit: int = settings.max_edxml_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)

@@ -91,7 +91,7 @@ def submit_document(
     if body.is_json:
         parsed = service.parsed_from_json(json_model(body.read()))
     elif body.is_xml:
-        parsed = body.parse_edxml(hub.settings.max_document_bytes)
+        parsed = body.parse_edxml(hub.settings.max_edxml_bytes)
     else:
         raise HubError(
             "send application/xml (edXML) or application/json",
@@ -181,7 +181,7 @@ def get_attachment(
     if meta is None:
         raise NotFound("no such attachment", code="attachment.not_found")
     hub = _hub(request)
-    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_document_bytes * 2)
+    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
     att = parsed.attachment(str(meta["content_id"]))
     filename = str(meta.get("name") or "attachment")
     return Response(
@@ -238,7 +238,7 @@ def post_status(
             ) from None
         status = statuses.report_from_api(session, hub, principal, doc, data)
     elif body.is_xml:
-        parsed = body.parse_edxml(hub.settings.max_document_bytes)
+        parsed = body.parse_edxml(hub.settings.max_edxml_bytes)
         if parsed.kind != "status" or parsed.status is None:
             raise Unprocessable("this is a document, not a status message", code="edxml.invalid")
         msg = parsed.status

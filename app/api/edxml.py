@@ -32,7 +32,7 @@ def validate_edxml(
     request: Request, body: BodyDep, session: SessionDep, _: AnyPrincipal
 ) -> JSONResponse:
     hub = request.app.state.hub
-    limit = hub.settings.max_document_bytes
+    limit = hub.settings.max_edxml_bytes
     outcome = (
         validate_file(body.path, max_bytes=limit)
         if body.path

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def max_edxml_bytes(self) -> int:
+        """The cap on an edXML message on the wire.
+
+        MAX_DOCUMENT_BYTES bounds what a document carries (its attachments, decoded); base64
+        makes them 4/3 as large in the file, plus room for the envelope and signature. Without
+        this a 50 MiB attachment (a 70 MB file) could never be sent with the default cap.
+        """
+        return self.max_document_bytes * 4 // 3 + 2 * 1024 * 1024
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

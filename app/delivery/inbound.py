@@ -94,7 +94,7 @@ def _receipt(
 
 def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
     try:
-        parsed = parse_message(data, max_bytes=hub.settings.max_document_bytes)
+        parsed = parse_message(data, max_bytes=hub.settings.max_edxml_bytes)
     except EdxmlError as exc:
         audit.record(
             s,

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.clients.service import Principal
-from app.core.errors import Conflict, Forbidden, HubError, NotFound, Unprocessable
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+)
 from app.core.hub import Hub
 from app.core.timeutil import iso, utcnow
 from app.delivery import service as delivery
@@ -253,6 +260,12 @@ def submit(
     if from_organ in {r.organ_id for r in recipients}:
         raise Unprocessable("a document is not sent to its own sender", code="edxml.invalid")
 
+    carried = sum(a.size for a in doc_model.attachments)
+    if carried > hub.settings.max_document_bytes:
+        raise PayloadTooLarge(
+            f"the attachments hold {carried} bytes, more than MAX_DOCUMENT_BYTES "
+            f"({hub.settings.max_document_bytes})"
+        )
     now = utcnow()
     signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
     data = serialize(parsed.root)

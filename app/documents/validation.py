@@ -17,7 +17,7 @@ from app.signing.validation import validate
 
 
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
-    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_document_bytes * 2)
+    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
     report = validate(
         parsed.root,
         expected_organ_id=doc.from_organ,

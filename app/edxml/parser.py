@@ -104,7 +104,9 @@ class _Tools(threading.local):
             dtd_validation=False,
             attribute_defaults=False,
             huge_tree=True,
-            remove_comments=False,  # kept: the tree must stay what the sender signed
+            # Comments are outside what XML-DSig signs (C14N without comments), and a comment
+            # inside a text field would cut what `.text` returns: drop them at parse time.
+            remove_comments=True,
             remove_pis=False,
             recover=False,
         )
