@@ -278,9 +278,20 @@ def pki_issue(organ_id: str, key_type: str) -> None:
 @pki.command("revoke")
 @click.argument("organ_id")
 @click.option("--reason", default=None)
-def pki_revoke(organ_id: str, reason: str | None) -> None:
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    default=None,
+    help="compromised since (local time, Asia/Ho_Chi_Minh); default now",
+)
+def pki_revoke(organ_id: str, reason: str | None, since: Any) -> None:
     """Revoke an organization's active certificate and publish a new CRL."""
-    serials = _pki_run(lambda s, c: c.revoke(s, organ_id, actor="cli", reason=reason))
+    from app.core.timeutil import LOCAL_TZ
+
+    when = since.replace(tzinfo=LOCAL_TZ) if since else None
+    serials = _pki_run(
+        lambda s, c: c.revoke(s, organ_id, actor="cli", reason=reason, revoked_at=when)
+    )
     click.echo(f"revoked {', '.join(serials)}; CRL published")
 
 
@@ -317,6 +328,10 @@ def audit_verify() -> None:
     if not verdict.ok:
         sys.exit(1)
 
+
+from app.stats.cli import stats_group  # noqa: E402 (registered last, as the other groups)
+
+main.add_command(stats_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

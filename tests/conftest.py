@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Unique per run and worker: concurrent runs on one server must not drop each other's data.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:10]
+    worker_id = f"{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     admin_url = _psycopg_url(PG_URL)
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")

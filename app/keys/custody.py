@@ -228,9 +228,19 @@ class KeyCustody:
         return row
 
     def revoke(
-        self, session: Session, organ_id: str, *, actor: str, reason: str | None = None
+        self,
+        session: Session,
+        organ_id: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        revoked_at: dt.datetime | None = None,
     ) -> list[str]:
-        """Revoke every active certificate of an organization and publish a new CRL."""
+        """Revoke every active certificate of an organization and publish a new CRL.
+
+        `revoked_at` backdates the revocation (a key compromised since then): documents the
+        hub received after it then fail re-validation with REVOKED, earlier ones still pass.
+        """
         rows = list(
             session.scalars(
                 select(SigningKey).where(
@@ -241,11 +251,12 @@ class KeyCustody:
         if not rows:
             raise NotFound(f"{organ_id} has no active certificate", code="key.not_found")
         now = utcnow()
+        when = min(revoked_at, now) if revoked_at else now
         for row in rows:
             row.active, row.retired_at = False, now
             session.add(
                 RevokedCertificate(
-                    serial=row.serial, organ_id=organ_id, revoked_at=now, reason=reason
+                    serial=row.serial, organ_id=organ_id, revoked_at=when, reason=reason
                 )
             )
             audit.record(
@@ -254,7 +265,7 @@ class KeyCustody:
                 action="certificate.revoked",
                 target_type="organization",
                 target_id=organ_id,
-                details={"serial": row.serial, "reason": reason},
+                details={"serial": row.serial, "reason": reason, "revoked_at": when.isoformat()},
             )
         session.flush()
         self.publish_crls(session, actor=actor)

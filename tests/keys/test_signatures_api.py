@@ -1,0 +1,198 @@
+"""Signatures in the pipeline: independent verification, re-validation, rotation, audit views."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+
+from app.cli import main as cli
+from app.core.db import unit_of_work
+from app.core.timeutil import utcnow
+from tests.conftest import World
+from tests.factories import document_json
+
+DOCS = "/api/v1/documents"
+REQUIRE_TOOLS = bool(os.environ.get("LIENTHONG_REQUIRE_TOOLS") or os.environ.get("CI"))
+
+
+def _submit(
+    client: Any, world: World, organ: str | None = None, to: list[str] | None = None
+) -> dict[str, Any]:
+    r = client.post(
+        DOCS,
+        json=document_json(organ or world.OWN, to or [world.OWN2]),
+        headers=world.auth("system"),
+    )
+    assert r.status_code == 202, r.text
+    return dict(r.json())
+
+
+def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if shutil.which("xmlsec1") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
+        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
+    _submit(client, world)
+    item = client.get(
+        "/api/v1/inbox", params={"organ_id": world.OWN2}, headers=world.auth("system")
+    ).json()["items"][0]
+    delivered = client.get(
+        f"/api/v1/inbox/{item['id']}/edxml", headers=world.auth("system")
+    ).content
+    bundle = client.get("/pki/ca").content
+    certs = x509.load_pem_x509_certificates(bundle)
+    roots = [c for c in certs if c.subject == c.issuer]
+    assert len(roots) == 1 and len(certs) == 2
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (tmp_path / "root.pem").write_bytes(roots[0].public_bytes(Encoding.PEM))
+    (tmp_path / "doc.xml").write_bytes(delivered)
+    ok = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(tmp_path / "root.pem"),
+            str(tmp_path / "doc.xml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    (tmp_path / "bad.xml").write_bytes(delivered.replace("triển khai".encode(), "hủy bỏ".encode()))
+    bad = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(tmp_path / "root.pem"),
+            str(tmp_path / "bad.xml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0
+
+
+def test_pki_endpoints_publish_ca_and_crl(client, world: World, sessions, app) -> None:  # type: ignore[no-untyped-def]
+    crl = x509.load_der_x509_crl(client.get("/pki/crl").content)
+    assert len(list(crl)) == 0
+    with unit_of_work(sessions) as s:
+        serials = app.state.hub.custody.revoke(s, world.OWN2, actor="test", reason="keyCompromise")
+    crl = x509.load_der_x509_crl(client.get("/pki/crl").content)
+    assert [format(r.serial_number, "x") for r in crl] == serials
+    assert (
+        x509.load_der_x509_crl(client.get("/pki/crl/root").content).issuer
+        == x509.load_pem_x509_certificates(client.get("/pki/ca").content)[1].subject
+    )
+    # No key left: the hub cannot sign for OWN2 until an admin issues a new certificate.
+    r = client.post(DOCS, json=document_json(world.OWN2, [world.OWN]), headers=world.auth("system"))
+    assert r.status_code == 503 and r.json()["code"] == "signing.unavailable"
+
+
+def test_revalidation_after_a_backdated_revocation_shows_the_change(
+    client, world: World, sessions, app
+) -> None:  # type: ignore[no-untyped-def]
+    doc = _submit(client, world)
+    first = client.get(f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor")).json()
+    assert first["report"]["indication"] == "TOTAL_PASSED" and first["reports"] == 1
+    with unit_of_work(sessions) as s:
+        app.state.hub.custody.revoke(
+            s,
+            world.OWN,
+            actor="test",
+            reason="keyCompromise",
+            revoked_at=utcnow() - timedelta(hours=1),
+        )
+    r = client.post(f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor"))
+    assert r.status_code == 200
+    report = r.json()["report"]
+    assert (report["indication"], report["sub_indication"]) == ("TOTAL_FAILED", "REVOKED")
+    assert report["checks"]["revocation"] == "failed" and report["revocation_data"]
+    latest = client.get(f"{DOCS}/{doc['id']}/validation", headers=world.auth("admin")).json()
+    assert latest["reports"] == 2 and latest["report"]["sub_indication"] == "REVOKED"
+    assert (
+        client.post(f"{DOCS}/{doc['id']}/validation", headers=world.auth("system")).status_code
+        == 403
+    )
+    failed = client.get(
+        "/api/v1/audit/signatures",
+        params={"indication": "TOTAL_FAILED"},
+        headers=world.auth("auditor"),
+    ).json()["items"]
+    assert [(f["document"], f["reports"]) for f in failed] == [(doc["id"], 2)]
+    log = client.get(
+        "/api/v1/audit/log", params={"limit": 500}, headers=world.auth("auditor")
+    ).json()["items"]
+    assert any(e["action"] == "signature.revalidated" and e["target_id"] == doc["id"] for e in log)
+
+
+def test_rotation_signs_new_documents_and_old_reports_still_verify(
+    client, world: World, sessions, app
+) -> None:  # type: ignore[no-untyped-def]
+    old = _submit(client, world)
+    with unit_of_work(sessions) as s:
+        row = app.state.hub.custody.issue(s, world.OWN, actor="test", key_type="ec")
+    new = _submit(client, world)
+    assert new["signature"]["signed_by"]["serial"] == row.serial
+    assert old["signature"]["signed_by"]["serial"] != row.serial
+    again = client.post(f"{DOCS}/{old['id']}/validation", headers=world.auth("auditor")).json()[
+        "report"
+    ]
+    assert again["indication"] == "TOTAL_PASSED"
+    org = client.get(f"/api/v1/organizations/{world.OWN}", headers=world.auth("reporter")).json()
+    assert org["certificate"]["serial"] == row.serial
+
+
+def test_audit_signatures_filters(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    a = _submit(client, world)
+    b = _submit(client, world, organ=world.OWN2, to=[world.OWN])
+    by_org = client.get(
+        "/api/v1/audit/signatures", params={"organ_id": world.OWN2}, headers=world.auth("auditor")
+    ).json()["items"]
+    assert [x["document"] for x in by_org] == [b["id"]]
+    passed = client.get(
+        "/api/v1/audit/signatures",
+        params={"indication": "TOTAL_PASSED"},
+        headers=world.auth("auditor"),
+    ).json()["items"]
+    assert {x["document"] for x in passed} == {a["id"], b["id"]}
+    future = client.get(
+        "/api/v1/audit/signatures",
+        params={"since": (utcnow() + timedelta(days=1)).isoformat()},
+        headers=world.auth("auditor"),
+    ).json()["items"]
+    assert future == []
+    assert client.get("/api/v1/audit/signatures", headers=world.auth("reporter")).status_code == 403
+
+
+def test_cli_pki_revoke_issue_and_crl(
+    world: World, sessions, settings, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(
+        "LIENTHONG_DATABASE_URL", sessions.kw["bind"].url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setenv("LIENTHONG_KEY_PASSPHRASE", "test-passphrase")
+    monkeypatch.setenv("LIENTHONG_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    r = runner.invoke(cli, ["pki", "revoke", world.OWN2, "--reason", "superseded"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["pki", "crl", "--out", str(tmp_path / "crl.der")])
+    assert (
+        r.exit_code == 0
+        and len(list(x509.load_der_x509_crl((tmp_path / "crl.der").read_bytes()))) == 1
+    )
+    r = runner.invoke(cli, ["pki", "issue", world.OWN2])
+    assert r.exit_code == 0 and "issued certificate" in r.output
+    r = runner.invoke(cli, ["pki", "issue", world.EXTERNAL])
+    assert r.exit_code == 1 and "organization.invalid" in r.output
+    bad = runner.invoke(cli, ["pki", "issue", world.OWN], env={"LIENTHONG_KEY_PASSPHRASE": "wrong"})
+    assert bad.exit_code != 0
