@@ -94,6 +94,16 @@ def _documents(client: Any, world: World, sessions: Any) -> None:
         world.ctx["foreign_item"] = s.scalars(
             select(Delivery.id).where(Delivery.document == world.ctx["foreign"])
         ).one()
+    extra = client.post(
+        "/api/v1/documents",
+        json=document_json(world.OWN, [world.OWN2]),
+        headers=world.auth("system"),
+    )
+    with sessions() as s:
+        dead = s.scalars(select(Delivery).where(Delivery.document == extra.json()["id"])).one()
+        dead.state = "dead"
+        world.ctx["dead_item"] = dead.id
+        s.commit()
     world.ctx["own_xml"] = build_document(
         EdxmlDocument.model_validate(document_json(world.OWN, [world.OWN2]))
     )

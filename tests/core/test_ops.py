@@ -14,7 +14,7 @@ from app.core.config import Settings, format_settings_error
 from app.main import create_app
 
 
-def test_healthz_readyz_metrics(client) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_readyz_metrics(client, world) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/readyz")
     assert r.status_code == 200, r.text
@@ -34,18 +34,24 @@ def test_healthz_readyz_metrics(client) -> None:  # type: ignore[no-untyped-def]
 
 def test_readyz_names_an_unmigrated_schema(tmp_path: Path) -> None:
     settings = Settings(
-        _env_file=None, database_url=f"sqlite:///{tmp_path}/empty.db", worker_enabled=False
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path}/empty.db",
+        data_dir=tmp_path,
+        worker_enabled=False,
     )  # type: ignore[call-arg]
     with TestClient(create_app(settings)) as c:
         r = c.get("/readyz")
     assert r.status_code == 503
-    assert r.json()["failing"] == ["schema"]
+    assert "schema" in r.json()["failing"]
     assert "lienthong db upgrade" in r.json()["checks"]["schema"]["reason"]
 
 
 def test_readyz_names_an_unreachable_database() -> None:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url="postgresql://nobody@127.0.0.1:1/none", worker_enabled=False
+        _env_file=None,
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        key_passphrase="x",
+        worker_enabled=False,
     )
     with TestClient(create_app(settings)) as c:
         r = c.get("/readyz")

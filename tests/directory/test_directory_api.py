@@ -58,10 +58,11 @@ def test_create_read_update_deactivate(client, world: World) -> None:  # type: i
     created = r.json()
     assert created["level"] == 3
     assert created["delivery"] == {"mode": "push", "url": "https://qlvb.snv.example/hook"}
-    assert "webhook_secret" not in created
+    assert created["webhook_secret"].startswith("whsec_")  # shown to the admin who set it up
 
     r = client.get(f"{ORGS}/000.01.02.H41", headers=world.auth("reporter"))
     assert r.status_code == 200 and r.json()["name"] == "Phòng Tổ chức - Sở Nội vụ"
+    assert r.json()["webhook_secret"] is None  # and never again
 
     update = {k: v for k, v in body.items() if k != "organ_id"} | {
         "name": "Phòng Tổ chức cán bộ",
@@ -158,7 +159,7 @@ def test_cursor_pagination_walks_every_organization_once(client, world: World) -
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 5
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 6
     assert client.get(ORGS, params={"limit": 501}, headers=world.auth("auditor")).status_code == 422
     bad = client.get(ORGS, params={"cursor": "%%%"}, headers=world.auth("auditor"))
     assert bad.status_code == 422 and bad.json()["code"] in {"cursor.invalid", "request.invalid"}
