@@ -484,12 +484,13 @@ def _run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run certvalidator's coroutine from sync code, even when called inside an event loop.
 
     No fetching is allowed, so nothing really awaits I/O; a private loop per call is cheap next
-    to the path validation itself (and only happens on a cache miss).
+    to the path validation itself (and only happens on a cache miss). Unlike asyncio.run, the
+    private loop never becomes (or unsets) the thread's current event loop.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return _run_in_private_loop(coro)
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None:
@@ -497,7 +498,15 @@ def _run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
                 max_workers=4, thread_name_prefix="lienthong-certvalidator"
             )
         executor = _EXECUTOR
-    return executor.submit(asyncio.run, coro).result()
+    return executor.submit(_run_in_private_loop, coro).result()
+
+
+def _run_in_private_loop(coro: Coroutine[Any, Any, _T]) -> _T:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 class TrustStore:
