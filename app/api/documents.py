@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
@@ -184,8 +184,8 @@ def get_attachment(
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
     att = parsed.attachment(str(meta["content_id"]))
     filename = str(meta.get("name") or "attachment")
-    return Response(
-        b"".join(att.iter_chunks()),
+    return StreamingResponse(
+        att.iter_chunks(),
         media_type=att.content_type or "application/octet-stream",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
     )

@@ -11,9 +11,23 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
+
+
+class _HashingWriter:
+    """A file wrapper that hashes and counts what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
 
 
 class BlobStore:
@@ -39,18 +53,38 @@ class BlobStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            target = self.path(digest.hexdigest())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._commit(tmp, digest.hexdigest())
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return digest.hexdigest()
+
+    def put_writer(self, write: Callable[[BinaryIO], None]) -> tuple[str, int]:
+        """Store what `write` writes to a file object, hashing as it goes; (digest, size)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                out = _HashingWriter(raw)
+                write(out)  # type: ignore[arg-type]
+                raw.flush()
+                os.fsync(raw.fileno())
+            digest = out.digest.hexdigest()
+            self._commit(tmp, digest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest, out.size
+
+    def _commit(self, tmp: str, digest: str) -> None:
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def open(self, digest: str) -> BinaryIO:
         return self.path(digest).open("rb")

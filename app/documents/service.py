@@ -34,7 +34,7 @@ from app.delivery.models import Delivery
 from app.directory.models import Organization
 from app.documents.models import Document, IdempotencyRecord, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
-from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize
+from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize_to
 from app.signing.validation import ValidationReport, validate
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -268,8 +268,7 @@ def submit(
         )
     now = utcnow()
     signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
-    data = serialize(parsed.root)
-    blob = hub.blobs.put(data)
+    blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
 
     doc = Document(
         document_id=document_id,
@@ -293,7 +292,7 @@ def submit(
         origin=origin,
         submitted_by=principal.client_id if origin == "api" else None,
         blob=blob,
-        size=len(data),
+        size=size,
         signed_by_hub=signed_by_hub,
         accepted_at=now,
     )
@@ -310,7 +309,7 @@ def submit(
         doc.id,
         "accepted",
         organ_id=from_organ,
-        detail={"origin": origin, "size": len(data)},
+        detail={"origin": origin, "size": size},
         at=now,
     )
     delivery.trace(

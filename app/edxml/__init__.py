@@ -6,6 +6,7 @@ from app.edxml.builder import (
     build_status,
     build_status_tree,
     serialize,
+    serialize_to,
 )
 from app.edxml.errors import (
     FORBIDDEN_CONSTRUCT,
@@ -85,6 +86,7 @@ __all__ = [
     "parse_file",
     "parse_message",
     "serialize",
+    "serialize_to",
     "validate_file",
     "validate_message",
 ]

@@ -14,6 +14,7 @@ at serialisation time, which would change the signed content).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import BinaryIO
 
 from lxml import etree
 from pydantic import BaseModel
@@ -103,6 +104,13 @@ def build_status_tree(msg: StatusMessage) -> etree._Element:
 def serialize(root: etree._Element) -> bytes:
     """UTF-8 bytes with the XML declaration written as the samples write it."""
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False) + b"\n"
+
+
+def serialize_to(root: etree._Element, out: BinaryIO) -> None:
+    """`serialize`, written to a file: a 70 MB message is not built as one more bytes copy."""
+    out.write(XML_DECLARATION)
+    etree.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=False)
+    out.write(b"\n")
 
 
 def build_document(doc: EdxmlDocument) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -163,12 +164,50 @@ class _HashWriter:
         return len(data)
 
 
+_BIG_TEXT = 1 << 20
+_C14N_ESCAPED = re.compile(r"[&<>\r]")
+_PAYLOAD_TAG = "{%s}ContentTransferEncoded" % EDXML_NS  # noqa: UP031
+
+
 def c14n_digest(root: etree._Element, hash_name: str) -> bytes:
-    """Digest of the exclusive C14N (no comments) of the whole document that holds `root`."""
+    """Digest of the exclusive C14N (no comments) of the whole document that holds `root`.
+
+    Attachments can be 70 MB of base64 text, and lxml's C14N holds about three copies of a
+    text node while it writes it. So the text of each large attachment element is swapped for
+    a unique marker, the (now small) C14N is hashed around the marker, and the attachment's
+    text is hashed in slices; then the text is put back. Base64 has nothing C14N escapes, so
+    the digest is exactly that of the whole document; other text takes the plain path.
+    (Swapping the element itself would be cheaper, but lxml re-prefixes moved elements.)
+    """
     h = hashlib.new(hash_name)
     tree: Any = root.getroottree()  # lxml-stubs do not know exclusive= or file-like sinks
-    tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
-    return h.digest()
+    swapped: list[tuple[etree._Element, str, str]] = []
+    try:
+        for element in tree.getroot().iter(_PAYLOAD_TAG):
+            if len(element):
+                continue
+            text = element.text
+            if text is None or len(text) < _BIG_TEXT or _C14N_ESCAPED.search(text):
+                continue
+            marker = f"LIENTHONGC14NMARKER{len(swapped)}X{os.urandom(8).hex()}"
+            element.text = marker
+            swapped.append((element, marker, text))
+        if not swapped:
+            tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
+            return h.digest()
+        rest = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
+        for _element, marker, text in swapped:
+            before, sep, rest = rest.partition(marker.encode())
+            if not sep:
+                raise SigningError("C14N marker not found")
+            h.update(before)
+            for i in range(0, len(text), _BIG_TEXT):
+                h.update(text[i : i + _BIG_TEXT].encode("utf-8"))
+        h.update(rest)
+        return h.digest()
+    finally:
+        for element, _marker, text in swapped:
+            element.text = text
 
 
 @contextmanager

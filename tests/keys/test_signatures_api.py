@@ -196,3 +196,53 @@ def test_cli_pki_revoke_issue_and_crl(
     assert r.exit_code == 1 and "organization.invalid" in r.output
     bad = runner.invoke(cli, ["pki", "issue", world.OWN], env={"LIENTHONG_KEY_PASSPHRASE": "wrong"})
     assert bad.exit_code != 0
+
+
+def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
+    pki_material, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Attachments over 1 MiB are hashed around a stand-in (memory); the digest must not change."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from app.edxml import EdxmlDocument, build_document_tree, serialize
+    from app.signing.validation import TrustStore, validate
+    from app.signing.xmldsig import Signer, c14n_digest, sign_tree
+
+    body = document_json(
+        World.OWN,
+        [World.OWN2],
+        attachments=[("a.zip", os.urandom(1_500_000)), ("b.zip", os.urandom(2_000_000))],
+    )
+    root = build_document_tree(EdxmlDocument.model_validate(body))
+    plain = __import__("hashlib").sha256()
+    root.getroottree().write_c14n(
+        type("W", (), {"write": lambda self, d: plain.update(d)})(),
+        exclusive=True,
+        with_comments=False,
+    )  # type: ignore[attr-defined]
+    assert c14n_digest(root, "sha256") == plain.digest()
+    before = serialize(root)
+    assert c14n_digest(root, "sha256") and serialize(root) == before  # the tree is put back exactly
+    key, cert = pki_material.leaves[World.OWN]
+    sign_tree(root, Signer(key, cert, [pki_material.issuing[1]]))
+    trust = TrustStore([pki_material.root[1]], [pki_material.issuing[1]])
+    report = validate(root, expected_organ_id=World.OWN, trust=trust)
+    assert report.checks["digest"] == "passed" and report.checks["signature"] == "passed"
+    if shutil.which("xmlsec1") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
+        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
+    (tmp_path / "root.pem").write_bytes(pki_material.root[1].public_bytes(Encoding.PEM))
+    (tmp_path / "big.xml").write_bytes(serialize(root))
+    ok = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(tmp_path / "root.pem"),
+            str(tmp_path / "big.xml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
