@@ -77,7 +77,15 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="do not embed a delivery worker")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option(
+    "--workers",
+    "processes",
+    default=1,
+    show_default=True,
+    type=int,
+    help="API processes (PostgreSQL only; each embeds a delivery worker unless --no-worker)",
+)
+def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     """Run the API (and, unless --no-worker, a delivery worker)."""
     import uvicorn
 
@@ -99,12 +107,26 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         if fresh:
             for line in demo_axis.demo_exchange(settings, mock_url):
                 click.echo(line)
-    app = create_app(settings)
     click.echo(
         f"Lienthong listening on http://{host}:{port} "
         f"(database: {settings.database_url.split('://')[0]}, worker: {settings.worker_enabled})"
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if processes > 1:
+        if settings.is_sqlite:
+            raise click.UsageError("--workers > 1 needs PostgreSQL")
+        if no_worker:
+            os.environ["LIENTHONG_WORKER_ENABLED"] = "false"
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
 
 @main.command()

@@ -1,0 +1,255 @@
+"""API throughput with signed 20 KB documents on PostgreSQL (SPEC section 12).
+
+Creates a database, seeds the demo province (PKI included), starts the hub as a separate
+process (`lienthong serve --workers N --no-worker`), signs documents client-side as the
+department systems would, and drives the API over HTTP from this process:
+
+1. closed loop: C concurrent clients submit as fast as they can -> accepted documents/s,
+   p50/p99 latency;
+2. open loop at a fixed rate (default 100/s) -> p50/p99 latency at that rate;
+3. acceptance -> inbox: for a sample, the time from the 202 to the recipient's inbox
+   listing it (pull deliveries are made available in the accepting transaction).
+
+    .venv/bin/python bench/throughput.py [--processes 2] [--concurrency 32] [--count 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PG = os.environ.get("LIENTHONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SENDER, RECIPIENT, FRESH = "000.00.02.H41", "000.00.03.H41", "000.00.04.H41"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def setup_database(name: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(
+        PG.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG).set(database=name).render_as_string(hide_password=False)
+
+
+def make_documents(
+    url: str, passphrase: str, n: int, notation: str = "SNV-BENCH", to: str = RECIPIENT
+) -> list[bytes]:
+    """n distinct ~20 KB documents, signed with the sender's own key (client-side)."""
+    from app.core.db import make_engine, make_sessionmaker
+    from app.edxml import EdxmlDocument, build_document_tree, serialize
+    from app.keys.custody import KeyCustody
+    from app.signing.xmldsig import sign_tree
+
+    sessions = make_sessionmaker(
+        make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    )
+    with sessions() as s:
+        signer = KeyCustody(passphrase).signer_for(s, SENDER)
+    filler = os.urandom(11_000)
+    out = []
+    for i in range(n):
+        body = {
+            "from": {"organ_id": SENDER, "organ_name": "Sở Nội vụ tỉnh Nghệ An"},
+            "to": [{"organ_id": to}],
+            "code": {"code_number": str(i + 1), "code_notation": notation},
+            "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-26"},
+            "subject": "V/v báo cáo tình hình triển khai liên thông văn bản điện tử năm 2026",
+            "content": "Nội dung công văn: đề nghị các cơ quan, đơn vị phối hợp thực hiện. " * 4,
+            "attachments": [
+                {
+                    "content_id": "cid:1",
+                    "name": "cong-van.pdf",
+                    "content_type": "application/pdf",
+                    "data": filler,
+                }
+            ],
+        }
+        root = build_document_tree(EdxmlDocument.model_validate(body))
+        sign_tree(root, signer)
+        out.append(serialize(root))
+    return out
+
+
+async def closed_loop(
+    base: str, auth: dict[str, str], docs: list[bytes], concurrency: int
+) -> tuple[float, list[float], list[tuple[float, str]]]:
+    latencies: list[float] = []
+    accepted: list[tuple[float, str]] = []
+    queue = list(docs)
+    headers = auth | {"Content-Type": "application/xml"}
+
+    async def client(c: httpx.AsyncClient) -> None:
+        while queue:
+            doc = queue.pop()
+            t = time.perf_counter()
+            r = await c.post(f"{base}/api/v1/documents", content=doc, headers=headers)
+            latencies.append(time.perf_counter() - t)
+            if r.status_code == 202:
+                accepted.append((time.perf_counter(), r.json()["id"]))
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(c) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return len(accepted) / elapsed, latencies, accepted
+
+
+async def open_loop(base: str, auth: dict[str, str], docs: list[bytes], rate: float) -> list[float]:
+    latencies: list[float] = []
+    headers = auth | {"Content-Type": "application/xml"}
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as c:
+
+        async def one(doc: bytes) -> None:
+            t = time.perf_counter()
+            r = await c.post(f"{base}/api/v1/documents", content=doc, headers=headers)
+            if r.status_code == 202:
+                latencies.append(time.perf_counter() - t)
+
+        tasks = []
+        start = time.perf_counter()
+        for i, doc in enumerate(docs):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(doc)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+async def inbox_delay(
+    base: str, sender: dict[str, str], recipient: dict[str, str], docs: list[bytes]
+) -> list[float]:
+    """From the 202 to the recipient's inbox listing the document (one GET after each 202)."""
+    out = []
+    async with httpx.AsyncClient(timeout=30) as c:
+        for doc in docs:
+            r = await c.post(
+                f"{base}/api/v1/documents",
+                content=doc,
+                headers=sender | {"Content-Type": "application/xml"},
+            )
+            t = time.perf_counter()
+            doc_id = r.json()["id"]
+            while True:
+                page = await c.get(
+                    f"{base}/api/v1/inbox",
+                    params={"organ_id": FRESH, "limit": 500},
+                    headers=recipient,
+                )
+                items = page.json()["items"]
+                if any(i["document"] == doc_id for i in items):
+                    out.append(time.perf_counter() - t)
+                    break
+            for i in items:  # keep the inbox short: acknowledge what was seen
+                await c.post(
+                    f"{base}/api/v1/inbox/{i['id']}/ack", json={"result": "done"}, headers=recipient
+                )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    args = ap.parse_args()
+
+    url = setup_database("lienthong_bench_throughput")
+    work = Path(tempfile.mkdtemp(prefix="lienthong-tp-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
+    env |= {
+        "LIENTHONG_DATABASE_URL": url,
+        "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
+        "LIENTHONG_DATA_DIR": str(work),
+        "LIENTHONG_LOG_LEVEL": "WARNING",
+        "LIENTHONG_READYZ_REQUIRES_WORKER": "false",
+    }
+    lt = str(Path(sys.executable).with_name("lienthong"))
+    subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
+    keys = json.loads((work / "demo-keys.json").read_text())
+    sender = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
+    recipient = {"Authorization": f"Bearer {keys['system:qlvb-so-nganh']}"}
+    rate_n = int(args.rate * args.seconds)
+    print(f"signing {args.count + rate_n + 50} documents of ~20 KB client-side ...", flush=True)
+    docs = make_documents(url, "bench-passphrase", args.count + rate_n + 50)
+    print(f"document size: {len(docs[0])} bytes")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hub = subprocess.Popen(
+        [lt, "serve", "--no-worker", "--workers", str(args.processes), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        asyncio.run(closed_loop(base, sender, docs[:50], 4))  # warm-up: caches, pools
+        per_s, lat, _ = asyncio.run(
+            closed_loop(base, sender, docs[50 : 50 + args.count], args.concurrency)
+        )
+        print(
+            f"closed loop, {args.concurrency} clients, {args.processes} API processes: {per_s:.0f} accepted documents/s; "
+            f"p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms  (target >= 300/s)"
+        )
+        fixed = asyncio.run(
+            open_loop(base, sender, docs[50 + args.count : 50 + args.count + rate_n], args.rate)
+        )
+        print(
+            f"open loop at {args.rate:.0f}/s for {args.seconds:.0f} s: p50 {pct(fixed, 50) * 1000:.1f} ms, "
+            f"p99 {pct(fixed, 99) * 1000:.1f} ms  (target p99 < 100 ms)"
+        )
+        delays = asyncio.run(
+            inbox_delay(
+                base,
+                sender,
+                recipient,
+                make_documents(url, "bench-passphrase", 40, "SNV-INBOX", FRESH),
+            )
+        )
+        print(
+            f"acceptance -> recipient's inbox (observed by one GET after the 202): median {statistics.median(delays) * 1000:.1f} ms, "
+            f"max {max(delays) * 1000:.1f} ms  (target median < 50 ms; the delivery is available in the accepting transaction)"
+        )
+    finally:
+        hub.terminate()
+        hub.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
