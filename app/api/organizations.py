@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import (
     AdminPrincipal,
@@ -16,10 +17,11 @@ from app.api.deps import (
     encode_cursor,
 )
 from app.api.problems import responses
+from app.core.timeutil import iso
 from app.directory import service
 from app.directory.repository import OrganizationRepository
 from app.directory.schemas import OrganizationCreate, OrganizationOut, OrganizationWrite, Route
-from app.keys.service import certificate_info_for
+from app.keys.service import certificate_info_for, register_fingerprint, unregister_fingerprint
 
 router = APIRouter(prefix="/organizations", tags=["directory"])
 
@@ -78,3 +80,36 @@ def deactivate_organization(
 ) -> OrganizationOut:
     org = service.deactivate_organization(session, organ_id, actor=principal.actor)
     return service.to_out(org)
+
+
+class FingerprintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")]
+
+
+@router.post(
+    "/{organ_id}/certificates",
+    status_code=201,
+    responses=responses(401, 403, 404, 409, 422),
+)
+def register_certificate(
+    organ_id: str,
+    body: FingerprintIn,
+    request: Request,
+    session: SessionDep,
+    principal: AdminPrincipal,
+) -> dict[str, Any]:
+    """Bind a certificate without organizationIdentifier to this organization (SPEC 5)."""
+    row = register_fingerprint(session, organ_id, body.sha256, actor=principal.actor)
+    request.app.state.hub.custody.invalidate()
+    return {"organ_id": row.organ_id, "sha256": row.sha256, "created_at": iso(row.created_at)}
+
+
+@router.delete("/{organ_id}/certificates/{sha256}", responses=responses(401, 403, 404))
+def unregister_certificate(
+    organ_id: str, sha256: str, request: Request, session: SessionDep, principal: AdminPrincipal
+) -> dict[str, Any]:
+    unregister_fingerprint(session, organ_id, sha256, actor=principal.actor)
+    request.app.state.hub.custody.invalidate()
+    return {"organ_id": organ_id, "sha256": sha256.replace(":", "").lower(), "registered": False}

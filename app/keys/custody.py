@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from app.signing.xmldsig import Signer
 
 ROOT, ISSUING = "root", "issuing"
 CRL_LIFETIME = dt.timedelta(days=7)
+TRUST_MEMO_SECONDS = 2.0
 ROOT_CRL_URL = "http://lienthong.local/pki/crl/root"
 ISSUING_CRL_URL = "http://lienthong.local/pki/crl"
 CRL_REFRESH_BEFORE = dt.timedelta(days=1)
@@ -92,6 +94,7 @@ class KeyCustody:
             pki.load_pem_certificates(extra_anchors.read_bytes()) if extra_anchors else []
         )
         self._lock = _LOCK
+        self._memo: tuple[float, TrustStore] | None = None
 
     # -- CA lifecycle ------------------------------------------------------------------------
 
@@ -272,6 +275,7 @@ class KeyCustody:
         return [r.serial for r in rows]
 
     def publish_crls(self, session: Session, *, actor: str) -> None:
+        self.invalidate()
         now = utcnow()
         revoked = [
             (int(r.serial, 16), r.revoked_at)
@@ -350,7 +354,24 @@ class KeyCustody:
                 _SIGNERS[(row.sha256, self._pp)] = signer
         return signer
 
+    def invalidate(self) -> None:
+        """Forget the memoised trust store (after a revocation or a registration here)."""
+        self._memo = None
+
     def trust_store(self, session: Session) -> TrustStore:
+        """The current trust store; memoised for TRUST_MEMO_SECONDS per process.
+
+        Changes made through this process invalidate it at once; other processes see a new
+        CRL or a registered fingerprint within TRUST_MEMO_SECONDS.
+        """
+        memo = self._memo
+        if memo is not None and time.monotonic() - memo[0] < TRUST_MEMO_SECONDS:
+            return memo[1]
+        store = self._load_trust_store(session)
+        self._memo = (time.monotonic(), store)
+        return store
+
+    def _load_trust_store(self, session: Session) -> TrustStore:
         self.refresh_crls_if_due(session)
         crls = list(session.scalars(select(PublishedCrl).order_by(PublishedCrl.role)))
         fp_version = session.execute(

@@ -40,6 +40,13 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/api/v1/organizations/{organ_id}"): Sample(
         lambda w: f"/api/v1/organizations/{w.OWN2}"
     ),
+    ("POST", "/api/v1/organizations/{organ_id}/certificates"): Sample(
+        lambda w: f"/api/v1/organizations/{w.OWN}/certificates",
+        json=lambda w: {"sha256": "ab" * 32},
+    ),
+    ("DELETE", "/api/v1/organizations/{organ_id}/certificates/{sha256}"): Sample(
+        lambda w: f"/api/v1/organizations/{w.OWN}/certificates/{w.ctx['fingerprint']}"
+    ),
     ("POST", "/api/v1/clients"): Sample(
         lambda w: "/api/v1/clients", json=lambda w: {"name": "new", "role": "reporter"}
     ),
@@ -89,6 +96,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda w: f"/api/v1/documents/{w.ctx['own']}/validation"
     ),
     ("GET", "/api/v1/inbox"): Sample(lambda w: "/api/v1/inbox"),
+    ("GET", "/api/v1/deliveries"): Sample(lambda w: "/api/v1/deliveries", params={"state": "dead"}),
+    ("POST", "/api/v1/deliveries/{delivery_id}/redrive"): Sample(
+        lambda w: f"/api/v1/deliveries/{w.ctx['dead_item']}/redrive"
+    ),
     ("GET", "/api/v1/inbox/{delivery_id}/edxml"): Sample(
         lambda w: f"/api/v1/inbox/{w.ctx['own_item']}/edxml",
         foreign=lambda w: f"/api/v1/inbox/{w.ctx['foreign_item']}/edxml",
@@ -99,4 +110,14 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         foreign=lambda w: f"/api/v1/inbox/{w.ctx['foreign_item']}/ack",
     ),
     ("GET", "/api/v1/audit/log/verify"): Sample(lambda w: "/api/v1/audit/log/verify"),
+    ("GET", "/api/v1/stats/interchange"): Sample(
+        lambda w: "/api/v1/stats/interchange",
+        params={"since": "2026-01-01", "until": "2026-12-31", "granularity": "quarter"},
+    ),
+    ("GET", "/api/v1/stats/inactive"): Sample(
+        lambda w: "/api/v1/stats/inactive", params={"since": "2026-01-01", "until": "2026-12-31"}
+    ),
+    ("GET", "/api/v1/stats/report"): Sample(
+        lambda w: "/api/v1/stats/report", params={"year": 2026}
+    ),
 }

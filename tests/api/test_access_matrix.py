@@ -104,6 +104,13 @@ def _documents(client: Any, world: World, sessions: Any) -> None:
         dead.state = "dead"
         world.ctx["dead_item"] = dead.id
         s.commit()
+    world.ctx["fingerprint"] = "cd" * 32
+    r = client.post(
+        f"/api/v1/organizations/{world.OWN}/certificates",
+        json={"sha256": "cd" * 32},
+        headers=world.auth("admin"),
+    )
+    assert r.status_code == 201, r.text
     world.ctx["own_xml"] = build_document(
         EdxmlDocument.model_validate(document_json(world.OWN, [world.OWN2]))
     )

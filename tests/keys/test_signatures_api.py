@@ -246,3 +246,58 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_registered_fingerprint_binds_a_certificate_without_organ_id(
+    client, world: World, pki_material
+) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import hashes
+
+    from app.edxml import EdxmlDocument, build_document_tree, serialize
+    from app.signing import pki
+    from app.signing.xmldsig import Signer, sign_tree
+
+    ca_key, ca_cert = pki_material.issuing
+    key, cert = pki.issue_org_certificate(
+        ca_key, ca_cert, world.OWN, "Văn thư Sở Nội vụ", include_organ_id=False, key_type="ec"
+    )
+
+    def signed(number: str) -> bytes:
+        root = build_document_tree(
+            EdxmlDocument.model_validate(
+                document_json(world.OWN, [world.OWN2], number=number)
+            ).with_document_id()
+        )
+        sign_tree(root, Signer(key, cert, [ca_cert]))
+        return serialize(root)
+
+    headers = world.auth("system") | {"Content-Type": "application/xml"}
+    r = client.post(DOCS, content=signed("FP1"), headers=headers)
+    assert (
+        r.status_code == 422
+        and r.json()["validation"]["sub_indication"] == "SIG_CONSTRAINTS_FAILURE"
+    )
+    fp = cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    reg = client.post(
+        f"/api/v1/organizations/{world.OWN}/certificates",
+        json={"sha256": fp},
+        headers=world.auth("admin"),
+    )
+    assert reg.status_code == 201 and reg.json()["sha256"] == fp.replace(":", "").lower()
+    assert (
+        client.post(
+            f"/api/v1/organizations/{world.OWN}/certificates",
+            json={"sha256": fp},
+            headers=world.auth("admin"),
+        ).status_code
+        == 409
+    )
+    r = client.post(DOCS, content=signed("FP2"), headers=headers)
+    assert r.status_code == 202 and r.json()["signature"]["indication"] == "TOTAL_PASSED"
+    gone = client.delete(
+        f"/api/v1/organizations/{world.OWN}/certificates/{fp.replace(':', '')}",
+        headers=world.auth("admin"),
+    )
+    assert gone.status_code == 200
+    r = client.post(DOCS, content=signed("FP3"), headers=headers)
+    assert r.status_code == 422
