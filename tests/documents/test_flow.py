@@ -233,3 +233,42 @@ def test_unknown_recipient_and_trace(client, world: World) -> None:  # type: ign
         ]
     ]
     assert events[:3] == ["accepted", "signed", "document.available"]
+
+
+def test_listing_sent_and_received_with_cursor(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    sent = [
+        submit(client, world, document_json(world.OWN, [world.FOREIGN])).json()["id"]
+        for _ in range(3)
+    ]
+    received = client.post(
+        DOCS, json=document_json(world.FOREIGN, [world.OWN2]), headers=world.auth("system_foreign")
+    ).json()["id"]
+    mine = client.get(
+        DOCS,
+        params={"direction": "sent", "organ_id": world.OWN, "limit": 2},
+        headers=world.auth("system"),
+    ).json()
+    assert [d["id"] for d in mine["items"]] == sent[:2] and mine["next_cursor"]
+    rest = client.get(
+        DOCS,
+        params={"direction": "sent", "organ_id": world.OWN, "cursor": mine["next_cursor"]},
+        headers=world.auth("system"),
+    ).json()
+    assert [d["id"] for d in rest["items"]] == sent[2:] and rest["next_cursor"] is None
+    inbound = client.get(
+        DOCS, params={"direction": "received"}, headers=world.auth("system")
+    ).json()["items"]
+    assert [d["id"] for d in inbound] == [received]
+    theirs = client.get(
+        DOCS, params={"direction": "received"}, headers=world.auth("system_foreign")
+    ).json()["items"]
+    assert {d["id"] for d in theirs} == set(sent)
+    assert (
+        client.get(DOCS, params={"organ_id": world.FOREIGN}, headers=world.auth("system")).json()[
+            "items"
+        ]
+        == []
+    )
+    everything = client.get(DOCS, headers=world.auth("auditor")).json()["items"]
+    assert len(everything) == 4
+    assert client.get(DOCS, headers=world.auth("reporter")).status_code == 403
