@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry, AuditHead
@@ -49,8 +49,24 @@ def record(
     target_type: str,
     target_id: str,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one event in the caller's transaction (it commits or rolls back with the data)."""
+) -> None:
+    """Append one event with the caller's transaction (it commits or rolls back with the data).
+
+    The entry is written just before the commit (`_append_pending`), so the chain's head lock
+    is held only for the last statements of a transaction, not for all of its work.
+    """
+    text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    pending = session.info.setdefault(_PENDING, [])
+    pending.append((utcnow(), actor, action, target_type, target_id, text))
+
+
+_PENDING = "audit_pending"
+
+
+def _append_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
     head = session.scalars(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).one_or_none()
@@ -58,34 +74,41 @@ def record(
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
         session.flush()
-    at = utcnow()
-    text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    seq = head.seq + 1
-    digest = entry_hash(
-        head.hash,
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=text,
-    )
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=text,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(entry)
-    head.seq, head.hash = seq, digest
+    for at, actor, action, target_type, target_id, text in pending:
+        seq = head.seq + 1
+        digest = entry_hash(
+            head.hash,
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            details=text,
+        )
+        session.add(
+            AuditEntry(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=text,
+                prev_hash=head.hash,
+                hash=digest,
+            )
+        )
+        head.seq, head.hash = seq, digest
     session.flush()
-    return entry
+
+
+def _discard_pending(session: Session, *_: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+event.listen(Session, "before_commit", _append_pending)
+event.listen(Session, "after_rollback", _discard_pending)
 
 
 @dataclass
