@@ -51,8 +51,11 @@ def run_demo(settings: Settings) -> str | None:
     from app import demo
     from app.core.db import unit_of_work
 
+    def progress(organ_id: str) -> None:
+        click.echo(f"  issued a signing certificate for {organ_id}", err=True)
+
     with unit_of_work(_session_factory(settings)) as session:
-        result = demo.seed(session, _custody(settings))
+        result = demo.seed(session, _custody(settings), progress=progress)
     if not result.created:
         return None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -168,6 +171,41 @@ def mock_vpcp(systems_file: str, host: str, port: int, hub_url: str | None) -> N
 
         verifier = HubTrustVerifier(hub_url)
     run_mock(systems_file, host, port, verify_signature=verifier, log_level="warning")
+
+
+@main.command()
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="FILE (or stdin) is the JSON form")
+@click.option(
+    "--url", envvar="LIENTHONG_API_URL", default="http://127.0.0.1:8080", show_default=True
+)
+@click.option(
+    "--key", envvar="LIENTHONG_API_KEY", required=True, help="API key (or LIENTHONG_API_KEY)"
+)
+@click.option("--idempotency-key", default=None)
+def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: str | None) -> None:
+    """Submit a document (edXML file, or JSON with --json) to a hub, as a department system."""
+    import httpx
+
+    data = file.read_bytes() if file else sys.stdin.buffer.read()
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json" if as_json else "application/xml",
+    }
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        r = httpx.post(
+            f"{url.rstrip('/')}/api/v1/documents", content=data, headers=headers, timeout=120
+        )
+    except httpx.HTTPError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(r.json(), ensure_ascii=False, indent=2))
+    if r.status_code >= 300:
+        sys.exit(1)
 
 
 @main.group()

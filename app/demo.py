@@ -5,6 +5,7 @@ Codes follow the QCVN 102 pattern but are illustrative, as SPEC section 2 says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -120,15 +121,21 @@ def seed_clients(session: Session, *, actor: str) -> dict[str, str]:
     return keys
 
 
-def seed(session: Session, custody: KeyCustody, *, actor: str = "demo") -> DemoResult:
+def seed(
+    session: Session,
+    custody: KeyCustody,
+    *,
+    actor: str = "demo",
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Idempotent: a directory that already has organizations is left alone (but every
     local organization without a signing key gets one, so the hub can always sign)."""
     if is_seeded(session):
-        custody.ensure_demo_keys(session, actor=actor)
+        custody.ensure_demo_keys(session, actor=actor, progress=progress)
         return DemoResult(created=False)
     count = seed_directory(session, actor=actor)
     keys = seed_clients(session, actor=actor)
-    summary = custody.ensure_demo_keys(session, actor=actor)
+    summary = custody.ensure_demo_keys(session, actor=actor, progress=progress)
     return DemoResult(
         created=True, api_keys=keys, organizations=count, keys_issued=len(summary.issued)
     )

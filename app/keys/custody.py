@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -442,7 +443,9 @@ class KeyCustody:
             raise NotFound("no CRL published yet", code="pki.not_initialised")
         return crl.der
 
-    def ensure_demo_keys(self, session: Session, *, actor: str) -> PkiSummary:
+    def ensure_demo_keys(
+        self, session: Session, *, actor: str, progress: Callable[[str], None] | None = None
+    ) -> PkiSummary:
         """Make the CA if needed and a key for every active local organization without one."""
         created = self.init_ca(session, actor=actor)
         have = set(session.scalars(select(SigningKey.organ_id).where(SigningKey.active.is_(True))))
@@ -453,4 +456,6 @@ class KeyCustody:
             if org.organ_id not in have:
                 self.issue(session, org.organ_id, actor=actor)
                 issued.append(org.organ_id)
+                if progress is not None:
+                    progress(org.organ_id)
         return PkiSummary(created, issued)
