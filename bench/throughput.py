@@ -38,7 +38,7 @@ SENDER, RECIPIENT, FRESH = "000.00.02.H41", "000.00.03.H41", "000.00.04.H41"
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def setup_database(name: str) -> str:
