@@ -35,6 +35,7 @@ from app.directory.models import Organization
 from app.documents.models import Document, IdempotencyRecord, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
 from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize_to
+from app.edxml.payloads import detach_payloads
 from app.signing.validation import ValidationReport, validate
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -267,8 +268,15 @@ def submit(
             f"({hub.settings.max_document_bytes})"
         )
     now = utcnow()
-    signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
-    blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
+    attachments = [
+        {"content_id": a.content_id, "name": a.name, "content_type": a.content_type, "size": a.size}
+        for a in doc_model.attachments
+    ]
+    # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
+    # tree is not used afterwards, so they are not put back.
+    with detach_payloads(parsed.root, restore=False):
+        signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
+        blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
 
     doc = Document(
         document_id=document_id,
@@ -280,15 +288,7 @@ def submit(
         to_organs=[o.organ_id for o in doc_model.to],
         response_for=[r.document_id for r in doc_model.response_for if r.document_id]
         + replaced_ids,
-        attachments=[
-            {
-                "content_id": a.content_id,
-                "name": a.name,
-                "content_type": a.content_type,
-                "size": a.size,
-            }
-            for a in doc_model.attachments
-        ],
+        attachments=attachments,
         origin=origin,
         submitted_by=principal.client_id if origin == "api" else None,
         blob=blob,

@@ -107,9 +107,18 @@ def serialize(root: etree._Element) -> bytes:
 
 
 def serialize_to(root: etree._Element, out: BinaryIO) -> None:
-    """`serialize`, written to a file: a 70 MB message is not built as one more bytes copy."""
+    """`serialize`, written to a file: a 70 MB message is not built as one more bytes copy,
+    and detached payloads (see `payloads.detach_payloads`) are written in slices."""
+    from app.edxml.payloads import detached, write_around
+
     out.write(XML_DECLARATION)
-    etree.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=False)
+    payloads = detached(root)
+    if payloads:
+        write_around(
+            etree.tostring(root, encoding="UTF-8", xml_declaration=False), payloads, out.write
+        )
+    else:
+        etree.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=False)
     out.write(b"\n")
 
 

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from lxml import etree
 
+from app.edxml.payloads import detached as detached_payloads
+from app.edxml.payloads import write_around
 from app.signing.pki import PrivateKey
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -181,6 +183,11 @@ def c14n_digest(root: etree._Element, hash_name: str) -> bytes:
     """
     h = hashlib.new(hash_name)
     tree: Any = root.getroottree()  # lxml-stubs do not know exclusive= or file-like sinks
+    held = detached_payloads(root)
+    if held:
+        small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
+        write_around(small, held, h.update)
+        return h.digest()
     swapped: list[tuple[etree._Element, str, str]] = []
     try:
         for element in tree.getroot().iter(_PAYLOAD_TAG):

@@ -301,3 +301,57 @@ def test_registered_fingerprint_binds_a_certificate_without_organ_id(
     assert gone.status_code == 200
     r = client.post(DOCS, content=signed("FP3"), headers=headers)
     assert r.status_code == 422
+
+
+def test_large_attachment_through_the_api_is_signed_stored_and_served_intact(
+    client, world: World, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Payloads over 1 MiB leave the tree while the hub signs and stores (memory); the bytes
+    stored must be the whole signed document, which an independent verifier accepts."""
+    payload = os.urandom(1_700_000)
+    doc = client.post(
+        DOCS,
+        json=document_json(world.OWN, [world.OWN2], attachments=[("ho-so.zip", payload)]),
+        headers=world.auth("system"),
+    ).json()
+    assert doc["signature"]["indication"] == "TOTAL_PASSED"
+    assert (
+        client.get(f"{DOCS}/{doc['id']}/attachments/cid:1", headers=world.auth("system")).content
+        == payload
+    )
+    stored = client.get(f"{DOCS}/{doc['id']}/edxml", headers=world.auth("system")).content
+    again = client.post(
+        "/api/v1/edxml/validate",
+        content=stored,
+        headers=world.auth("auditor") | {"Content-Type": "application/xml"},
+    ).json()
+    assert again["signature"]["indication"] == "TOTAL_PASSED" and again["attachments"][0][
+        "size"
+    ] == len(payload)
+    revalidated = client.post(
+        f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor")
+    ).json()["report"]
+    assert revalidated["indication"] == "TOTAL_PASSED"
+    if shutil.which("xmlsec1") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
+        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
+    certs = x509.load_pem_x509_certificates(client.get("/pki/ca").content)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (tmp_path / "root.pem").write_bytes(
+        next(c for c in certs if c.subject == c.issuer).public_bytes(Encoding.PEM)
+    )
+    (tmp_path / "doc.xml").write_bytes(stored)
+    ok = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(tmp_path / "root.pem"),
+            str(tmp_path / "doc.xml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
