@@ -10,7 +10,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from app.api import audit, clients, deliveries, documents, edxml, inbox, ops, organizations, pki
+from app.api import (
+    audit,
+    clients,
+    dashboard,
+    deliveries,
+    documents,
+    edxml,
+    inbox,
+    ops,
+    organizations,
+    pki,
+    stats,
+)
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -31,8 +43,9 @@ API_ROUTERS = (
     deliveries.router,
     edxml.router,
     audit.router,
+    stats.router,
 )
-OTHER_ROUTERS = (ops.router, pki.router)
+OTHER_ROUTERS = (ops.router, pki.router, dashboard.router)
 
 
 def _route_template(request: Request) -> str:

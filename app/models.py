@@ -19,7 +19,7 @@ from app.keys.models import (
     RevokedCertificate,
     SigningKey,
 )
-from app.stats.models import StatsDaily
+from app.stats.models import StatsDaily, StatsMonthly
 
 __all__ = [
     "ApiClient",
@@ -37,6 +37,7 @@ __all__ = [
     "RevokedCertificate",
     "SigningKey",
     "StatsDaily",
+    "StatsMonthly",
     "StatusMessage",
     "TraceEvent",
     "ValidationRecord",

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.api.deps import SessionDep, StatsPrincipal
 from app.api.problems import responses
@@ -29,6 +30,9 @@ def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _wants_csv(request: Request) -> bool:
     return CSV in request.headers.get("accept", "").lower()
+
+
+# Answers are built from plain str/int/float/None already: JSONResponse skips re-encoding them.
 
 
 def _csv(text: str, filename: str) -> Response:
@@ -60,13 +64,15 @@ def interchange(
     )
     if _wants_csv(request):
         return _csv(reports.interchange_csv(items), f"interchange-{start}-{end}-{granularity}.csv")
-    return {
-        "since": start.isoformat(),
-        "until": end.isoformat(),
-        "granularity": granularity,
-        "items": items,
-        "next_cursor": None,
-    }
+    return JSONResponse(
+        {
+            "since": start.isoformat(),
+            "until": end.isoformat(),
+            "granularity": granularity,
+            "items": items,
+            "next_cursor": None,
+        }
+    )
 
 
 @router.get("/inactive", responses=_answers(401, 403, 422))
@@ -102,4 +108,4 @@ def report(
     data = reports.report(session, year)
     if _wants_csv(request):
         return _csv(reports.report_csv(data), f"report-{year}.csv")
-    return data
+    return JSONResponse(data)

@@ -105,6 +105,15 @@ class Tally:
             for col, n in cols.items():
                 mine[col] += sign * n
 
+    def by_month(self) -> Tally:
+        """The same deltas keyed by (organization, first day of the month)."""
+        out = Tally()
+        for (organ, day), cols in self.rows.items():
+            mine = out.rows[(organ, day.replace(day=1))]
+            for col, n in cols.items():
+                mine[col] += n
+        return out
+
     def nonzero(self) -> dict[Key, dict[str, int]]:
         out: dict[Key, dict[str, int]] = {}
         for key in sorted(self.rows):
@@ -204,8 +213,9 @@ def status_contribution(s: StatusRow, tally: Tally, sign: int) -> None:
 def totals(rows: Iterable[Mapping[str, int]]) -> dict[str, int]:
     out = dict.fromkeys(COLUMNS, 0)
     for row in rows:
-        for col in COLUMNS:
-            out[col] += int(row.get(col) or 0)
+        for col, n in row.items():
+            if n and col in out:
+                out[col] += int(n)
     return out
 
 

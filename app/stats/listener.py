@@ -4,9 +4,10 @@ No service calls the statistics: an ORM flush of a Document, Delivery or StatusM
 event. `before_flush` records what each changed row looked like before (the snapshot this
 session last counted, else the attribute history, else the database); `after_flush` computes
 the counter deltas (new contribution minus old, app.stats.counters) and keeps them on the
-database connection. They are written by one sorted upsert just before that connection's
-COMMIT, so they commit or roll back with the rows they count (savepoints included), and two
-transactions always lock counter rows in the same order (no deadlock on PostgreSQL).
+database connection. They are written by sorted upserts (days, then months) just before that
+connection's COMMIT, so they commit or roll back with the rows they count (savepoints
+included), and two transactions always lock counter rows in the same order (no deadlock on
+PostgreSQL).
 
 Not seen: bulk `UPDATE`/`DELETE` statements and raw SQL (a warning is logged for the ORM
 ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` repairs it.
@@ -15,10 +16,10 @@ ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` re
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, inspect, select
+from sqlalchemy import Connection, Engine, Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
 
@@ -26,17 +27,17 @@ from app.core import timeutil
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
 from app.stats.counters import (
+    COLUMNS,
     REACHED,
     DeliveryRow,
     DocRow,
-    Key,
     StatusRow,
     Tally,
     delivery_contribution,
     document_contribution,
     status_contribution,
 )
-from app.stats.models import STATS_TABLE
+from app.stats.models import MONTHLY_TABLE, STATS_TABLE
 
 log = logging.getLogger("app.stats")
 
@@ -60,6 +61,7 @@ TABLES = {"documents", "deliveries", "status_messages"}
 
 PENDING = "lienthong.stats.pending"
 SEEN = "lienthong.stats.seen"
+BORN = "lienthong.stats.born"
 STACK = "lienthong.stats.tally"
 
 _installed = False
@@ -136,7 +138,7 @@ def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) ->
                 continue
             state = inspect(obj)
             if not deleted:
-                if cls is Delivery:
+                if cls is Delivery and state.attrs.state.history.has_changes():
                     _stamp_reached(obj)
                 if not _changed(state, cls):
                     continue
@@ -158,21 +160,57 @@ def _stamp_reached(d: Delivery) -> None:
         d.available_at = timeutil.utcnow()
 
 
+def _inert(row: Row | None) -> bool:
+    """Counts nowhere: no row, or the delivery of a status message."""
+    return row is None or (isinstance(row, DeliveryRow) and row.kind != "document")
+
+
+def _equivalent(old: Row | None, new: Row | None) -> bool:
+    """True when the change cannot move a counter (most state moves of a delivery)."""
+    if old == new or (_inert(old) and _inert(new)):
+        return True
+    if isinstance(old, DeliveryRow) and isinstance(new, DeliveryRow):
+        return (old.document, old.kind, old.organ_id, old.route, old.available_at) == (
+            new.document,
+            new.kind,
+            new.organ_id,
+            new.route,
+            new.available_at,
+        ) and (old.state == "dead") == (new.state == "dead")
+    return False
+
+
 def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     pending: Pending = session.info.pop(PENDING, [])
     if not pending:
         return
+    seen = _seen(session)
+    # Documents inserted in this transaction, with every delivery this session gave them.
+    born: dict[str, dict[str, DeliveryRow]] = session.info.setdefault(BORN, {})
     changes: dict[type, dict[str, tuple[Row | None, Row | None]]] = {
         Document: {},
         Delivery: {},
         StatusMessage: {},
     }
-    for obj, old, deleted in pending:
+    # Documents first, so that deliveries inserted in the same flush find theirs born.
+    for obj, old, deleted in sorted(pending, key=lambda p: not isinstance(p[0], Document)):
+        cls = type(obj)
         new = None if deleted else _current(obj)
         either = new or old
-        if either is None or old == new:
+        if either is None:
             continue
-        changes[type(obj)][either.id] = (old, new)
+        if new is None:
+            seen.pop((cls, either.id), None)
+        else:
+            seen[(cls, either.id)] = new
+            if cls is Document and old is None:
+                born[new.id] = {}
+        if isinstance(old, DeliveryRow) and old.document in born:
+            born[old.document].pop(old.id, None)
+        if isinstance(new, DeliveryRow) and new.document in born and new.kind == "document":
+            born[new.document][new.id] = new
+        if not _equivalent(old, new):
+            changes[cls][either.id] = (old, new)
     if not any(changes.values()):
         return
     conn = session.connection()
@@ -182,19 +220,14 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
         deliveries=changes[Delivery],  # type: ignore[arg-type]
         statuses=changes[StatusMessage],  # type: ignore[arg-type]
         identity=session,
+        known=born,
     )
     _stack(conn)[-1].merge(tally)
-    seen = _seen(session)
-    for cls, rows in changes.items():
-        for ident, (_, new) in rows.items():
-            if new is None:
-                seen.pop((cls, ident), None)
-            else:
-                seen[(cls, ident)] = new
 
 
 def _forget(session: Session, *_args: object) -> None:
     session.info.pop(SEEN, None)
+    session.info.pop(BORN, None)
     session.info.pop(PENDING, None)
 
 
@@ -275,12 +308,14 @@ def compute(
     deliveries: dict[str, tuple[DeliveryRow | None, DeliveryRow | None]],
     statuses: dict[str, tuple[StatusRow | None, StatusRow | None]],
     identity: Session | None = None,
+    known: Mapping[str, Mapping[str, DeliveryRow]] | None = None,
 ) -> Tally:
     """Counter deltas of one flush: every affected contribution, new minus old.
 
     `conn` sees the database after the flush. A changed document re-counts all its deliveries
     (their received_valid and delivery time read the document); a delivery that joins or
-    leaves the axis route re-decides its document's central_sent.
+    leaves the axis route re-decides its document's central_sent. `known` gives the document
+    deliveries of documents whose every delivery the caller has seen (no query for those).
     """
     tally = Tally()
     for old_s, new_s in statuses.values():
@@ -313,7 +348,9 @@ def compute(
     expand = sorted(
         d for d in doc_level | {d for d in docs if counted(d)} if old_docs.get(d) is not None
     )
-    stored = _document_deliveries(conn, expand)
+    known = known or {}
+    stored = _document_deliveries(conn, [d for d in expand if d not in known])
+    stored |= {d: list(known[d].values()) for d in expand if d in known}
 
     for old_r, new_r in deliveries.values():
         if old_r is not None:
@@ -397,57 +434,55 @@ def _on_commit(conn: Connection) -> None:
 
 
 def apply(conn: Connection, tally: Tally) -> int:
-    """Add a tally to stats_daily by upsert, rows in key order; returns rows touched."""
-    rows = list(tally.nonzero().items())
+    """Add a tally to stats_daily and stats_monthly: one upsert per table, executed for every
+    row in key order (days first, then months, in every transaction). Returns day rows."""
+    rows = tally.nonzero()
     if not rows:
         return 0
-    used = sorted({c for _, cols in rows for c in cols})
-    # Stay under SQLite's 32766 and PostgreSQL's 65535 bound parameters per statement.
-    per_statement = max(1, 30000 // (len(used) + 4))
-    for start in range(0, len(rows), per_statement):
-        _upsert(conn, rows[start : start + per_statement], used)
-    return len(rows)
-
-
-def _upsert(conn: Connection, rows: list[tuple[Key, dict[str, int]]], used: list[str]) -> None:
-    values = [
-        {
-            "organ_id": organ,
-            "day": day,
-            "year": day.year,
-            "month": day.month,
-            **{c: cols.get(c, 0) for c in used},
-        }
-        for (organ, day), cols in rows
+    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    days = [
+        {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
+        | {c: cols.get(c, 0) for c in used}
+        for (organ, day), cols in rows.items()
     ]
-    name = conn.dialect.name
-    if name == "postgresql":
-        pg = postgresql.insert(STATS_TABLE).values(values)
-        stmt: Any = pg.on_conflict_do_update(
-            index_elements=["organ_id", "day"],
-            set_={c: STATS_TABLE.c[c] + pg.excluded[c] for c in used},
-        )
-    elif name == "sqlite":
-        lite = sqlite.insert(STATS_TABLE).values(values)
-        stmt = lite.on_conflict_do_update(
-            index_elements=["organ_id", "day"],
-            set_={c: STATS_TABLE.c[c] + lite.excluded[c] for c in used},
-        )
-    else:  # pragma: no cover - the hub supports these two
-        raise RuntimeError(f"statistics upsert not implemented for {name}")
-    conn.execute(stmt)
+    months = [
+        {"organ_id": organ, "year": first.year, "month": first.month}
+        | {c: cols.get(c, 0) for c in used}
+        for (organ, first), cols in tally.by_month().nonzero().items()
+    ]
+    dialect = conn.dialect.name
+    conn.execute(_upsert(dialect, STATS_TABLE, ("organ_id", "day"), used), days)
+    if months:
+        conn.execute(_upsert(dialect, MONTHLY_TABLE, ("organ_id", "year", "month"), used), months)
+    return len(days)
 
 
-def flush_pending(session: Session) -> None:
-    """Write this transaction's counter deltas now (to read them before COMMIT)."""
-    session.flush()
-    conn = session.connection()
-    stack: list[Tally] = _stack(conn)
-    total = Tally()
-    for t in stack:
-        total.merge(t)
-    conn.info[STACK] = [Tally() for _ in stack]
-    apply(conn, total)
+_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert(dialect: str, table: Table, key: tuple[str, ...], used: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET c = c + excluded.c for the counters `used`.
+
+    Built once per (dialect, table, counters), so it is compiled once and runs as executemany;
+    a document's events touch a handful of counters, and few distinct handfuls occur.
+    """
+    cache_key = (dialect, table.name, used)
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        if dialect == "postgresql":
+            ins: Any = postgresql.insert(table)
+        elif dialect == "sqlite":
+            ins = sqlite.insert(table)
+        else:  # pragma: no cover - the hub supports these two
+            raise RuntimeError(f"statistics upsert not implemented for {dialect}")
+        stmt = ins.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: table.c[c] + ins.excluded[c] for c in used},
+        )
+        if len(_UPSERTS) >= 1024:  # bounded: forget the oldest shapes
+            _UPSERTS.pop(next(iter(_UPSERTS)))
+        _UPSERTS[cache_key] = stmt
+    return stmt
 
 
 def install() -> None:

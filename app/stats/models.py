@@ -1,7 +1,9 @@
-"""One row of counters per (organization, local day): the roll-up the statistics read.
+"""Counter rows: one per (organization, local day), and the same summed per calendar month.
 
-Months, quarters and years are sums of days, so no request scans documents. `year` and `month`
-are stored beside `day` so that grouping is the same plain SQL on SQLite and PostgreSQL.
+Days answer any range; months make a year 12 rows per organization instead of 365, so the
+annual report reads a few hundred rows whatever the number of documents. Both tables are
+written by the same upsert at commit (app.stats.listener.apply). `year` and `month` are stored
+as integers so that grouping is the same plain SQL on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,14 +27,24 @@ class StatsDaily(Base):
     month: Mapped[int] = mapped_column(Integer)
 
 
-for _column in COLUMNS:
-    # Declared in a loop: 78 counters that differ only by name (see app.stats.counters).
-    setattr(
-        StatsDaily,
-        _column,
-        mapped_column(_column, Integer, nullable=False, default=0, server_default="0"),
-    )
+class StatsMonthly(Base):
+    __tablename__ = "stats_monthly"
+
+    organ_id: Mapped[str] = mapped_column(String(35), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+for _model in (StatsDaily, StatsMonthly):
+    for _column in COLUMNS:
+        # Declared in a loop: 78 counters that differ only by name (see app.stats.counters).
+        setattr(
+            _model,
+            _column,
+            mapped_column(_column, Integer, nullable=False, server_default="0"),
+        )
 
 Index("ix_stats_daily_day", StatsDaily.day)
 
 STATS_TABLE = cast(Table, StatsDaily.__table__)
+MONTHLY_TABLE = cast(Table, StatsMonthly.__table__)

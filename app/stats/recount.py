@@ -6,7 +6,7 @@ delivery and status, streaming, so it is the reference the live counters are che
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,18 +27,26 @@ from app.stats.counters import (
     status_contribution,
 )
 from app.stats.listener import apply
-from app.stats.models import STATS_TABLE
+from app.stats.models import MONTHLY_TABLE, STATS_TABLE
 
 BATCH = 5000
 
+Progress = Callable[[str, int], None]
 
-def _stream(conn: Connection, stmt: Any) -> Iterator[Any]:
-    result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(stmt)
+
+def _stream(
+    conn: Connection, stmt: Any, what: str = "", progress: Progress | None = None
+) -> Iterator[Any]:
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=BATCH))
+    done = 0
     for partition in result.partitions():
         yield from partition
+        done += len(partition)
+        if progress is not None:
+            progress(what, done)
 
 
-def recount(conn: Connection) -> Tally:
+def recount(conn: Connection, progress: Progress | None = None) -> Tally:
     """Every counter, from documents, deliveries and status messages."""
     tally = Tally()
     docs = Document.__table__
@@ -58,7 +66,7 @@ def recount(conn: Connection) -> Tally:
         .where(dels.c.document == docs.c.id, dels.c.kind == "document", dels.c.route == AXIS)
         .label("axis")
     )
-    for r in _stream(conn, select(*doc_cols, axis).where(counted)):
+    for r in _stream(conn, select(*doc_cols, axis).where(counted), "documents", progress):
         m = r._mapping
         doc = DocRow(**{c.name: m[c.name] for c in doc_cols})
         document_contribution(doc, bool(m["axis"]), tally, +1)
@@ -77,7 +85,7 @@ def recount(conn: Connection) -> Tally:
         .join_from(dels, docs, dels.c.document == docs.c.id)
         .where(dels.c.kind == "document", counted)
     )
-    for r in _stream(conn, stmt):
+    for r in _stream(conn, stmt, "deliveries", progress):
         m = r._mapping
         doc = DocRow(**{c.name: m[c.name] for c in doc_cols})
         d = DeliveryRow(
@@ -92,7 +100,8 @@ def recount(conn: Connection) -> Tally:
         delivery_contribution(d, doc, tally, +1)
 
     st = StatusMessage.__table__
-    for r in _stream(conn, select(st.c.id, st.c.from_organ, st.c.code, st.c.accepted_at)):
+    stmt = select(st.c.id, st.c.from_organ, st.c.code, st.c.accepted_at)
+    for r in _stream(conn, stmt, "statuses", progress):
         m = r._mapping
         status_contribution(
             StatusRow(
@@ -115,43 +124,61 @@ def stored(conn: Connection) -> Tally:
     return tally
 
 
+def stored_months(conn: Connection) -> Tally:
+    """What stats_monthly holds now, keyed by the first day of each month."""
+    tally = Tally()
+    for r in _stream(conn, select(MONTHLY_TABLE)):
+        m = r._mapping
+        for c in COLUMNS:
+            if m[c]:
+                tally.add(m["organ_id"], date(m["year"], m["month"], 1), c, int(m[c]))
+    return tally
+
+
 @dataclass(frozen=True)
 class Difference:
     organ_id: str
-    day: date
+    period: str
     counter: str
     stored: int
     recounted: int
 
     def __str__(self) -> str:
         return (
-            f"{self.organ_id} {self.day.isoformat()} {self.counter}: "
+            f"{self.organ_id} {self.period} {self.counter}: "
             f"stored {self.stored}, recount {self.recounted}"
         )
 
 
-def differences(conn: Connection) -> list[Difference]:
-    """Every (organization, day, counter) where the stored counter and a recount disagree."""
-    have = stored(conn).nonzero()
-    want = recount(conn).nonzero()
+def _compare(have: Tally, want: Tally, label: Callable[[date], str]) -> list[Difference]:
+    a_rows, b_rows = have.nonzero(), want.nonzero()
     out: list[Difference] = []
-    for key in sorted(set(have) | set(want)):
-        a, b = have.get(key, {}), want.get(key, {})
+    for key in sorted(set(a_rows) | set(b_rows)):
+        a, b = a_rows.get(key, {}), b_rows.get(key, {})
         for col in COLUMNS:
             if a.get(col, 0) != b.get(col, 0):
-                out.append(Difference(key[0], key[1], col, a.get(col, 0), b.get(col, 0)))
+                out.append(Difference(key[0], label(key[1]), col, a.get(col, 0), b.get(col, 0)))
     return out
+
+
+def differences(conn: Connection, progress: Progress | None = None) -> list[Difference]:
+    """Every (organization, day or month, counter) where a stored counter and a recount disagree."""
+    want = recount(conn, progress)
+    days = _compare(stored(conn), want, date.isoformat)
+    months = _compare(stored_months(conn), want.by_month(), lambda d: f"{d:%Y-%m}")
+    return days + months
 
 
 def lock_counters(conn: Connection) -> None:
     """On PostgreSQL, hold off committers (their upserts wait) while the counters are rebuilt."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE stats_daily IN EXCLUSIVE MODE")
+        conn.exec_driver_sql("LOCK TABLE stats_daily, stats_monthly IN EXCLUSIVE MODE")
 
 
-def rebuild(conn: Connection) -> int:
+def rebuild(conn: Connection, progress: Progress | None = None) -> int:
     """Replace every counter with a recount, in the caller's transaction; returns rows written."""
     lock_counters(conn)
-    tally = recount(conn)
+    tally = recount(conn, progress)
     conn.execute(delete(STATS_TABLE))
+    conn.execute(delete(MONTHLY_TABLE))
     return apply(conn, tally)

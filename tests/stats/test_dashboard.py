@@ -1,0 +1,220 @@
+"""The dashboard in headless Chromium against a real uvicorn server (both databases).
+
+Skips when /usr/bin/chromium is missing (Debian package `chromium`), but fails instead when
+LIENTHONG_REQUIRE_TOOLS=1, so CI cannot pass by not running it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.connectors.vpcp.mock import MockAxisServer
+from app.documents.models import Document
+from tests.stats.conftest import Driver, local_time
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _need_browser() -> Any:
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a test extra
+        missing = "the Python package playwright is not installed"
+    if missing is None and not CHROMIUM.exists():
+        missing = f"{CHROMIUM} is missing: install the Debian package `chromium`"
+    if missing is not None:
+        if os.environ.get("LIENTHONG_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"LIENTHONG_REQUIRE_TOOLS=1 but {missing}")
+        pytest.skip(missing)
+    return sync_playwright
+
+
+@pytest.fixture
+def server(app: Any) -> Iterator[str]:
+    srv = MockAxisServer.start(app)  # any ASGI app, uvicorn in a thread, port chosen by the OS
+    yield srv.url
+    srv.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    sync_playwright = _need_browser()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _seed(driver: Driver) -> dict[str, Any]:
+    """2025: March two local documents; July one to the axis, one from it, one that died."""
+    w = driver.world
+    r = driver.client.post(
+        "/api/v1/organizations",
+        json={"organ_id": "000.00.09.H41", "name": "Sở Xây dựng", "parent_id": w.PROVINCE},
+        headers=w.auth("admin"),
+    )
+    assert r.status_code == 201, r.text
+    a = driver.submit(w.OWN, [w.OWN2, w.FOREIGN])
+    b = driver.submit(w.OWN2, [w.OWN])
+    c = driver.submit(w.PROVINCE, [w.EXTERNAL])
+    e = driver.submit(w.OWN, [w.EXTERNAL])
+    assert driver.from_axis(w.EXTERNAL, [w.OWN2]) == "delivered"
+    with driver.sessions() as s:
+        d = {"id": s.scalars(select(Document.id).where(Document.origin == "vpcp")).one()}
+    driver.set_delivery(driver.deliveries(document=c["id"])[0].id, state="delivered")
+    driver.set_delivery(
+        driver.deliveries(document=e["id"])[0].id, state="dead", last_error="axis: FAIL 503"
+    )
+    driver.place(a, local_time(2025, 3, 10))
+    driver.place(b, local_time(2025, 3, 20))
+    driver.place(c, local_time(2025, 7, 5), latency=30)
+    driver.place(d, local_time(2025, 7, 6))
+    driver.place(e, local_time(2025, 7, 7))
+    driver.set_document(b["id"], indication="INDETERMINATE")  # a re-validation that did not pass
+    return {"b": b, "e": e}
+
+
+def _sign_in(page: Any, url: str, key: str) -> None:
+    page.goto(f"{url}/dashboard?year=2025")
+    page.fill("#apikey", key)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("body[data-ready='true']", timeout=15_000)
+    assert key not in page.url
+
+
+def _bar(page: Any, series: str, period: str) -> str:
+    return str(
+        page.get_attribute(
+            f"#months-svg rect[data-series='{series}'][data-period='{period}']", "data-value"
+        )
+    )
+
+
+def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any) -> None:
+    w = driver.world
+    seeded = _seed(driver)
+    shell = driver.client.get("/dashboard")
+    assert (
+        shell.status_code == 200
+        and "form-action 'none'" in shell.headers["content-security-policy"]
+    )
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda req: requests.append(req.url))
+    _sign_in(page, server, w.keys["admin"])
+
+    assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") == w.keys["admin"]
+    assert all(u.startswith(server) for u in requests), "nothing may be fetched elsewhere"
+    assert all(w.keys["admin"] not in u for u in requests), "the key never travels in a URL"
+    assert page.inner_text("#role") == "Quản trị / Admin"
+
+    # Documents per month, from the seeded data: March 2 sent / 3 received, July 2 / 1 / 3.
+    assert (_bar(page, "sent", "2025-03"), _bar(page, "received", "2025-03")) == ("2", "3")
+    assert _bar(page, "central", "2025-03") == "0"
+    assert [_bar(page, s, "2025-07") for s in ("sent", "received", "central")] == ["2", "1", "3"]
+    assert _bar(page, "sent", "2025-11") == "0"
+    assert page.locator("#months-svg rect.bar").count() == 36
+
+    value = page.get_attribute("#indicators [data-key='documents_exchanged'] dd", "data-value")
+    assert value == "5"
+    assert page.get_attribute("#shares-svg rect[data-series='share_signed']", "data-value") == "0.8"
+    assert (
+        page.get_attribute("#shares-svg rect[data-series='share_received_valid']", "data-value")
+        == "0.75"
+    )
+    assert "Văn bản đã gửi / Documents sent" in page.inner_text("#months-legend")
+
+    # Per-organization table: sortable and filterable.
+    assert page.locator("#orgs tbody tr").count() == 7
+    assert page.get_attribute("#orgs th[data-key='sent']", "aria-sort") == "descending"
+    assert page.locator("#orgs tbody tr").first.get_attribute("data-organ") == w.OWN  # 2 sent
+    page.click("#orgs th[data-key='sent']")
+    assert page.get_attribute("#orgs th[data-key='sent']", "aria-sort") == "ascending"
+    assert page.locator("#orgs tbody tr").last.get_attribute("data-organ") == w.OWN
+    page.click("#orgs th[data-key='name']")
+    names = [r.get_attribute("data-organ") for r in page.locator("#orgs tbody tr").all()]
+    assert names[0] == w.FOREIGN and names[-1] == w.EXTERNAL  # "Sở KH&ĐT" … "Văn phòng…"
+    page.fill("#org-filter", "nội vụ")
+    assert [r.get_attribute("data-organ") for r in page.locator("#orgs tbody tr").all()] == [w.OWN]
+    page.fill("#org-filter", "")
+    page.select_option("#org-route", "vpcp")
+    assert page.locator("#orgs tbody tr").count() == 2
+    page.select_option("#org-route", "")
+
+    assert [i.get_attribute("data-organ") for i in page.locator("#inactive li").all()] == [
+        "000.00.09.H41"
+    ]
+    assert page.is_visible("#dead-panel") and page.is_visible("#signatures-panel")
+    dead_row = page.locator("#dead tbody tr").first
+    assert w.EXTERNAL in dead_row.inner_text() and "axis: FAIL 503" in dead_row.inner_text()
+    assert seeded["b"]["document_id"] in page.inner_text("#signatures")
+    assert "INDETERMINATE" in page.inner_text("#signatures")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    context.close()
+
+    # A reporter sees the statistics, never the admin panels, and the API refuses them anyway.
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, server, w.keys["reporter"])
+    assert page.inner_text("#role") == "Báo cáo / Reporter"
+    assert _bar(page, "central", "2025-07") == "3"
+    assert page.locator("#dead-panel").count() == 0
+    assert page.locator("#signatures-panel").count() == 0
+    assert page.locator("[data-admin-only]").count() == 0
+    statuses = page.evaluate(
+        """async (key) => Promise.all(
+             ['/api/v1/deliveries?state=dead', '/api/v1/audit/signatures?indication=INDETERMINATE']
+             .map(u => fetch(u, {headers: {Authorization: 'Bearer ' + key}}).then(r => r.status)))""",
+        w.keys["reporter"],
+    )
+    assert statuses == [403, 403]
+    page.click("#signout")
+    page.wait_for_selector("#signin:not([hidden])")
+    assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") is None
+    context.close()
+
+    # A key that may not read statistics is told so, and is not kept.
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server}/dashboard")
+    page.fill("#apikey", w.keys["system"])
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#signin-error:not([hidden])")
+    assert "không được xem thống kê" in page.inner_text("#signin-error")
+    assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") is None
+    context.close()
+
+
+def test_missing_browser_skips_naming_the_package_or_fails_when_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tests.stats.test_dashboard as here
+
+    monkeypatch.setattr(here, "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("LIENTHONG_REQUIRE_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Debian package `chromium`"):
+        _need_browser()
+    monkeypatch.setenv("LIENTHONG_REQUIRE_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="LIENTHONG_REQUIRE_TOOLS=1"):
+        _need_browser()
