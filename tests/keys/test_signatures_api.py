@@ -23,6 +23,26 @@ DOCS = "/api/v1/documents"
 REQUIRE_TOOLS = bool(os.environ.get("LIENTHONG_REQUIRE_TOOLS") or os.environ.get("CI"))
 
 
+def xmlsec1_verify(
+    root_cert: x509.Certificate, document: bytes, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the independent verifier (skip, or fail in CI, when xmlsec1 is missing)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if shutil.which("xmlsec1") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
+        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
+    (tmp_path / "root.pem").write_bytes(root_cert.public_bytes(Encoding.PEM))
+    path = tmp_path / f"doc-{len(list(tmp_path.iterdir()))}.xml"
+    path.write_bytes(document)
+    return subprocess.run(
+        ["xmlsec1", "--verify", "--trusted-pem", str(tmp_path / "root.pem"), str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
 def _submit(
     client: Any, world: World, organ: str | None = None, to: list[str] | None = None
 ) -> dict[str, Any]:
@@ -36,10 +56,6 @@ def _submit(
 
 
 def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    if shutil.which("xmlsec1") is None:
-        if REQUIRE_TOOLS:
-            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
-        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
     _submit(client, world)
     item = client.get(
         "/api/v1/inbox", params={"organ_id": world.OWN2}, headers=world.auth("system")
@@ -51,33 +67,10 @@ def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: 
     certs = x509.load_pem_x509_certificates(bundle)
     roots = [c for c in certs if c.subject == c.issuer]
     assert len(roots) == 1 and len(certs) == 2
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    (tmp_path / "root.pem").write_bytes(roots[0].public_bytes(Encoding.PEM))
-    (tmp_path / "doc.xml").write_bytes(delivered)
-    ok = subprocess.run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--trusted-pem",
-            str(tmp_path / "root.pem"),
-            str(tmp_path / "doc.xml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ok = xmlsec1_verify(roots[0], delivered, tmp_path)
     assert ok.returncode == 0, ok.stderr
-    (tmp_path / "bad.xml").write_bytes(delivered.replace("triển khai".encode(), "hủy bỏ".encode()))
-    bad = subprocess.run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--trusted-pem",
-            str(tmp_path / "root.pem"),
-            str(tmp_path / "bad.xml"),
-        ],
-        capture_output=True,
-        text=True,
+    bad = xmlsec1_verify(
+        roots[0], delivered.replace("triển khai".encode(), "hủy bỏ".encode()), tmp_path
     )
     assert bad.returncode != 0
 
@@ -202,7 +195,6 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
     pki_material, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """Attachments over 1 MiB are hashed around a stand-in (memory); the digest must not change."""
-    from cryptography.hazmat.primitives.serialization import Encoding
 
     from app.edxml import EdxmlDocument, build_document_tree, serialize
     from app.signing.validation import TrustStore, validate
@@ -228,23 +220,7 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
     trust = TrustStore([pki_material.root[1]], [pki_material.issuing[1]])
     report = validate(root, expected_organ_id=World.OWN, trust=trust)
     assert report.checks["digest"] == "passed" and report.checks["signature"] == "passed"
-    if shutil.which("xmlsec1") is None:
-        if REQUIRE_TOOLS:
-            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
-        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
-    (tmp_path / "root.pem").write_bytes(pki_material.root[1].public_bytes(Encoding.PEM))
-    (tmp_path / "big.xml").write_bytes(serialize(root))
-    ok = subprocess.run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--trusted-pem",
-            str(tmp_path / "root.pem"),
-            str(tmp_path / "big.xml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ok = xmlsec1_verify(pki_material.root[1], serialize(root), tmp_path)
     assert ok.returncode == 0, ok.stderr
 
 
@@ -332,26 +308,6 @@ def test_large_attachment_through_the_api_is_signed_stored_and_served_intact(
         f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor")
     ).json()["report"]
     assert revalidated["indication"] == "TOTAL_PASSED"
-    if shutil.which("xmlsec1") is None:
-        if REQUIRE_TOOLS:
-            pytest.fail("xmlsec1 is required here (Debian package xmlsec1)")
-        pytest.skip("xmlsec1 not installed (Debian package xmlsec1)")
     certs = x509.load_pem_x509_certificates(client.get("/pki/ca").content)
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    (tmp_path / "root.pem").write_bytes(
-        next(c for c in certs if c.subject == c.issuer).public_bytes(Encoding.PEM)
-    )
-    (tmp_path / "doc.xml").write_bytes(stored)
-    ok = subprocess.run(
-        [
-            "xmlsec1",
-            "--verify",
-            "--trusted-pem",
-            str(tmp_path / "root.pem"),
-            str(tmp_path / "doc.xml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ok = xmlsec1_verify(next(c for c in certs if c.subject == c.issuer), stored, tmp_path)
     assert ok.returncode == 0, ok.stderr
