@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import re
 
-_ORGAN_ID = re.compile(r"^(?:[0-9A-Z]+\.)*[A-Z][0-9]{2}$")
-MAX_LENGTH = 35
+from app.edxml import organ_id_is_valid
+from app.edxml.models import MAX_ORGAN_ID
+
+# The directory is stricter than the wire format: its own entries end in a level-1 code.
+_LEVEL_1 = re.compile(r"[A-Z][0-9]{2}")
 
 
 def organ_id_problem(value: str) -> str | None:
-    """Why `value` is not an OrganId, or None when it is one."""
+    """Why `value` cannot be a directory entry, or None when it can.
+
+    The format itself is the edXML codec's (`organ_id_is_valid`); the directory adds that the
+    last group is a level-1 code such as G22 or H41.
+    """
     if not value:
         return "OrganId is empty"
-    if len(value) > MAX_LENGTH:
-        return f"OrganId is longer than {MAX_LENGTH} characters"
-    if not _ORGAN_ID.match(value):
+    if len(value) > MAX_ORGAN_ID:
+        return f"OrganId is longer than {MAX_ORGAN_ID} characters"
+    if not organ_id_is_valid(value) or not _LEVEL_1.fullmatch(value.rsplit(".", 1)[-1]):
         return (
             "OrganId must be dot-separated groups of 0-9 A-Z ending with a level-1 code "
             "such as G22 or H41"
