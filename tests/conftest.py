@@ -8,8 +8,11 @@ for every test.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +37,57 @@ PG_REQUIRED = bool(os.environ.get("LIENTHONG_TEST_POSTGRES_URL"))
 PG_URL = (
     os.environ.get("LIENTHONG_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+# Nothing the suite runs may write into the checkout's `var/`: a Settings() left at its defaults
+# (collection-time apps, CLI runs, subprocesses) gets a data directory of this process's own.
+_DATA_DIR = tempfile.mkdtemp(prefix="lienthong-test-data-")
+atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
+os.environ["LIENTHONG_DATA_DIR"] = _DATA_DIR
+
+# Caches that tools keep in the checkout by design; anything else a test run leaves is a bug.
+_CACHES = (".venv", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache")
+
+
+def _left_in_checkout() -> set[str] | None:
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "--others", "--directory", "--no-empty-directory"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout: nothing to compare
+    names = {line.rstrip("/") for line in out.splitlines()}
+    return {
+        n
+        for n in names
+        if not any(part in _CACHES or part.endswith(".egg-info") for part in Path(n).parts)
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        config.stash[_BEFORE] = _left_in_checkout()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return
+    before = session.config.stash.get(_BEFORE, None)
+    after = _left_in_checkout()
+    if before is None or after is None:
+        return
+    if created := sorted(after - before):
+        session.config.get_terminal_writer().line(
+            f"the test suite created files in the checkout: {created}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set[str] | None]()
 
 
 def _psycopg_url(url: str) -> str:

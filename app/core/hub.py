@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,9 @@ class ConfigurationError(RuntimeError):
     """A setting the hub cannot start without."""
 
 
+PASSPHRASE_FILE = "key-passphrase"
+
+
 def resolve_key_passphrase(settings: Settings) -> str:
     """KEY_PASSPHRASE, or on the embedded SQLite default one generated into DATA_DIR (0600)."""
     if settings.key_passphrase is not None:
@@ -25,13 +30,45 @@ def resolve_key_passphrase(settings: Settings) -> str:
         raise ConfigurationError(
             "LIENTHONG_KEY_PASSPHRASE is required with PostgreSQL (it encrypts private keys)"
         )
-    path = settings.data_dir / "key-passphrase"
+    return generated_passphrase(Path(settings.data_dir))
+
+
+def generated_passphrase(data_dir: Path) -> str:
+    """The passphrase in DATA_DIR/key-passphrase, created once even when processes race.
+
+    The file only ever appears whole: it is written and fsynced under a temporary name, then
+    hard-linked into place. A process that loses the link (EEXIST) reads the winner's file, so
+    every process of one data directory ends with the same passphrase.
+    """
+    path = data_dir / PASSPHRASE_FILE
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{PASSPHRASE_FILE}.", dir=data_dir)
+        try:
+            with os.fdopen(fd, "w") as fh:  # mkstemp creates it 0600
+                fh.write(secrets.token_urlsafe(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(data_dir)
+    passphrase = path.read_text().strip()
+    if not passphrase:
+        raise ConfigurationError(
+            f"{path} is empty: remove it only if no key was ever encrypted with it, "
+            "or set LIENTHONG_KEY_PASSPHRASE"
+        )
+    return passphrase
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass

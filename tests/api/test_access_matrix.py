@@ -30,7 +30,10 @@ def _authorize_of(route: APIRoute) -> Authorize | None:
 
 def _routes() -> list[tuple[str, str, frozenset[str] | None]]:
     """Every operation the app serves, read from its OpenAPI document and its routers."""
-    app = create_app(Settings(_env_file=None, database_url="sqlite://", worker_enabled=False))  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url="sqlite://", key_passphrase="x", worker_enabled=False
+    )
+    app = create_app(settings)
     gates: dict[tuple[str, str], frozenset[str] | None] = {}
     for router in (*API_ROUTERS, *OTHER_ROUTERS):
         prefix = API_PREFIX if router in API_ROUTERS else ""

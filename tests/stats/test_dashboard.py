@@ -7,6 +7,7 @@ LIENTHONG_REQUIRE_TOOLS=1, so CI cannot pass by not running it.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ from app.documents.models import Document
 from tests.stats.conftest import Driver, local_time
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Screenshots go where LIENTHONG_TEST_ARTIFACTS says (to look at them), else to a temporary dir.
+ARTIFACTS = Path(
+    os.environ.get("LIENTHONG_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="lienthong-shots-")
+)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -168,7 +172,7 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
     assert seeded["b"]["document_id"] in page.inner_text("#signatures")
     assert "INDETERMINATE" in page.inner_text("#signatures")
 
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     context.close()
