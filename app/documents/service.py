@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -38,18 +37,11 @@ from app.edxml.payloads import detach_payloads
 from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 ANY_SIGNATURE = "//*[local-name()='Signature']"
 
 
 class SignatureInvalid(HubError):
     status, code, title = 422, "signature.invalid", "Signature does not pass"
-
-
-@dataclass
-class Receipt:
-    document: Document
-    replayed: bool = False
 
 
 def has_signature(root: etree._Element) -> bool:

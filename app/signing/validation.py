@@ -57,6 +57,7 @@ from pyhanko_certvalidator.errors import (
 from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 
+from app.core.timeutil import LOCAL_TZ
 from app.signing.xmldsig import (
     DIGEST_METHODS,
     ECDSA_SHA256,
@@ -118,7 +119,6 @@ certificate of the wrong organization or key usage will never become acceptable 
 EN 319 102-1 and pyHanko would call SIG_CONSTRAINTS_FAILURE INDETERMINATE."""
 
 _DS_SIGNATURE = ds("Signature")
-_VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
 # lxml serializes calls of one XPath object with an internal lock, so sharing it is safe.
 _DUPLICATE_ID_ATTRS = etree.XPath(
     "//@*[local-name()='Id' or local-name()='ID' or local-name()='id']"
@@ -957,7 +957,7 @@ def _claimed_from_header(header: etree._Element) -> dt.datetime | None:
     if match is None:
         raise ValueError(f"timestamp {text.strip()!r} is not yyyy/MM/dd HH:mm:ss")
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
-    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=_VN_TZ)
+    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=LOCAL_TZ)
     return local.astimezone(dt.UTC)
 
 
