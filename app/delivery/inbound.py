@@ -200,9 +200,9 @@ def _quarantine(
     documents.keep_report(
         s,
         doc,
-        __import__(
-            "app.signing.validation", fromlist=["ValidationReport"]
-        ).ValidationReport.from_dict(report),
+        __import__("app.signing.report", fromlist=["ValidationReport"]).ValidationReport.from_dict(
+            report
+        ),
         "receipt",
     )
     delivery.trace(

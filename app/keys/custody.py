@@ -34,7 +34,7 @@ from app.keys.models import (
     SigningKey,
 )
 from app.signing import pki
-from app.signing.validation import TrustStore
+from app.signing.trust import TrustStore
 from app.signing.xmldsig import Signer
 
 ROOT, ISSUING = "root", "issuing"

@@ -13,14 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from lxml import etree
 
-from app.signing import pki
-from app.signing.validation import (
-    CHECK_NAMES,
-    TrustStore,
-    ValidationReport,
-    certificate_fingerprint,
-    validate,
-)
+from app.signing import TrustStore, ValidationReport, pki, validate
+from app.signing.report import CHECK_NAMES, certificate_fingerprint
 from app.signing.xmldsig import (
     DS_NS,
     ECDSA_SHA256,
@@ -671,7 +665,7 @@ def test_too_many_keyinfo_certificates(demo_pki: Pki, check: Check) -> None:
 
 def test_policy_without_revocation_checking(demo_pki: Pki) -> None:
     """An explicit policy choice (e.g. an offline re-check), recorded in the report."""
-    from app.signing.validation import Policy
+    from app.signing import Policy
 
     policy = Policy(name="offline", revocation_mode="none")
     store = demo_pki.trust(crls=[])
