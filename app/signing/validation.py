@@ -74,123 +74,17 @@ _VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
 _DUPLICATE_ID_ATTRS = etree.XPath(
     "//@*[local-name()='Id' or local-name()='ID' or local-name()='id']"
 )
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _CertFacts:
-    """What validation needs to know about one KeyInfo certificate, derived once."""
-
-    der: bytes
-    cert: x509.Certificate
-    public_key: Any
-    fingerprint: str
-    entry: ChainEntry
-    organ_id: str | None
-    usage_problem: str | None
-    signature_hash: str | None
-
-
-@functools.lru_cache(maxsize=2048)
-def _cert_facts(b64_text: str) -> _CertFacts:
-    """Decode and describe a KeyInfo certificate; cached by its base64 text because the same
-    few signer certificates arrive on every document (rfc4514 names alone cost ~0.1 ms)."""
-    der = decode_base64(b64_text, "X509Certificate")
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        public_key = cert.public_key()
-        hash_algorithm = cert.signature_hash_algorithm
-    except (ValueError, TypeError) as exc:
-        raise SignatureFormatError(
-            "format.certificate", f"a KeyInfo certificate is not a usable X.509 DER: {exc}"
-        ) from exc
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        usage_problem = (
-            None
-            if usage.digital_signature or usage.content_commitment
-            else "the certificate allows neither digitalSignature nor nonRepudiation"
-        )
-    except x509.ExtensionNotFound:
-        usage_problem = "the certificate has no KeyUsage extension"
-    return _CertFacts(
-        der=der,
-        cert=cert,
-        public_key=public_key,
-        fingerprint=certificate_fingerprint(cert),
-        entry=ChainEntry.of(cert),
-        organ_id=organ_id_of(cert),
-        usage_problem=usage_problem,
-        signature_hash=hash_algorithm.name if hash_algorithm is not None else None,
-    )
-
-
-class _Run:
-    """Accumulates check results; decides the indication at the end."""
-
-    def __init__(self, at: dt.datetime, validated_at: dt.datetime, policy: Policy) -> None:
-        self.at = at
-        self.validated_at = validated_at
-        self.policy = policy
-        self.checks: dict[str, CheckStatus] = dict.fromkeys(CHECK_NAMES, "not_checked")
-        self.subs: dict[str, str] = {}
-        self.errors: list[Message] = []
-        self.warnings: list[Message] = []
-        self.signed_by: SignedBy | None = None
-        self.chain: tuple[ChainEntry, ...] = ()
-        self.claimed: dt.datetime | None = None
-        self.revocation_data: tuple[RevocationEvidence, ...] = ()
-        self.no_signature = False
-        self.stage = "format"
-
-    def passed(self, check: str) -> None:
-        self.checks[check] = "passed"
-
-    def problem(self, check: str, status: CheckStatus, sub: str, code: str, message: str) -> None:
-        self.checks[check] = status
-        self.subs.setdefault(check, sub)
-        self.errors.append(Message(code, message))
-
-    def fail(self, check: str, sub: str, code: str, message: str) -> None:
-        status: CheckStatus = "failed" if sub in FAILED_SUB_INDICATIONS else "indeterminate"
-        self.problem(check, status, sub, code, message)
-
-    def report(self) -> ValidationReport:
-        if self.no_signature:
-            indication, sub = NO_SIGNATURE_FOUND, None
-        else:
-            ordered = [(c, self.subs[c]) for c in CHECK_NAMES if c in self.subs]
-            failed = [s for _, s in ordered if s in FAILED_SUB_INDICATIONS]
-            if failed:
-                indication, sub = TOTAL_FAILED, failed[0]
-            elif ordered:
-                indication, sub = INDETERMINATE, ordered[0][1]
-            elif all(
-                v == "passed" or (c == "revocation" and self.policy.revocation_mode == "none")
-                for c, v in self.checks.items()
-            ):
-                indication, sub = TOTAL_PASSED, None
-            else:  # pragma: no cover - every path above records its checks
-                indication, sub = INDETERMINATE, "GENERIC"
-        return ValidationReport(
-            indication=indication,
-            sub_indication=sub,
-            signed_by=self.signed_by,
-            chain=self.chain,
-            claimed_signing_time=self.claimed,
-            best_signature_time=self.at,
-            checks=MappingProxyType(dict(self.checks)),
-            errors=tuple(self.errors),
-            warnings=tuple(self.warnings),
-            validated_at=self.validated_at,
-            policy=self.policy.label,
-            revocation_data=self.revocation_data,
-        )
-
-
+_TIMESTAMP = re.compile(r"\s*(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\s*")
+_XPATH_NS = {"e": EDXML_NS}
+_SENDER_TRACE_TIME = etree.XPath(
+    "string(e:TraceHeaderList/e:TraceHeader[normalize-space(e:OrganId) != '' and "
+    "normalize-space(e:OrganId) = normalize-space(../../e:MessageHeader/e:From/e:OrganId)]"
+    "/e:Timestamp)",
+    namespaces=_XPATH_NS,
+)
+_MESSAGE_TIME = etree.XPath("string(e:MessageHeader/e:Timestamp)", namespaces=_XPATH_NS)
+_STRONG_CERT_HASHES = frozenset({"sha256", "sha384", "sha512"})
+# The sub-indication of a step that raised unexpectedly (hostile input must give a report).
 _UNEXPECTED_SUB = {
     "format": "FORMAT_FAILURE",
     "digest": "HASH_FAILURE",
@@ -204,33 +98,62 @@ _UNEXPECTED_SUB = {
 }
 
 
-def _q(name: str) -> str:
-    return f"{{{EDXML_NS}}}{name}"
+def validate(
+    root: etree._Element,
+    *,
+    expected_organ_id: str,
+    trust: TrustStore,
+    at: dt.datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    payloads: DetachedPayloads | None = None,
+) -> ValidationReport:
+    """Validate the one signature of an edXML document; never raises on hostile input.
+
+    `at` is the proof-of-existence time the hub knows (its receipt time; default now): the
+    certificate must be valid then and not revoked before then. `expected_organ_id` is the
+    document's `From` organization. `payloads` are the large attachment texts taken out of this
+    tree (`detach_payloads`), if any: the digest covers them. The tree is briefly modified (the
+    Signature is detached for the enveloped transform) and restored, so no other thread may
+    read it meanwhile.
+    """
+    validated_at = _utcnow()
+    if at is None:
+        at = validated_at
+    elif at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("`at` must be timezone-aware")
+    run = _Run(at, validated_at, policy)
+    try:
+        _validate_into(run, root, expected_organ_id, trust, policy, payloads)
+    except Exception as exc:  # hostile input must give a report, not a crash
+        logger.exception("signature validation failed unexpectedly at step %s", run.stage)
+        run.fail(
+            run.stage,
+            _UNEXPECTED_SUB[run.stage],
+            "internal.error",
+            f"validation could not complete the {run.stage} step: {type(exc).__name__}: {exc}",
+        )
+    return run.report()
 
 
-_TIMESTAMP = re.compile(r"\s*(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\s*")
+def validate_bytes(
+    data: bytes,
+    *,
+    expected_organ_id: str,
+    trust: TrustStore,
+    at: dt.datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> ValidationReport:
+    """Parse (safely) and validate; unparseable input is a FORMAT_FAILURE report."""
+    from app.signing.xmldsig import SigningError, parse_document
 
-
-_XPATH_NS = {"e": EDXML_NS}
-_SENDER_TRACE_TIME = etree.XPath(
-    "string(e:TraceHeaderList/e:TraceHeader[normalize-space(e:OrganId) != '' and "
-    "normalize-space(e:OrganId) = normalize-space(../../e:MessageHeader/e:From/e:OrganId)]"
-    "/e:Timestamp)",
-    namespaces=_XPATH_NS,
-)
-_MESSAGE_TIME = etree.XPath("string(e:MessageHeader/e:Timestamp)", namespaces=_XPATH_NS)
-
-
-def _claimed_from_header(header: etree._Element) -> dt.datetime | None:
-    text = str(_SENDER_TRACE_TIME(header)) or str(_MESSAGE_TIME(header))
-    if not text.strip():
-        return None
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        raise ValueError(f"timestamp {text.strip()!r} is not yyyy/MM/dd HH:mm:ss")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups())
-    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=_VN_TZ)
-    return local.astimezone(dt.UTC)
+    try:
+        root = parse_document(data)
+    except SigningError as exc:
+        validated_at = _utcnow()
+        run = _Run(at or validated_at, validated_at, policy)
+        run.fail("format", "FORMAT_FAILURE", "format.xml", str(exc))
+        return run.report()
+    return validate(root, expected_organ_id=expected_organ_id, trust=trust, at=at, policy=policy)
 
 
 def claimed_signing_time(root: etree._Element) -> dt.datetime | None:
@@ -243,73 +166,7 @@ def claimed_signing_time(root: etree._Element) -> dt.datetime | None:
     return None if header is None else _claimed_from_header(header)
 
 
-def _check_placement(header: etree._Element | None, signature: etree._Element) -> None:
-    if header is None:
-        raise SignatureFormatError(
-            "format.not_edxml", "not an edXML document (edXML/edXMLEnvelope/edXMLHeader)"
-        )
-    if signature.getparent() is not header or any(
-        isinstance(s.tag, str) for s in signature.itersiblings()
-    ):
-        raise SignatureFormatError(
-            "format.placement", "the Signature must be the last child of edXMLHeader"
-        )
-
-
-def _check_duplicate_ids(root: etree._Element) -> None:
-    found = _DUPLICATE_ID_ATTRS(root)
-    assert isinstance(found, list)
-    if len(found) < 2:
-        return
-    seen: set[str] = set()
-    for value in found:
-        text = str(value)
-        if text in seen:
-            raise SignatureFormatError(
-                "format.duplicate_id", f"the Id value {text!r} appears more than once"
-            )
-        seen.add(text)
-
-
-def _key_problem(public_key: object, policy: Policy) -> str | None:
-    if isinstance(public_key, rsa.RSAPublicKey):
-        if public_key.key_size < policy.min_rsa_bits:
-            return f"RSA key of {public_key.key_size} bits; at least {policy.min_rsa_bits} required"
-        return None
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        if public_key.curve.name not in policy.ec_curves:
-            return f"elliptic curve {public_key.curve.name} is not allowed"
-        return None
-    return f"{type(public_key).__name__} keys are not allowed"
-
-
-_STRONG_CERT_HASHES = frozenset({"sha256", "sha384", "sha512"})
-
-
-def _weak_algorithms(
-    parsed: ParsedSignature, signer: _CertFacts | None, policy: Policy
-) -> list[Message]:
-    weak: list[Message] = []
-    if parsed.signature_method not in policy.signature_methods:
-        hash_name = SIGNATURE_METHODS[parsed.signature_method][1]
-        code = "algorithm.sha1" if hash_name == "sha1" else "algorithm.signature_method"
-        weak.append(Message(code, f"SignatureMethod {parsed.signature_method} is not allowed"))
-    if parsed.digest_method not in policy.digest_methods:
-        code = (
-            "algorithm.sha1"
-            if DIGEST_METHODS[parsed.digest_method] == "sha1"
-            else "algorithm.digest"
-        )
-        weak.append(Message(code, f"DigestMethod {parsed.digest_method} is not allowed"))
-    if signer is not None:
-        key_problem = _key_problem(signer.public_key, policy)
-        if key_problem:
-            weak.append(Message("algorithm.key_size", key_problem))
-        if signer.signature_hash not in _STRONG_CERT_HASHES:
-            shown = signer.signature_hash or "unknown"
-            code = "algorithm.sha1" if shown == "sha1" else "algorithm.certificate"
-            weak.append(Message(code, f"the signer certificate is signed with {shown}"))
-    return weak
+# -- the steps, in the order of SPEC section 5 -------------------------------------------------
 
 
 def _validate_into(
@@ -543,62 +400,200 @@ def _check_signer_matches_sender(
     )
 
 
-def validate(
-    root: etree._Element,
-    *,
-    expected_organ_id: str,
-    trust: TrustStore,
-    at: dt.datetime | None = None,
-    policy: Policy = DEFAULT_POLICY,
-    payloads: DetachedPayloads | None = None,
-) -> ValidationReport:
-    """Validate the one signature of an edXML document; never raises on hostile input.
+# -- what a run records, and what the steps need ----------------------------------------------
 
-    `at` is the proof-of-existence time the hub knows (its receipt time; default now): the
-    certificate must be valid then and not revoked before then. `expected_organ_id` is the
-    document's `From` organization. `payloads` are the large attachment texts taken out of this
-    tree (`detach_payloads`), if any: the digest covers them. The tree is briefly modified (the
-    Signature is detached for the enveloped transform) and restored, so no other thread may
-    read it meanwhile.
-    """
-    validated_at = _utcnow()
-    if at is None:
-        at = validated_at
-    elif at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("`at` must be timezone-aware")
-    run = _Run(at, validated_at, policy)
-    try:
-        _validate_into(run, root, expected_organ_id, trust, policy, payloads)
-    except Exception as exc:  # hostile input must give a report, not a crash
-        logger.exception("signature validation failed unexpectedly at step %s", run.stage)
-        run.fail(
-            run.stage,
-            _UNEXPECTED_SUB[run.stage],
-            "internal.error",
-            f"validation could not complete the {run.stage} step: {type(exc).__name__}: {exc}",
+
+class _Run:
+    """Accumulates check results; decides the indication at the end."""
+
+    def __init__(self, at: dt.datetime, validated_at: dt.datetime, policy: Policy) -> None:
+        self.at = at
+        self.validated_at = validated_at
+        self.policy = policy
+        self.checks: dict[str, CheckStatus] = dict.fromkeys(CHECK_NAMES, "not_checked")
+        self.subs: dict[str, str] = {}
+        self.errors: list[Message] = []
+        self.warnings: list[Message] = []
+        self.signed_by: SignedBy | None = None
+        self.chain: tuple[ChainEntry, ...] = ()
+        self.claimed: dt.datetime | None = None
+        self.revocation_data: tuple[RevocationEvidence, ...] = ()
+        self.no_signature = False
+        self.stage = "format"
+
+    def passed(self, check: str) -> None:
+        self.checks[check] = "passed"
+
+    def problem(self, check: str, status: CheckStatus, sub: str, code: str, message: str) -> None:
+        self.checks[check] = status
+        self.subs.setdefault(check, sub)
+        self.errors.append(Message(code, message))
+
+    def fail(self, check: str, sub: str, code: str, message: str) -> None:
+        status: CheckStatus = "failed" if sub in FAILED_SUB_INDICATIONS else "indeterminate"
+        self.problem(check, status, sub, code, message)
+
+    def report(self) -> ValidationReport:
+        if self.no_signature:
+            indication, sub = NO_SIGNATURE_FOUND, None
+        else:
+            ordered = [(c, self.subs[c]) for c in CHECK_NAMES if c in self.subs]
+            failed = [s for _, s in ordered if s in FAILED_SUB_INDICATIONS]
+            if failed:
+                indication, sub = TOTAL_FAILED, failed[0]
+            elif ordered:
+                indication, sub = INDETERMINATE, ordered[0][1]
+            elif all(
+                v == "passed" or (c == "revocation" and self.policy.revocation_mode == "none")
+                for c, v in self.checks.items()
+            ):
+                indication, sub = TOTAL_PASSED, None
+            else:  # pragma: no cover - every path above records its checks
+                indication, sub = INDETERMINATE, "GENERIC"
+        return ValidationReport(
+            indication=indication,
+            sub_indication=sub,
+            signed_by=self.signed_by,
+            chain=self.chain,
+            claimed_signing_time=self.claimed,
+            best_signature_time=self.at,
+            checks=MappingProxyType(dict(self.checks)),
+            errors=tuple(self.errors),
+            warnings=tuple(self.warnings),
+            validated_at=self.validated_at,
+            policy=self.policy.label,
+            revocation_data=self.revocation_data,
         )
-    return run.report()
 
 
-def validate_bytes(
-    data: bytes,
-    *,
-    expected_organ_id: str,
-    trust: TrustStore,
-    at: dt.datetime | None = None,
-    policy: Policy = DEFAULT_POLICY,
-) -> ValidationReport:
-    """Parse (safely) and validate; unparseable input is a FORMAT_FAILURE report."""
-    from app.signing.xmldsig import SigningError, parse_document
+@dataclass(frozen=True, slots=True)
+class _CertFacts:
+    """What validation needs to know about one KeyInfo certificate, derived once."""
 
+    der: bytes
+    cert: x509.Certificate
+    public_key: Any
+    fingerprint: str
+    entry: ChainEntry
+    organ_id: str | None
+    usage_problem: str | None
+    signature_hash: str | None
+
+
+@functools.lru_cache(maxsize=2048)
+def _cert_facts(b64_text: str) -> _CertFacts:
+    """Decode and describe a KeyInfo certificate; cached by its base64 text because the same
+    few signer certificates arrive on every document (rfc4514 names alone cost ~0.1 ms)."""
+    der = decode_base64(b64_text, "X509Certificate")
     try:
-        root = parse_document(data)
-    except SigningError as exc:
-        validated_at = _utcnow()
-        run = _Run(at or validated_at, validated_at, policy)
-        run.fail("format", "FORMAT_FAILURE", "format.xml", str(exc))
-        return run.report()
-    return validate(root, expected_organ_id=expected_organ_id, trust=trust, at=at, policy=policy)
+        cert = x509.load_der_x509_certificate(der)
+        public_key = cert.public_key()
+        hash_algorithm = cert.signature_hash_algorithm
+    except (ValueError, TypeError) as exc:
+        raise SignatureFormatError(
+            "format.certificate", f"a KeyInfo certificate is not a usable X.509 DER: {exc}"
+        ) from exc
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage_problem = (
+            None
+            if usage.digital_signature or usage.content_commitment
+            else "the certificate allows neither digitalSignature nor nonRepudiation"
+        )
+    except x509.ExtensionNotFound:
+        usage_problem = "the certificate has no KeyUsage extension"
+    return _CertFacts(
+        der=der,
+        cert=cert,
+        public_key=public_key,
+        fingerprint=certificate_fingerprint(cert),
+        entry=ChainEntry.of(cert),
+        organ_id=organ_id_of(cert),
+        usage_problem=usage_problem,
+        signature_hash=hash_algorithm.name if hash_algorithm is not None else None,
+    )
+
+
+def _claimed_from_header(header: etree._Element) -> dt.datetime | None:
+    text = str(_SENDER_TRACE_TIME(header)) or str(_MESSAGE_TIME(header))
+    if not text.strip():
+        return None
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"timestamp {text.strip()!r} is not yyyy/MM/dd HH:mm:ss")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=_VN_TZ)
+    return local.astimezone(dt.UTC)
+
+
+def _check_placement(header: etree._Element | None, signature: etree._Element) -> None:
+    if header is None:
+        raise SignatureFormatError(
+            "format.not_edxml", "not an edXML document (edXML/edXMLEnvelope/edXMLHeader)"
+        )
+    if signature.getparent() is not header or any(
+        isinstance(s.tag, str) for s in signature.itersiblings()
+    ):
+        raise SignatureFormatError(
+            "format.placement", "the Signature must be the last child of edXMLHeader"
+        )
+
+
+def _check_duplicate_ids(root: etree._Element) -> None:
+    found = _DUPLICATE_ID_ATTRS(root)
+    assert isinstance(found, list)
+    if len(found) < 2:
+        return
+    seen: set[str] = set()
+    for value in found:
+        text = str(value)
+        if text in seen:
+            raise SignatureFormatError(
+                "format.duplicate_id", f"the Id value {text!r} appears more than once"
+            )
+        seen.add(text)
+
+
+def _weak_algorithms(
+    parsed: ParsedSignature, signer: _CertFacts | None, policy: Policy
+) -> list[Message]:
+    weak: list[Message] = []
+    if parsed.signature_method not in policy.signature_methods:
+        hash_name = SIGNATURE_METHODS[parsed.signature_method][1]
+        code = "algorithm.sha1" if hash_name == "sha1" else "algorithm.signature_method"
+        weak.append(Message(code, f"SignatureMethod {parsed.signature_method} is not allowed"))
+    if parsed.digest_method not in policy.digest_methods:
+        code = (
+            "algorithm.sha1"
+            if DIGEST_METHODS[parsed.digest_method] == "sha1"
+            else "algorithm.digest"
+        )
+        weak.append(Message(code, f"DigestMethod {parsed.digest_method} is not allowed"))
+    if signer is not None:
+        key_problem = _key_problem(signer.public_key, policy)
+        if key_problem:
+            weak.append(Message("algorithm.key_size", key_problem))
+        if signer.signature_hash not in _STRONG_CERT_HASHES:
+            shown = signer.signature_hash or "unknown"
+            code = "algorithm.sha1" if shown == "sha1" else "algorithm.certificate"
+            weak.append(Message(code, f"the signer certificate is signed with {shown}"))
+    return weak
+
+
+def _key_problem(public_key: object, policy: Policy) -> str | None:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < policy.min_rsa_bits:
+            return f"RSA key of {public_key.key_size} bits; at least {policy.min_rsa_bits} required"
+        return None
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in policy.ec_curves:
+            return f"elliptic curve {public_key.curve.name} is not allowed"
+        return None
+    return f"{type(public_key).__name__} keys are not allowed"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 __all__ = ["claimed_signing_time", "validate", "validate_bytes"]
