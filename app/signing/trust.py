@@ -134,49 +134,19 @@ class _Refusal:
     """Appended to certvalidator's message."""
 
 
+# fmt: off
 _REFUSALS: tuple[tuple[type[PathValidationError], _Refusal], ...] = (
     # Subclasses first: the first entry the exception is an instance of applies.
-    (RevokedError, _Refusal("passed", "passed", "failed", "REVOKED", "revocation.revoked")),
-    (
-        InsufficientRevinfoError,
-        _Refusal("passed", "passed", "indeterminate", "TRY_LATER", "revocation.unavailable"),
-    ),
-    (
-        ExpiredError,
-        _Refusal(
-            "passed",
-            "indeterminate",
-            "not_checked",
-            "OUT_OF_BOUNDS_NO_POE",
-            "validity.expired",
-            "; no proof that the signature existed before that",
-        ),
-    ),
-    (
-        NotYetValidError,
-        _Refusal("passed", "failed", "not_checked", "NOT_YET_VALID", "validity.not_yet_valid"),
-    ),
-    (
-        DisallowedAlgorithmError,
-        _Refusal(
-            "indeterminate",
-            "not_checked",
-            "not_checked",
-            "CRYPTO_CONSTRAINTS_FAILURE",
-            "algorithm.chain",
-        ),
-    ),
-    (
-        PathValidationError,
-        _Refusal(
-            "indeterminate",
-            "not_checked",
-            "not_checked",
-            "CERTIFICATE_CHAIN_GENERAL_FAILURE",
-            "chain.invalid",
-        ),
-    ),
+    #                                   chain            validity         revocation       sub-indication                       code
+    (RevokedError,             _Refusal("passed",        "passed",        "failed",        "REVOKED",                           "revocation.revoked")),
+    (InsufficientRevinfoError, _Refusal("passed",        "passed",        "indeterminate", "TRY_LATER",                         "revocation.unavailable")),
+    (ExpiredError,             _Refusal("passed",        "indeterminate", "not_checked",   "OUT_OF_BOUNDS_NO_POE",              "validity.expired",
+                                        "; no proof that the signature existed before that")),
+    (NotYetValidError,         _Refusal("passed",        "failed",        "not_checked",   "NOT_YET_VALID",                     "validity.not_yet_valid")),
+    (DisallowedAlgorithmError, _Refusal("indeterminate", "not_checked",   "not_checked",   "CRYPTO_CONSTRAINTS_FAILURE",        "algorithm.chain")),
+    (PathValidationError,      _Refusal("indeterminate", "not_checked",   "not_checked",   "CERTIFICATE_CHAIN_GENERAL_FAILURE", "chain.invalid")),
 )
+# fmt: on
 """certvalidator's refusals, by exception type: the checks they settle, the sub-indication
 (SPEC section 5) and the error code. Revocation outcomes keep the revocation data they rest on;
 an algorithm refusal is reported under the algorithm check (`ChainOutcome.weak_algorithm`)."""
