@@ -3,7 +3,7 @@
 What this module writes (CA material, keys, revocations, CRLs, their audit entries) happens in
 the caller's transaction. Reading what it holds (a signer, the trust store) goes through the
 per-process caches in `caches.py` and never writes: CRLs are republished ahead of expiry by
-`refresh_crls_if_due`, which the worker runs on a schedule (`app.delivery.worker`).
+`refresh_crls_if_due`, which the worker runs on a schedule (`app.worker`).
 """
 
 from __future__ import annotations

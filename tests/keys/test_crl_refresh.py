@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEntry
 from app.core.db import unit_of_work
 from app.core.timeutil import utcnow
-from app.delivery.worker import Worker
 from app.keys import custody as custody_module
 from app.keys.models import PublishedCrl
+from app.worker import Worker
 from tests.conftest import World
 
 
