@@ -96,6 +96,24 @@ class KeyCustody:
         """Forget the memoised trust store (after a revocation or a registration here)."""
         self.caches.invalidate()
 
+    def check_ready(self, session: Session) -> None:
+        """Raise unless the passphrase opens the issuing CA key and trust can be built."""
+        self.caches.ca_key(ca_material(session, ISSUING))
+        self.trust_store(session)
+
+    def ca_bundle_pem(self, session: Session) -> str:
+        rows = [ca_material(session, ISSUING), ca_material(session, ROOT)]
+        return "".join(r.certificate_pem for r in rows) + "".join(
+            _pem(c) for c in self._extra_anchors
+        )
+
+    def crl_der(self, session: Session, role: str = ISSUING) -> bytes:
+        """The published CRL as it stands (the worker keeps it fresh)."""
+        crl = session.get(PublishedCrl, role)
+        if crl is None:
+            raise NotFound("no CRL published yet", code="pki.not_initialised")
+        return crl.der
+
     # -- CA life cycle ----------------------------------------------------------------------
 
     def init_ca(self, session: Session, *, actor: str) -> bool:
@@ -325,24 +343,6 @@ class KeyCustody:
             common_name=x509_name(name, suffix=f" ({organ_id})"),
         )
         return key, cert, ca_cert
-
-    def check_ready(self, session: Session) -> None:
-        """Raise unless the passphrase opens the issuing CA key and trust can be built."""
-        self.caches.ca_key(ca_material(session, ISSUING))
-        self.trust_store(session)
-
-    def ca_bundle_pem(self, session: Session) -> str:
-        rows = [ca_material(session, ISSUING), ca_material(session, ROOT)]
-        return "".join(r.certificate_pem for r in rows) + "".join(
-            _pem(c) for c in self._extra_anchors
-        )
-
-    def crl_der(self, session: Session, role: str = ISSUING) -> bytes:
-        """The published CRL as it stands (the worker keeps it fresh)."""
-        crl = session.get(PublishedCrl, role)
-        if crl is None:
-            raise NotFound("no CRL published yet", code="pki.not_initialised")
-        return crl.der
 
     def ensure_demo_keys(
         self, session: Session, *, actor: str, progress: Callable[[str], None] | None = None
