@@ -68,6 +68,23 @@ def checked(payloads: DetachedPayloads | None, root: etree._Element) -> Detached
     return payloads
 
 
+def _large_texts(document: etree._Element) -> list[tuple[etree._Element, str]]:
+    found = []
+    for element in document.iter(_PAYLOAD_TAG):
+        if len(element):
+            continue
+        text = element.text
+        if text is None or len(text) < LARGE or _ESCAPED.search(text):
+            continue
+        found.append((element, text))
+    return found
+
+
+def has_large_payloads(root: etree._Element) -> bool:
+    """Whether `detach_payloads` would take anything out (small documents skip it)."""
+    return bool(_large_texts(root.getroottree().getroot()))
+
+
 @contextmanager
 def detach_payloads(root: etree._Element, *, restore: bool = True) -> Iterator[DetachedPayloads]:
     """Swap large payload texts out of the tree for the duration of the block.
@@ -75,19 +92,12 @@ def detach_payloads(root: etree._Element, *, restore: bool = True) -> Iterator[D
     With `restore=False` the markers stay in the tree afterwards (the caller is done with it).
     """
     document = root.getroottree().getroot()
+    elements = _large_texts(document)
     texts: dict[bytes, str] = {}
-    elements: list[tuple[etree._Element, str]] = []
-    for element in document.iter(_PAYLOAD_TAG):
-        if len(element):
-            continue
-        text = element.text
-        if text is None or len(text) < LARGE or _ESCAPED.search(text):
-            continue
+    for element, text in elements:
         marker = f"LIENTHONGPAYLOAD{os.urandom(16).hex()}"
         element.text = marker
         texts[marker.encode()] = text
-        elements.append((element, text))
-        del text
     try:
         yield DetachedPayloads(document, MappingProxyType(texts))
     finally:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from lxml import etree
 
-from app.edxml.payloads import DetachedPayloads, checked, detach_payloads
+from app.edxml.payloads import DetachedPayloads, checked, detach_payloads, has_large_payloads
 from app.signing.pki import PrivateKey
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -183,12 +183,12 @@ def c14n_digest(
         small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
         held.write_around(small, h.update)
         return h.digest()
+    if not has_large_payloads(root):
+        tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
+        return h.digest()
     with detach_payloads(root) as taken:
-        if not taken:
-            tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
-        else:
-            small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
-            taken.write_around(small, h.update)
+        small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
+        taken.write_around(small, h.update)
     return h.digest()
 
 
