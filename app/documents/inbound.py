@@ -27,7 +27,8 @@ from app.documents import statuses
 from app.documents.models import Document
 from app.edxml import EdxmlError, ParsedMessage, parse_message
 from app.hub import Hub
-from app.signing.validation import ValidationReport, validate
+from app.signing.report import ValidationReport
+from app.signing.validation import validate
 
 log = logging.getLogger("app.inbound")
 

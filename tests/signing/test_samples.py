@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from app.signing import pki
-from app.signing.validation import (
+from app.signing import (
     INDETERMINATE,
     NO_SIGNATURE_FOUND,
     TOTAL_FAILED,
     TOTAL_PASSED,
     TrustStore,
+    pki,
     validate,
     validate_bytes,
 )
