@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 
 from app.edxml import EdxmlDocument, parse_message
@@ -190,3 +191,47 @@ def test_xmlsec1_verifies_the_sealed_sdk_package(client, world: World, tmp_path:
     root = next(c for c in certs if c.subject == c.issuer)
     ok = xmlsec1_verify(root, delivered, tmp_path)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_trace_header_names_the_configured_hub(client, world: World, app) -> None:  # type: ignore[no-untyped-def]
+    app.state.hub.settings.hub_organ_id = "000.00.00.H39"
+    _, body = _sdk_package(world)
+    r = client.post(DOCS, content=body, headers=world.auth("system") | XML)
+    assert r.status_code == 202, r.text
+    read = _read_back(_delivered(client, world, r.json()["id"]))
+    assert [t.organ_id for t in read.trace_headers] == [world.OWN, "000.00.00.H39"]
+
+
+def test_hub_organ_id_setting_must_be_an_organ_id(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from app.core.config import Settings
+
+    ok = Settings(_env_file=None, data_dir=tmp_path, hub_organ_id="000.00.00.H39")  # type: ignore[call-arg]
+    assert ok.hub_organ_id == "000.00.00.H39"
+    assert Settings(_env_file=None, data_dir=tmp_path).hub_organ_id == HUB_ORGAN  # type: ignore[call-arg]
+    for bad in ("h39", "000..H39", "A" * 36, ""):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, data_dir=tmp_path, hub_organ_id=bad)  # type: ignore[call-arg]
+
+
+def test_sdk_status_with_a_placeholder_signature_is_accepted(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    from tests.edxml.sdk import PLACEHOLDER_SIGNATURE
+
+    body = document_json(world.OWN, [world.OWN2])
+    doc = client.post(DOCS, json=body, headers=world.auth("system")).json()
+    status = sdk_status(
+        from_organ=world.OWN2,
+        response_to=world.OWN,
+        document_id=doc["document_id"],
+        code=doc["code"],
+    ).replace(
+        b"    </edXML:edXMLHeader>",
+        PLACEHOLDER_SIGNATURE.encode() + b"    </edXML:edXMLHeader>",
+    )
+    assert b"<Signature>" in status
+    r = client.post(
+        f"{DOCS}/{doc['id']}/statuses", content=status, headers=world.auth("system") | XML
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["code"] == "03"
