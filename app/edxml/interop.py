@@ -48,7 +48,17 @@ class EdxmlWarning:
 
 
 def _header(root: etree._Element) -> etree._Element | None:
-    return root.getroottree().getroot().find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}")
+    envelope = _child(root.getroottree().getroot(), "edXMLEnvelope")
+    return None if envelope is None else _child(envelope, "edXMLHeader")
+
+
+def _child(parent: etree._Element, local: str) -> etree._Element | None:
+    """The first child with this edXML name (iterchildren is C-level; find() parses a path)."""
+    return next(parent.iterchildren(q(local)), None)
+
+
+def _children(parent: etree._Element, local: str) -> list[etree._Element]:
+    return list(parent.iterchildren(q(local)))
 
 
 def _insert_after(
@@ -80,7 +90,7 @@ def strip_placeholder_signature(root: etree._Element) -> bool:
     header = _header(root)
     if header is None:
         return False
-    placeholders = header.findall(q("Signature"))
+    placeholders = _children(header, "Signature")
     if not placeholders:
         return False
     if sum(1 for _ in root.getroottree().iter("{*}Signature")) != len(placeholders):
@@ -101,13 +111,13 @@ def _text(element: etree._Element) -> str:
 
 def _message_header(root: etree._Element) -> etree._Element | None:
     header = _header(root)
-    return None if header is None else header.find(q("MessageHeader"))
+    return None if header is None else _child(header, "MessageHeader")
 
 
 def carried_document_id(root: etree._Element) -> str | None:
     """MessageHeader/DocumentId as written in the package (None when absent or blank)."""
     message_header = _message_header(root)
-    element = None if message_header is None else message_header.find(q("DocumentId"))
+    element = None if message_header is None else _child(message_header, "DocumentId")
     text = None if element is None else _text(element).strip()
     return text or None
 
@@ -120,7 +130,7 @@ def fill_document_id(root: etree._Element, document_id: str) -> bool:
     message_header = _message_header(root)
     if message_header is None:
         return False
-    existing = message_header.find(q("DocumentId"))
+    existing = _child(message_header, "DocumentId")
     if existing is not None:
         if _text(existing).strip():
             return False
@@ -130,7 +140,7 @@ def fill_document_id(root: etree._Element, document_id: str) -> bool:
         return True
     anchor = None
     for tag in ("To", "From"):
-        found = message_header.findall(q(tag))
+        found = _children(message_header, tag)
         if found:
             anchor = found[-1]
             break
@@ -149,7 +159,7 @@ def add_trace_header(root: etree._Element, organ_id: str, when: datetime) -> Non
     if header is None or message_header is None:
         raise ValueError("not an edXML document (edXMLHeader/MessageHeader missing)")
     local = when.astimezone(VIETNAM_TZ) if when.tzinfo is not None else when
-    trace_list = header.find(q("TraceHeaderList"))
+    trace_list = _child(header, "TraceHeaderList")
     anchor: etree._Element | None = None
     if trace_list is None:
         outer = _blank(header.text)
@@ -158,7 +168,7 @@ def add_trace_header(root: etree._Element, organ_id: str, when: datetime) -> Non
         trace_list.text = _deeper(outer)
         closing = outer
     else:
-        traces = trace_list.findall(q("TraceHeader"))
+        traces = _children(trace_list, "TraceHeader")
         anchor = traces[-1] if traces else None
         closing = None
     indent = _blank(trace_list.text)
