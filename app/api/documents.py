@@ -30,6 +30,7 @@ from app.documents import service, statuses
 from app.documents.models import TraceEvent, ValidationRecord
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, EdxmlWarning, parse_file, strip_placeholder_signature
+from app.edxml.interop import names_document
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -244,7 +245,7 @@ def post_status(
             raise Unprocessable("this is a document, not a status message", code="edxml.invalid")
         msg = parsed.status
         strip_placeholder_signature(parsed.root)  # the SDK's placeholder is no signature
-        if msg.response_for.document_id != doc.document_id:
+        if not names_document(msg.response_for.document_id, doc.document_id):
             raise Unprocessable(
                 "ResponseFor/DocumentId does not name this document", code="edxml.invalid"
             )

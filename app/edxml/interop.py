@@ -14,6 +14,7 @@ break its signature.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ MANIFEST_CONTENT_TYPE = "edxml.manifest_content_type"
 CONTENT_TYPE_MAGIC = "attachment.content_type_magic"
 DOCUMENT_ID_MISSING = "edxml.document_id_missing"
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: Bytes of an attachment's start needed to recognise it.
 MAGIC_BYTES = 8
 
@@ -189,6 +191,22 @@ def _blank(text: str | None) -> str:
 
 def _deeper(indent: str) -> str:
     return indent + "  " if indent.startswith("\n") else indent
+
+
+def names_document(response_for_id: str | None, document_id: str) -> bool:
+    """True when a ResponseFor/DocumentId names `document_id`.
+
+    Exact, or with the date written `yyyy-MM-dd` instead of `yyyy/MM/dd` (one C# client of
+    the axis builds ResponseFor that way); nothing else is guessed.
+    """
+    if response_for_id is None:
+        return False
+    if response_for_id == document_id:
+        return True
+    parts = response_for_id.split(",", 2)
+    if len(parts) == 3 and _ISO_DATE.fullmatch(parts[1]):
+        return f"{parts[0]},{parts[1].replace('-', '/')},{parts[2]}" == document_id
+    return False
 
 
 # -- attachments -----------------------------------------------------------------------------

@@ -89,6 +89,19 @@ def test_sdk_document_without_document_id_round_trips(client, world: World) -> N
     assert ok.status_code == 202, ok.text
     view = client.get(f"{DOCS}/{doc['id']}", headers=world.auth("system")).json()
     assert [d["status_code"] for d in view["deliveries"]] == ["03"]
+    iso_form = read.document_id.replace("2026/11/26", "2026-11-26")  # as a C# client writes
+    assert iso_form != read.document_id
+    later = sdk_status(
+        from_organ=world.OWN2,
+        response_to=world.OWN,
+        document_id=iso_form,
+        code=doc["code"],
+        status_code="04",
+    )
+    r = client.post(
+        f"{DOCS}/{doc['id']}/statuses", content=later, headers=world.auth("system") | XML
+    )
+    assert r.status_code == 202, r.text
     wrong = _status_back(client, world, doc, "0198f0c2-6a1e-7c4e-9d1a-2b3c4d5e6f70")
     assert wrong.status_code == 422 and wrong.json()["code"] == "edxml.invalid"
 

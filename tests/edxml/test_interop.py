@@ -23,6 +23,7 @@ from app.edxml.interop import (
     PLACEHOLDER_SIGNATURE,
     content_type_warning,
     magic_head,
+    names_document,
 )
 from tests.edxml.factory import MAX_BYTES, SAMPLES, needs_samples
 from tests.edxml.sdk import NS, SdkAttachment, SdkDocument, sdk_document, small_pdf
@@ -212,3 +213,19 @@ def test_parser_warns_when_the_attachments_bytes_contradict_its_type() -> None:
     data = _sdk(attachments=[SdkAttachment("a.pdf", b"PK\x03\x04" + bytes(60))])
     parsed = parse_message(data, max_bytes=MAX_BYTES)
     assert [w.code for w in parsed.warnings] == [MANIFEST_CONTENT_TYPE, CONTENT_TYPE_MAGIC]
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("000.00.02.H41,2026/11/26,15/UBND-VP", True),
+        ("000.00.02.H41,2026-11-26,15/UBND-VP", True),  # the C# client's date form
+        ("000.00.02.H41,2026-11-27,15/UBND-VP", False),
+        ("000.00.02.H41,26/11/2026,15/UBND-VP", False),
+        ("000.00.02.H41,2026/11/26,16/UBND-VP", False),
+        ("0198f0c2-6a1e-7c4e-9d1a-2b3c4d5e6f70", False),
+        (None, False),
+    ],
+)
+def test_names_document(given: str | None, named: bool) -> None:
+    assert names_document(given, "000.00.02.H41,2026/11/26,15/UBND-VP") is named
