@@ -27,7 +27,7 @@ from app.documents import service as documents
 from app.documents import statuses
 from app.documents.models import Document
 from app.edxml import EdxmlError, ParsedMessage, parse_message
-from app.edxml.interop import prepare_for_check
+from app.edxml.interop import placeholder_removed
 from app.signing.validation import validate
 
 log = logging.getLogger("app.inbound")
@@ -139,13 +139,10 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
         return _receipt(s, item, "refused", detail="no local recipient in To")
     now = utcnow()
     # The SDK's placeholder Signature is no signature: such a message is unsigned (SPEC 3).
-    noted = prepare_for_check(parsed, document_id)
-    report = documents.with_warnings(
-        validate(
-            parsed.root, expected_organ_id=from_organ, trust=hub.custody.trust_store(s), at=now
-        ),
-        noted,
-    )
+    with placeholder_removed(parsed.root) as noted:
+        trust = hub.custody.trust_store(s)
+        report = validate(parsed.root, expected_organ_id=from_organ, trust=trust, at=now)
+    report = documents.with_warnings(report, noted)
     if not report.passed or s.get(Organization, from_organ) is None:
         return _quarantine(s, hub, item, parsed, local, report.to_dict())
     # Deliver to the local recipients only; the others were the axis's to reach.

@@ -15,6 +15,8 @@ break its signature.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ MANIFEST_CONTENT_TYPE = "edxml.manifest_content_type"
 CONTENT_TYPE_MAGIC = "attachment.content_type_magic"
 DOCUMENT_ID_MISSING = "edxml.document_id_missing"
 
+_HIDDEN = "LienthongHiddenPlaceholderSignature"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: Bytes of an attachment's start needed to recognise it.
 MAGIC_BYTES = 8
@@ -82,6 +85,19 @@ def has_any_signature(root: etree._Element) -> bool:
     return next(root.getroottree().iter("{*}Signature"), None) is not None
 
 
+def _placeholders(root: etree._Element) -> tuple[etree._Element | None, list[etree._Element]]:
+    """edXMLHeader and its placeholder Signatures (none when an XML-DSig one is there too)."""
+    header = _header(root)
+    if header is None:
+        return None, []
+    placeholders = _children(header, "Signature")
+    if placeholders and sum(1 for _ in root.getroottree().iter("{*}Signature")) != len(
+        placeholders
+    ):
+        return header, []
+    return header, placeholders
+
+
 def strip_placeholder_signature(root: etree._Element) -> bool:
     """Drop the SDK's placeholder `Signature` (edXML namespace, child of edXMLHeader).
 
@@ -89,13 +105,8 @@ def strip_placeholder_signature(root: etree._Element) -> bool:
     place when an XML-DSig Signature is present too: then the signer may have covered it, and
     the signature is checked strictly with everything it signed. True when one was dropped.
     """
-    header = _header(root)
+    header, placeholders = _placeholders(root)
     if header is None:
-        return False
-    placeholders = _children(header, "Signature")
-    if not placeholders:
-        return False
-    if sum(1 for _ in root.getroottree().iter("{*}Signature")) != len(placeholders):
         return False
     for element in placeholders:
         previous = element.getprevious()
@@ -104,7 +115,26 @@ def strip_placeholder_signature(root: etree._Element) -> bool:
         else:
             header.text = element.tail if element.tail is not None else header.text
         header.remove(element)
-    return True
+    return bool(placeholders)
+
+
+@contextmanager
+def placeholder_removed(root: etree._Element) -> Iterator[list[EdxmlWarning]]:
+    """The tree without a placeholder Signature while the block runs, then as received.
+
+    For input that is judged but kept as it came (from the axis): its signature is checked as
+    that of unsigned input, and a quarantined copy still shows what the sender wrote (same
+    elements, namespaces, text and place; lxml may write the restored element with the
+    envelope's `edXML:` prefix). Yields the warnings to record (the placeholder's, or none).
+    """
+    _, placeholders = _placeholders(root)
+    for element in placeholders:
+        element.tag = q(_HIDDEN)
+    try:
+        yield [placeholder_warning()] if placeholders else []
+    finally:
+        for element in placeholders:
+            element.tag = q("Signature")
 
 
 def _text(element: etree._Element) -> str:

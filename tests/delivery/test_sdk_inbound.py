@@ -56,6 +56,11 @@ def test_sdk_document_with_only_the_placeholder_is_quarantined_as_unsigned(
     assert report["indication"] == "NO_SIGNATURE_FOUND"
     assert "edxml.placeholder_signature" in {w["code"] for w in report["warnings"]}
 
+    kept = client.get(
+        f"/api/v1/documents/{held[0]['document']}/edxml", headers=world.auth("auditor")
+    )
+    assert b"MIIFqTCCBJG" in kept.content  # the quarantined copy is what the sender wrote
+
     back = connector(axis, OTHER).get_received_list("status")
     assert len(back) == 1
     status = parse_message(connector(axis, OTHER).get_edoc(back[0].doc_id), max_bytes=10**6).status

@@ -24,6 +24,7 @@ from app.edxml.interop import (
     content_type_warning,
     magic_head,
     names_document,
+    placeholder_removed,
 )
 from tests.edxml.factory import MAX_BYTES, SAMPLES, needs_samples
 from tests.edxml.sdk import NS, SdkAttachment, SdkDocument, sdk_document, small_pdf
@@ -229,3 +230,19 @@ def test_parser_warns_when_the_attachments_bytes_contradict_its_type() -> None:
 )
 def test_names_document(given: str | None, named: bool) -> None:
     assert names_document(given, "000.00.02.H41,2026/11/26,15/UBND-VP") is named
+
+
+def _infoset(root: etree._Element) -> list[tuple[object, ...]]:
+    return [(e.tag, e.text, e.tail, dict(e.attrib)) for e in root.iter()]
+
+
+def test_placeholder_removed_only_while_the_block_runs() -> None:
+    root = parse_message(_sdk(), max_bytes=MAX_BYTES).root
+    before = _infoset(root)
+    with placeholder_removed(root) as noted:
+        assert next(root.iter("{*}Signature"), None) is None
+        assert [w.code for w in noted] == [PLACEHOLDER_SIGNATURE]
+    assert _infoset(root) == before  # same elements, namespaces, text, places
+    unsigned = parse_message(_sdk(placeholder_signature=False), max_bytes=MAX_BYTES).root
+    with placeholder_removed(unsigned) as noted:
+        assert noted == []
