@@ -306,10 +306,10 @@ def submit(
     # tree is not used afterwards, so they are not put back.
     with detach_payloads(parsed.root, restore=False):
         signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
+        blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
     report = with_warnings(report, noted)
     if warnings is not None:
         warnings.extend(noted)
-        blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
 
     doc = Document(
         document_id=document_id,
