@@ -28,7 +28,6 @@ from app.core.errors import (
     PayloadTooLarge,
     Unprocessable,
 )
-from app.core.hub import Hub
 from app.core.timeutil import iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -45,6 +44,7 @@ from app.edxml import (
 )
 from app.edxml.interop import content_type_warning
 from app.edxml.payloads import detach_payloads
+from app.hub import Hub
 from app.signing.validation import Message, ValidationReport, validate
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.delivery.worker import Worker
 from app.edxml import parse_message
+from app.worker import Worker
 from tests.conftest import World
 from tests.delivery.conftest import HUB, OTHER, connector
 from tests.delivery.test_worker import drain
