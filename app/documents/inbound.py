@@ -26,7 +26,7 @@ from app.documents import service as documents
 from app.documents import statuses
 from app.documents.models import Document
 from app.edxml import EdxmlError, ParsedMessage, parse_message
-from app.edxml.interop import placeholder_removed
+from app.edxml.interop import placeholder_removed, standard_document_id
 from app.hub import Hub
 from app.signing.validation import validate
 
@@ -269,7 +269,8 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
     msg = parsed.status
     doc = s.scalars(
         select(Document).where(
-            Document.document_id == msg.response_for.document_id, Document.origin == "api"
+            Document.document_id == standard_document_id(msg.response_for.document_id or ""),
+            Document.origin == "api",
         )
     ).first()
     if doc is None:

@@ -223,20 +223,18 @@ def _deeper(indent: str) -> str:
     return indent + "  " if indent.startswith("\n") else indent
 
 
-def names_document(response_for_id: str | None, document_id: str) -> bool:
-    """True when a ResponseFor/DocumentId names `document_id`.
-
-    Exact, or with the date written `yyyy-MM-dd` instead of `yyyy/MM/dd` (one C# client of
-    the axis builds ResponseFor that way); nothing else is guessed.
-    """
-    if response_for_id is None:
-        return False
-    if response_for_id == document_id:
-        return True
-    parts = response_for_id.split(",", 2)
+def standard_document_id(text: str) -> str:
+    """A DocumentId in the standard form: a date written `yyyy-MM-dd` (as one C# client of the
+    axis writes ResponseFor/DocumentId) becomes `yyyy/MM/dd`; anything else is left as it is."""
+    parts = text.split(",", 2)
     if len(parts) == 3 and _ISO_DATE.fullmatch(parts[1]):
-        return f"{parts[0]},{parts[1].replace('-', '/')},{parts[2]}" == document_id
-    return False
+        return f"{parts[0]},{parts[1].replace('-', '/')},{parts[2]}"
+    return text
+
+
+def names_document(response_for_id: str | None, document_id: str) -> bool:
+    """True when a ResponseFor/DocumentId names `document_id` (in either date form)."""
+    return response_for_id is not None and standard_document_id(response_for_id) == document_id
 
 
 # -- attachments -----------------------------------------------------------------------------

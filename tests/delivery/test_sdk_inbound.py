@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from app.edxml import parse_message
+from app.edxml import parse_message, serialize
+from app.signing.xmldsig import sign_tree
 from app.worker import Worker
-from tests.conftest import World
-from tests.delivery.conftest import HUB, OTHER, connector
-from tests.delivery.test_worker import drain
-from tests.edxml.sdk import SdkAttachment, SdkDocument, sdk_document, small_pdf
+from tests.conftest import PkiMaterial, World
+from tests.delivery.conftest import HUB, OTHER, VPCP, connector
+from tests.delivery.test_worker import drain, signer_for
+from tests.edxml.sdk import SdkAttachment, SdkDocument, sdk_document, sdk_status, small_pdf
 
 
 @pytest.fixture
@@ -66,3 +67,44 @@ def test_sdk_document_with_only_the_placeholder_is_quarantined_as_unsigned(
     status = parse_message(connector(axis, OTHER).get_edoc(back[0].doc_id), max_bytes=10**6).status
     assert status is not None and status.status_code == "02"
     assert status.response_for.document_id == sdk.document_id
+
+
+def test_status_from_the_axis_naming_the_delivered_document_id_reaches_the_sender(
+    client, world: World, sessions, worker: Worker, axis: str, pki_material: PkiMaterial
+) -> None:  # type: ignore[no-untyped-def]
+    """The id the axis recipient read in the package (the hub filled it in) is accepted back,
+    also with its date written yyyy-MM-dd as one C# client does."""
+    sdk = SdkDocument(
+        world.OWN, [world.EXTERNAL], attachments=[SdkAttachment("a.pdf", small_pdf())]
+    )
+    r = client.post(
+        "/api/v1/documents",
+        content=sdk_document(sdk),
+        headers=world.auth("system") | {"Content-Type": "application/xml"},
+    )
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    drain(worker, sessions)
+    held = connector(axis, VPCP).get_received_list("edoc")
+    assert len(held) == 1
+    read = parse_message(connector(axis, VPCP).get_edoc(held[0].doc_id), max_bytes=10**7).document
+    assert read is not None and read.document_id == doc["document_id"]
+
+    c_sharp_form = read.document_id.replace("2026/11/26", "2026-11-26")
+    assert c_sharp_form != read.document_id
+    status = parse_message(
+        sdk_status(
+            from_organ=world.EXTERNAL,
+            response_to=world.OWN,
+            document_id=c_sharp_form,
+            code=doc["code"],
+        ),
+        max_bytes=10**6,
+    ).root
+    sign_tree(status, signer_for(pki_material, world.EXTERNAL))
+    connector(axis, VPCP).send_edoc(
+        serialize(status), from_organ=world.EXTERNAL, to=[world.OWN], message_type="status"
+    )
+    drain(worker, sessions)
+    view = client.get(f"/api/v1/documents/{doc['id']}", headers=world.auth("system")).json()
+    assert [d["status_code"] for d in view["deliveries"]] == ["03"]
