@@ -9,11 +9,16 @@ break its signature.
 - `add_trace_header`: the hub's own hop (its OrganId, local time), as SDK-built packages carry.
 - `strip_placeholder_signature`: the SDK's example `Signature` in the edXML namespace (dummy
   RSA-SHA1 values) is no signature; an XML-DSig one is never touched here.
+  `placeholder_removed` hides it only while input that is kept as received is judged.
 - `content_type_warning`: an attachment's declared ContentType checked against its bytes' magic.
+- `standard_document_id`: a ResponseFor/DocumentId with its date as `yyyy-MM-dd` read as the
+  standard `yyyy/MM/dd` form.
+- `prepare_package`: all of it, in the order submission needs, returning the `warnings[]`.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -311,8 +316,6 @@ def content_type_warning(
 
 def magic_head(base64_text: str) -> bytes:
     """The first decoded bytes of a base64 payload (whitespace allowed), without decoding all."""
-    import binascii
-
     chars = "".join(base64_text[:64].split())
     chars = chars[: len(chars) // 4 * 4]
     try:
