@@ -248,3 +248,30 @@ def test_sdk_status_with_a_placeholder_signature_is_accepted(client, world: Worl
     )
     assert r.status_code == 202, r.text
     assert r.json()["code"] == "03"
+
+
+def test_signed_package_without_document_id_is_kept_as_signed_with_a_warning(
+    client, world: World, pki_material
+) -> None:  # type: ignore[no-untyped-def]
+    from app.edxml import serialize
+    from app.signing.xmldsig import Signer, sign_tree
+
+    sdk, body = _sdk_package(world, placeholder_signature=False)
+    root = parse_message(body, max_bytes=10**7).root
+    key, cert = pki_material.leaves[world.OWN]
+    sign_tree(root, Signer(key, cert, [pki_material.issuing[1]]))
+    signed = serialize(root)
+    r = client.post(DOCS, content=signed, headers=world.auth("system") | XML)
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    assert doc["signature"]["indication"] == "TOTAL_PASSED"
+    assert [w["code"] for w in doc["warnings"]] == [
+        "edxml.manifest_content_type",
+        "edxml.document_id_missing",
+    ]
+    delivered = _delivered(client, world, doc["id"])
+    assert delivered == signed  # the hub never changes what the sender signed
+    assert _read_back(delivered).document_id is None
+    # the id the hub files it under (the standard one) is accepted back
+    assert doc["document_id"] == sdk.standard_document_id()
+    assert _status_back(client, world, doc, doc["document_id"]).status_code == 202
