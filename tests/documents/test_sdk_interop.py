@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 
 from app.edxml import EdxmlDocument, parse_message
-from tests.conftest import World
+from tests.conftest import SHARED, World
 from tests.edxml.sdk import SdkAttachment, SdkDocument, sdk_document, sdk_status, small_pdf
 from tests.factories import document_json
 
@@ -275,3 +275,49 @@ def test_signed_package_without_document_id_is_kept_as_signed_with_a_warning(
     # the id the hub files it under (the standard one) is accepted back
     assert doc["document_id"] == sdk.standard_document_id()
     assert _status_back(client, world, doc, doc["document_id"]).status_code == 202
+
+
+@pytest.mark.skipif(not (SHARED / "interop" / "edxml").is_dir(), reason="shared samples absent")
+def test_the_sdk_sample_itself_round_trips(
+    client, world: World, app, sessions, pki_material
+) -> None:  # type: ignore[no-untyped-def]
+    """edoc_new.edxml from the SDK, posted byte for byte, between two units made local here."""
+    from app.core.db import unit_of_work
+    from app.signing import pki
+
+    sample = (SHARED / "interop" / "edxml" / "edoc_new.edxml").read_bytes()
+    sender, recipient = "000.00.00.A80", "28.22.H17"
+    admin = world.auth("admin")
+    for organ in (sender, recipient):
+        r = client.post(
+            "/api/v1/organizations", json={"organ_id": organ, "name": organ}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+        key, cert = pki.issue_org_certificate(*pki_material.issuing, organ, organ)
+        with unit_of_work(sessions) as s:
+            app.state.hub.custody.install_key(s, organ, key, cert, actor="test")
+    made = client.post(
+        "/api/v1/clients",
+        json={"name": "sdk", "role": "system", "organ_ids": [sender, recipient]},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    sdk = {"Authorization": f"Bearer {made.json()['api_key']}"}
+
+    r = client.post(DOCS, content=sample, headers=sdk | XML)
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    assert doc["signature"]["indication"] == "TOTAL_PASSED"
+    assert [w["code"] for w in doc["warnings"]] == ["edxml.placeholder_signature"]
+    items = client.get("/api/v1/inbox", params={"organ_id": recipient}, headers=sdk).json()["items"]
+    delivered = client.get(f"/api/v1/inbox/{items[0]['id']}/edxml", headers=sdk).content
+    read = _read_back(delivered)
+    original = _read_back(sample)
+    assert read.document_id == doc["document_id"] == original.document_id
+    assert read.attachments[0].data == original.attachments[0].data
+    assert [t.organ_id for t in read.trace_headers] == ["000.00.00.G22", HUB_ORGAN]
+    status = sdk_status(
+        from_organ=recipient, response_to=sender, document_id=read.document_id, code=doc["code"]
+    )
+    back = client.post(f"{DOCS}/{doc['id']}/statuses", content=status, headers=sdk | XML)
+    assert back.status_code == 202, back.text
