@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from app.edxml.models import VIETNAM_TZ, format_timestamp
+from app.core.timeutil import LOCAL_TZ
+from app.edxml.models import format_timestamp
 from app.edxml.schema import q
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def add_trace_header(root: etree._Element, organ_id: str, when: datetime) -> Non
     message_header = _message_header(root)
     if header is None or message_header is None:
         raise ValueError("not an edXML document (edXMLHeader/MessageHeader missing)")
-    local = when.astimezone(VIETNAM_TZ) if when.tzinfo is not None else when
+    local = when.astimezone(LOCAL_TZ) if when.tzinfo is not None else when
     trace_list = _child(header, "TraceHeaderList")
     anchor: etree._Element | None = None
     if trace_list is None:
