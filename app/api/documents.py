@@ -29,7 +29,8 @@ from app.delivery.models import TraceEvent
 from app.documents import service, statuses
 from app.documents.models import ValidationRecord
 from app.documents.schemas import StatusIn
-from app.edxml import EdxmlDocument, parse_file
+from app.edxml import EdxmlDocument, EdxmlWarning, parse_file, strip_placeholder_signature
+from app.edxml.interop import names_document
 from app.hub import Hub
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -99,8 +100,9 @@ def submit_document(
             code="request.unsupported_media_type",
             status=415,
         )
+    warnings: list[EdxmlWarning] = []
     try:
-        doc = service.submit(session, hub, principal, parsed)
+        doc = service.submit(session, hub, principal, parsed, warnings=warnings)
     except service.SignatureInvalid as exc:
         session.rollback()
         with unit_of_work(request.app.state.sessionmaker) as s:
@@ -116,7 +118,7 @@ def submit_document(
                 },
             )
         raise
-    out = service.to_out(session, doc, principal).model_dump(mode="json", by_alias=True)
+    out = service.to_out(session, doc, principal, warnings).model_dump(mode="json", by_alias=True)
     service.remember(session, principal, idempotency_key, req_hash, 202, out)
     return JSONResponse(out, status_code=202, headers={"Location": f"/api/v1/documents/{doc.id}"})
 
@@ -243,7 +245,8 @@ def post_status(
         if parsed.kind != "status" or parsed.status is None:
             raise Unprocessable("this is a document, not a status message", code="edxml.invalid")
         msg = parsed.status
-        if msg.response_for.document_id != doc.document_id:
+        strip_placeholder_signature(parsed.root)  # the SDK's placeholder is no signature
+        if not names_document(msg.response_for.document_id, doc.document_id):
             raise Unprocessable(
                 "ResponseFor/DocumentId does not name this document", code="edxml.invalid"
             )

@@ -28,6 +28,13 @@ class DeliveryOut(BaseModel):
     revoked: bool
 
 
+class WarningOut(BaseModel):
+    """Something accepted liberally (an SDK habit); `code` is stable."""
+
+    code: str
+    detail: str
+
+
 class DocumentOut(BaseModel):
     id: str
     document_id: str
@@ -42,6 +49,11 @@ class DocumentOut(BaseModel):
     attachments: list[dict[str, Any]]
     signature: SignatureSummary
     deliveries: list[DeliveryOut]
+    warnings: list[WarningOut] = Field(
+        default_factory=list,
+        description="in the 202 answer: what the hub accepted liberally or changed (SDK "
+        "habits, SPEC 3); also kept in the validation report's warnings",
+    )
 
 
 class StaffIn(BaseModel):

@@ -6,6 +6,7 @@ Business data is read from the parsed tree only after the signature over the who
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import date, datetime
@@ -31,11 +32,20 @@ from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.directory.models import Organization
 from app.documents.models import Document, IdempotencyRecord, ValidationRecord
-from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
-from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize_to
+from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary, WarningOut
+from app.edxml import (
+    EdxmlDocument,
+    EdxmlWarning,
+    ParsedMessage,
+    build_document_tree,
+    prepare_package,
+    serialize_to,
+)
+from app.edxml.interop import content_type_warning
 from app.edxml.payloads import DetachedPayloads, detach_payloads
 from app.hub import Hub
 from app.signing import ValidationReport, validate
+from app.signing.report import Message
 
 ANY_SIGNATURE = "//*[local-name()='Signature']"
 
@@ -137,6 +147,14 @@ def keep_report(
     return rec
 
 
+def with_warnings(report: ValidationReport, warnings: list[EdxmlWarning]) -> ValidationReport:
+    """The report with the package's warnings added, so the kept report records them too."""
+    if not warnings:
+        return report
+    extra = tuple(Message(w.code, w.detail) for w in warnings)
+    return dataclasses.replace(report, warnings=report.warnings + extra)
+
+
 def sign_or_verify(
     session: Session,
     hub: Hub,
@@ -169,7 +187,11 @@ def sign_or_verify(
 def parsed_from_json(doc: EdxmlDocument) -> ParsedMessage:
     """JSON submissions become the same tree an XML submission would have been parsed into."""
     doc = doc.with_document_id()
-    return ParsedMessage(root=build_document_tree(doc), kind="document", document=doc)
+    checked = (
+        content_type_warning(a.content_id, a.content_type, a.data[:8]) for a in doc.attachments
+    )
+    warnings = tuple(w for w in checked if w is not None)
+    return ParsedMessage(build_document_tree(doc), "document", document=doc, warnings=warnings)
 
 
 def _targets(session: Session, from_organ: str, document_ids: list[str]) -> list[Document]:
@@ -197,7 +219,9 @@ def submit(
     parsed: ParsedMessage,
     *,
     origin: str = "api",
+    warnings: list[EdxmlWarning] | None = None,
 ) -> Document:
+    """Accept one document; what was accepted liberally is appended to `warnings`."""
     if parsed.kind != "document" or parsed.document is None:
         raise Unprocessable(
             "this is a status message: post it to /documents/{id}/statuses",
@@ -269,11 +293,21 @@ def submit(
         {"content_id": a.content_id, "name": a.name, "content_type": a.content_type, "size": a.size}
         for a in doc_model.attachments
     ]
+    # SDK habits (SPEC 3): placeholder Signature dropped; DocumentId and TraceHeader written.
+    noted = [
+        *parsed.warnings,
+        *prepare_package(
+            parsed.root, document_id=document_id, hub_organ_id=hub.settings.hub_organ_id, when=now
+        ),
+    ]
     # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
     # tree is not used afterwards, so they are not put back.
     with detach_payloads(parsed.root, restore=False) as payloads:
         signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now, payloads)
         blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out, payloads))
+    report = with_warnings(report, noted)
+    if warnings is not None:
+        warnings.extend(noted)
 
     doc = Document(
         document_id=document_id,
@@ -410,7 +444,12 @@ def delivery_out(d: Delivery) -> DeliveryOut:
     )
 
 
-def to_out(session: Session, doc: Document, principal: Principal) -> DocumentOut:
+def to_out(
+    session: Session,
+    doc: Document,
+    principal: Principal,
+    warnings: list[EdxmlWarning] | None = None,
+) -> DocumentOut:
     deliveries = delivery.deliveries_of(session, doc.id)
     if principal.role == "system" and doc.from_organ not in principal.organ_ids:
         deliveries = [d for d in deliveries if d.organ_id in principal.organ_ids]
@@ -430,6 +469,7 @@ def to_out(session: Session, doc: Document, principal: Principal) -> DocumentOut
             indication=doc.indication, sub_indication=doc.sub_indication, signed_by=doc.signed_by
         ),
         deliveries=[delivery_out(d) for d in deliveries],
+        warnings=[WarningOut(code=w.code, detail=w.detail) for w in warnings or []],
     )
 
 

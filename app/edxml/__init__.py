@@ -16,6 +16,13 @@ from app.edxml.errors import (
     PAYLOAD_TOO_LARGE,
     EdxmlError,
 )
+from app.edxml.interop import (
+    EdxmlWarning,
+    add_trace_header,
+    fill_document_id,
+    prepare_package,
+    strip_placeholder_signature,
+)
 from app.edxml.models import (
     STATUS_CODES,
     Attachment,
@@ -64,6 +71,7 @@ __all__ = [
     "DocumentType",
     "EdxmlDocument",
     "EdxmlError",
+    "EdxmlWarning",
     "Organization",
     "OtherInfo",
     "ParsedMessage",
@@ -76,17 +84,21 @@ __all__ = [
     "StatusMessage",
     "TraceHeader",
     "ValidationOutcome",
+    "add_trace_header",
     "build_document",
     "build_document_tree",
     "build_status",
     "build_status_tree",
+    "fill_document_id",
     "message_summary",
     "organ_id_is_valid",
     "outcome_summary",
     "parse_file",
     "parse_message",
+    "prepare_package",
     "serialize",
     "serialize_to",
+    "strip_placeholder_signature",
     "validate_file",
     "validate_message",
 ]

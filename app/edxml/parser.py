@@ -43,6 +43,12 @@ from app.edxml.errors import (
     PAYLOAD_TOO_LARGE,
     EdxmlError,
 )
+from app.edxml.interop import (
+    MANIFEST_CONTENT_TYPE,
+    EdxmlWarning,
+    content_type_warning,
+    magic_head,
+)
 from app.edxml.models import (
     Attachment,
     EdxmlDocument,
@@ -137,6 +143,8 @@ class ParsedMessage:
     kind: MessageKind
     document: EdxmlDocument | None = None
     status: StatusMessage | None = None
+    warnings: tuple[EdxmlWarning, ...] = ()
+    """What the hub accepted liberally (SDK habits), for the answer's `warnings[]`."""
 
     @property
     def message(self) -> EdxmlDocument | StatusMessage:
@@ -495,6 +503,7 @@ class _Interpreter:
     def __init__(self, root: etree._Element) -> None:
         self.root = root
         self.errors: list[EdxmlError] = []
+        self.warnings: list[EdxmlWarning] = []
         self.where: dict[Loc, _Where] = {}
         self.reported: set[Loc] = set()
         self.header: etree._Element | None = None
@@ -594,7 +603,10 @@ class _Interpreter:
         if self.errors or document is None:
             return self._outcome_with_errors("document")
         return ValidationOutcome(
-            parsed=ParsedMessage(self.root, "document", document=document), kind="document"
+            parsed=ParsedMessage(
+                self.root, "document", document=document, warnings=tuple(self.warnings)
+            ),
+            kind="document",
         )
 
     def _check_duplicate_to(self, values: dict[str, Any]) -> None:
@@ -695,8 +707,9 @@ class _Interpreter:
                 )
                 values["data"] = b""
             else:
+                text = _element_text(payload)
                 try:
-                    size = b64.decoded_size(_element_text(payload))
+                    size = b64.decoded_size(text)
                 except ValueError as exc:
                     self._error(
                         f"AttachmentEncoded/Attachment[{i + 1}]/ContentTransferEncoded: {exc}",
@@ -706,6 +719,14 @@ class _Interpreter:
                     values["data"] = b""
                 else:
                     values["data"] = LazyBase64(_text_reader(payload), size)
+                    warning = content_type_warning(
+                        str(_stripped(values.get("content_id"))),
+                        _stripped(values.get("content_type")),
+                        magic_head(text),
+                    )
+                    if warning is not None:
+                        self.warnings.append(warning)
+                del text
             out.append(values)
         return out
 
@@ -716,11 +737,22 @@ class _Interpreter:
         att_element: etree._Element,
         cid: str,
     ) -> None:
-        """Fill the Attachment's metadata from its Reference; refuse contradictions, since a
-        receiver may trust either copy."""
+        """Fill the Attachment's metadata from its Reference; refuse contradicting names, since
+        a receiver may trust either copy. ContentType is the exception: the SDK writes
+        application/zip in every Reference whatever the file, so the Attachment's own type is
+        the one used and a difference is only a warning (SPEC section 3)."""
         for key, tag in (("name", "AttachmentName"), ("content_type", "ContentType")):
             a, r = _stripped(att.get(key)), _stripped(ref.get(key))
             if a is not None and r is not None and a != r:
+                if key == "content_type":
+                    self.warnings.append(
+                        EdxmlWarning(
+                            MANIFEST_CONTENT_TYPE,
+                            f"Attachment {cid}: ContentType {a!r} differs from the Manifest's "
+                            f"{r!r}; the Attachment's is used",
+                        )
+                    )
+                    continue
                 self._error(
                     f"Attachment {cid}: {tag} {a!r} differs from the Manifest's {r!r}", att_element
                 )

@@ -35,6 +35,7 @@ def message_summary(parsed: ParsedMessage) -> dict[str, Any]:
                 for att in doc.attachments
             ],
             "errors": [],
+            "warnings": [w.as_dict() for w in parsed.warnings],
         }
     status = parsed.status
     assert status is not None
@@ -48,6 +49,7 @@ def message_summary(parsed: ParsedMessage) -> dict[str, Any]:
         "status_code": status.status_code,
         "attachments": [],
         "errors": [],
+        "warnings": [w.as_dict() for w in parsed.warnings],
     }
 
 
@@ -66,4 +68,5 @@ def outcome_summary(outcome: ValidationOutcome) -> dict[str, Any]:
         "status_code": None,
         "attachments": [],
         "errors": outcome.error_dicts(),
+        "warnings": [],
     }

@@ -226,7 +226,7 @@ def test_tampered_signed_document_is_refused_with_its_report(
 @pytest.mark.skipif(
     not (SHARED / "interop" / "edxml").exists(), reason="shared interop samples absent"
 )
-def test_sdk_sample_with_placeholder_signature_is_refused_not_crashed(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_samples_validate_with_the_placeholder_as_no_signature(client, world: World) -> None:  # type: ignore[no-untyped-def]
     sample = (SHARED / "interop" / "edxml" / "status_05_processing.edxml").read_bytes()
     v = client.post(
         "/api/v1/edxml/validate",
@@ -243,7 +243,10 @@ def test_sdk_sample_with_placeholder_signature_is_refused_not_crashed(client, wo
         headers=world.auth("auditor") | {"Content-Type": "application/xml"},
     )
     assert v.status_code == 200
-    assert v.json()["signature"]["indication"] != "TOTAL_PASSED"
+    # the placeholder is no signature: the hub would drop it and sign (SPEC 3)
+    assert v.json()["signature"]["indication"] == "NO_SIGNATURE_FOUND"
+    assert v.json()["valid"] is True
+    assert [w["code"] for w in v.json()["warnings"]] == ["edxml.placeholder_signature"]
     assert (
         v.json()["attachments"] and v.json()["attachments"][0]["content_type"] == "application/zip"
     )

@@ -423,14 +423,30 @@ def test_two_attachments_for_one_reference_refused() -> None:
     assert "found 2" in err.detail
 
 
-def test_manifest_and_attachment_disagree_refused() -> None:
+def test_manifest_and_attachment_content_types_disagree_the_attachment_wins() -> None:
+    """SPEC 3: the ContentId binds them; the Attachment's type is used, the rest is a warning."""
     data = BASE.replace(
         b"<ContentType>application/zip</ContentType>",
         b"<ContentType>application/x-msdownload</ContentType>",
     )
+    parsed = parse_message(data, max_bytes=MAX_BYTES)
+    assert parsed.attachments[0].content_type == "application/x-msdownload"
+    codes = [w.code for w in parsed.warnings]
+    # the manifest says zip, and the bytes are a zip although the attachment says otherwise
+    assert codes == ["edxml.manifest_content_type", "attachment.content_type_magic"]
+    assert "application/x-msdownload" in parsed.warnings[0].detail
+
+
+def test_manifest_and_attachment_names_disagree_refused() -> None:
+    data = BASE.replace(
+        b"<AttachmentName>cong-van.zip</AttachmentName>",
+        b"<AttachmentName>x.exe</AttachmentName>",
+        1,
+    )
+    assert data != BASE
     err = _refused(data)
     assert err.code == INVALID
-    assert "ContentType" in err.detail
+    assert "AttachmentName" in err.detail
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,7 @@ def test_summary_of_new_document() -> None:
             }
         ],
         "errors": [],
+        "warnings": [],  # the sample declares zip and carries a zip
     }
 
 
