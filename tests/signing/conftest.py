@@ -147,6 +147,9 @@ def demo_pki() -> Pki:
     )
 
     def issue(organ: str, **kwargs: object) -> Party:
+        # Valid from well before NOW: under xdist this fixture may be built minutes after NOW
+        # was taken, and tests validate at NOW - 1 min.
+        kwargs.setdefault("not_before", NOW - DAY)
         key, cert = pki.issue_org_certificate(ca_key, ca, organ, "UBND Tỉnh Nghệ An", **kwargs)  # type: ignore[arg-type]
         return Party(key, cert, [ca])
 
