@@ -42,7 +42,7 @@ def validate_edxml(
     if (
         outcome.parsed is None
         and first is not None
-        and first.code in ("edxml.malformed", "payload.too_large")
+        and first.code in ("edxml.malformed", "edxml.forbidden_construct", "payload.too_large")
     ):
         raise EdxmlError(first.code, first.detail, first.status, first.line, first.column)
     result: dict[str, Any] = outcome_summary(outcome)

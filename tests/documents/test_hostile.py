@@ -1,0 +1,70 @@
+"""Issue 11 through the API: cost bombs refused fast, nothing stored (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.delivery.models import Delivery
+from app.documents.models import Document
+from app.edxml import EdxmlDocument, build_document
+from tests.conftest import World
+from tests.factories import document_json
+
+
+def _valid(world: World, **kw: Any) -> bytes:
+    return build_document(
+        EdxmlDocument.model_validate(document_json(world.OWN, [world.OWN2], **kw))
+    )
+
+
+def _stored(sessions: Any, settings: Any) -> tuple[int, int, int]:
+    blobs = Path(settings.data_dir) / "blobs"
+    with sessions() as s:
+        docs = int(s.scalar(select(func.count()).select_from(Document)) or 0)
+        dels = int(s.scalar(select(func.count()).select_from(Delivery)) or 0)
+    files = sum(1 for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else 0
+    return docs, dels, files
+
+
+def _bombs(world: World) -> dict[str, bytes]:
+    ok = _valid(world)
+    attributes = b" ".join(b'a%d="x"' % i for i in range(199_000))
+    crowded = b" ".join(b'a%d="x"' % i for i in range(5_000))
+    namespaces = b" ".join(b'xmlns:n%d="urn:x:%d"' % (i, i) for i in range(199_000))
+    return {
+        "199k attributes on one element": ok.replace(b"<edXML ", b"<edXML " + attributes + b" ", 1),
+        "5k attributes on one element": ok.replace(b"<edXML ", b"<edXML " + crowded + b" ", 1),
+        "199k namespace declarations": ok.replace(b"<edXML ", b"<edXML " + namespaces + b" ", 1),
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/documents", "/api/v1/edxml/validate"])
+def test_xml_cost_bombs_refused_and_nothing_stored(
+    client, world: World, sessions, settings, path: str
+) -> None:  # type: ignore[no-untyped-def]
+    before = _stored(sessions, settings)
+    assert before == (0, 0, 0)
+    for name, payload in _bombs(world).items():
+        r = client.post(
+            path,
+            content=payload,
+            headers=world.auth("system") | {"Content-Type": "application/xml"},
+        )
+        assert r.status_code == 422, (name, r.text[:300])
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        assert problem["code"] == "edxml.forbidden_construct", (name, problem)
+        assert "attributes" in problem["detail"] or "namespace" in problem["detail"]
+    assert _stored(sessions, settings) == before
+    # the hub still takes a normal document afterwards
+    if path == "/api/v1/documents":
+        ok = client.post(
+            path,
+            content=_valid(world),
+            headers=world.auth("system") | {"Content-Type": "application/xml"},
+        )
+        assert ok.status_code == 202, ok.text
