@@ -23,6 +23,7 @@ from app.api import (
     pki,
     stats,
 )
+from app.api.gate import Gate, RateLimiter
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -96,6 +97,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+
+    # Before `observe` is declared, so that observe wraps it and logs its refusals too.
+    app.add_middleware(
+        Gate,
+        prefix=API_PREFIX,
+        sessions=lambda: app.state.sessionmaker,
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
 
     @app.middleware("http")
     async def observe(

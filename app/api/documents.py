@@ -76,9 +76,9 @@ def json_model(raw: bytes) -> EdxmlDocument:
 )
 def submit_document(
     request: Request,
+    principal: Submitter,  # before the body: a wrong role is refused before it is read
     body: BodyDep,
     session: SessionDep,
-    principal: Submitter,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     hub = _hub(request)
@@ -225,7 +225,7 @@ def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> dict[s
     responses=responses(401, 403, 404, 409, 413, 415, 422),
 )
 def post_status(
-    id: str, request: Request, body: BodyDep, session: SessionDep, principal: Submitter
+    id: str, request: Request, principal: Submitter, body: BodyDep, session: SessionDep
 ) -> dict[str, Any]:
     hub = _hub(request)
     doc = service.get_visible(session, principal, id)

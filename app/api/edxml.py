@@ -29,7 +29,7 @@ router = APIRouter(prefix="/edxml", tags=["edxml"])
     responses=responses(401, 403, 413, 422),
 )
 def validate_edxml(
-    request: Request, body: BodyDep, session: SessionDep, _: AnyPrincipal
+    request: Request, _: AnyPrincipal, body: BodyDep, session: SessionDep
 ) -> JSONResponse:
     hub = request.app.state.hub
     limit = hub.settings.max_edxml_bytes

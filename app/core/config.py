@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     mock_port: int = Field(default=8090, ge=0, le=65535)
     auto_migrate: bool = Field(default=True, description="serve upgrades an embedded SQLite db")
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
+    )
 
     @field_validator("log_level")
     @classmethod
