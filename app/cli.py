@@ -161,16 +161,39 @@ def worker() -> None:
 @click.option(
     "--hub-url", default=None, help="verify signatures with this hub's /pki/ca and /pki/crl"
 )
-def mock_vpcp(systems_file: str, host: str, port: int, hub_url: str | None) -> None:
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="SYSTEMID=SECRET",
+    help="replace a system's secret from the file (e.g. the hub's, set by the operator)",
+)
+def mock_vpcp(
+    systems_file: str, host: str, port: int, hub_url: str | None, secrets: tuple[str, ...]
+) -> None:
     """Run the mock national axis (SPEC section 7) with its /_mock admin interface."""
     from app.connectors.vpcp.mock import run_mock
+
+    overrides: dict[str, str] = {}
+    for item in secrets:
+        systemid, sep, secret = item.partition("=")
+        if not sep or not systemid or not secret:
+            raise click.BadParameter(f"{item!r} is not SYSTEMID=SECRET", param_hint="--secret")
+        overrides[systemid] = secret
 
     verifier = None
     if hub_url:
         from app.connectors.vpcp.hub_trust import HubTrustVerifier
 
         verifier = HubTrustVerifier(hub_url)
-    run_mock(systems_file, host, port, verify_signature=verifier, log_level="warning")
+    run_mock(
+        systems_file,
+        host,
+        port,
+        verify_signature=verifier,
+        log_level="warning",
+        secrets=overrides,
+    )
 
 
 @main.command()
