@@ -121,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.requests.labels(request.method, route, str(response.status_code)).inc()
             metrics.latency.labels(request.method, route).observe(elapsed)
             response.headers["x-request-id"] = rid
+            # No response (edXML, attachments, problems) may be sniffed into something else.
+            response.headers.setdefault("x-content-type-options", "nosniff")
             principal = getattr(request.state, "principal", None)
             log.info(
                 "request",

@@ -30,6 +30,7 @@ from app.documents import service, statuses
 from app.documents.models import TraceEvent, ValidationRecord
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, parse_file
+from app.edxml.models import is_mime_type
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -183,18 +184,30 @@ def get_attachment(
     hub = _hub(request)
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
     att = parsed.attachment(str(meta["content_id"]))
-    filename = str(meta.get("name") or "attachment")
     return StreamingResponse(
         att.iter_chunks(),
-        media_type=att.content_type or "application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
+        media_type=_served_type(att.content_type),
+        headers={
+            "Content-Disposition": content_disposition(str(meta.get("name") or "attachment")),
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
-def _quote(name: str) -> str:
+def _served_type(content_type: str | None) -> str:
+    """The attachment's declared type if it is a valid media type (documents stored before
+    input was checked may hold anything), else application/octet-stream."""
+    if content_type and is_mime_type(content_type):
+        return content_type
+    return "application/octet-stream"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266 `attachment` with an ASCII fallback and the exact name as UTF-8 `filename*`."""
     from urllib.parse import quote
 
-    return quote(name, safe="")
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in " ._-()") else "_" for c in name)
+    return f"attachment; filename=\"{fallback.strip() or 'attachment'}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.get("/{id}/trace", responses=responses(401, 403, 404))

@@ -68,3 +68,52 @@ def test_xml_cost_bombs_refused_and_nothing_stored(
             headers=world.auth("system") | {"Content-Type": "application/xml"},
         )
         assert ok.status_code == 202, ok.text
+
+
+BAD_TYPES = ["text/plain\r\nX-Evil: 1", "text/html\nSet-Cookie: a=b", "pdf", "a/b c", "tëxt/plain"]
+
+
+def test_attachment_content_type_must_be_a_media_type(
+    client, world: World, sessions, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """A CR/LF in ContentType used to be stored and then break every download (500)."""
+    for bad in BAD_TYPES:
+        body = document_json(world.OWN, [world.OWN2], attachments=[("a.pdf", b"%PDF-1.7")])
+        body["attachments"][0]["content_type"] = bad
+        r = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "edxml.invalid" and "media type" in r.text
+        xml = _valid(world, attachments=[("a.pdf", b"%PDF-1.7")])
+        escaped = bad.replace("\r", "&#13;").replace("\n", "&#10;").encode()
+        xml = xml.replace(b"<ContentType>application/pdf<", b"<ContentType>" + escaped + b"<")
+        assert escaped in xml
+        r = client.post(
+            "/api/v1/documents",
+            content=xml,
+            headers=world.auth("system") | {"Content-Type": "application/xml"},
+        )
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "edxml.invalid" and "media type" in r.text
+    assert _stored(sessions, settings) == (0, 0, 0)
+
+
+def test_attachment_download_headers(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    name = 'Báo cáo "quý" 4;\r\nX-Evil: 1.pdf'.replace("\r\n", " ")
+    body = document_json(world.OWN, [world.OWN2], attachments=[(name, b"%PDF-1.7 hi")])
+    body["attachments"][0]["content_type"] = 'application/pdf; name="x y"'
+    r = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert r.status_code == 202, r.text
+    doc = r.json()["id"]
+    r = client.get(f"/api/v1/documents/{doc}/attachments/cid:1", headers=world.auth("system"))
+    assert r.status_code == 200 and r.content == b"%PDF-1.7 hi"
+    assert r.headers["content-type"] == 'application/pdf; name="x y"'
+    assert r.headers["x-content-type-options"] == "nosniff"
+    disposition = r.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="')
+    fallback = disposition.split('filename="')[1].split('"')[0]
+    assert fallback.isascii() and '"' not in fallback and ";" not in fallback
+    from urllib.parse import unquote
+
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == name
+    edxml = client.get(f"/api/v1/documents/{doc}/edxml", headers=world.auth("system"))
+    assert edxml.headers["x-content-type-options"] == "nosniff"
