@@ -27,7 +27,7 @@ from app.core.errors import HubError, NotFound, Unprocessable
 from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, as_utc, iso
 from app.documents import service, statuses
-from app.documents.models import TraceEvent, ValidationRecord
+from app.documents.models import ValidationRecord
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, parse_file
 from app.edxml.models import is_mime_type
@@ -213,9 +213,7 @@ def content_disposition(name: str) -> str:
 @router.get("/{id}/trace", responses=responses(401, 403, 404))
 def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
     doc = service.get_visible(session, principal, id)
-    events = session.scalars(
-        select(TraceEvent).where(TraceEvent.document == doc.id).order_by(TraceEvent.id)
-    )
+    events = service.visible_trace(session, doc, principal)
     return {
         "document": doc.id,
         "items": [

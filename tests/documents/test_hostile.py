@@ -117,3 +117,50 @@ def test_attachment_download_headers(client, world: World) -> None:  # type: ign
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == name
     edxml = client.get(f"/api/v1/documents/{doc}/edxml", headers=world.auth("system"))
     assert edxml.headers["x-content-type-options"] == "nosniff"
+
+
+def test_trace_hides_a_co_recipients_events(client, world: World) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/documents",
+        json=document_json(world.OWN, [world.OWN2, world.FOREIGN]),
+        headers=world.auth("system"),
+    )
+    assert r.status_code == 202, r.text
+    doc = r.json()["id"]
+    for organ, role in ((world.OWN2, "system"), (world.FOREIGN, "system_foreign")):
+        items = client.get(
+            "/api/v1/inbox", params={"organ_id": organ}, headers=world.auth(role)
+        ).json()["items"]
+        item = next(i for i in items if i["document"] == doc)
+        ack = client.post(
+            f"/api/v1/inbox/{item['id']}/ack", json={"result": "done"}, headers=world.auth(role)
+        )
+        assert ack.status_code == 200, ack.text
+    status = client.post(
+        f"/api/v1/documents/{doc}/statuses",
+        json={"organ_id": world.OWN2, "code": "03", "description": "đã tiếp nhận"},
+        headers=world.auth("system"),
+    )
+    assert status.status_code in (201, 202), status.text
+
+    def trace(role: str) -> list[dict[str, Any]]:
+        r = client.get(f"/api/v1/documents/{doc}/trace", headers=world.auth(role))
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    full = trace("system")  # the sender
+    assert any(e["organ_id"] == world.OWN2 and e["event"] == "status" for e in full)
+    assert any(e["organ_id"] == world.OWN2 and e["delivery"] for e in full)
+    assert trace("admin") == full and trace("auditor") == full
+    seen = trace("system_foreign")
+    assert not [e for e in seen if e["organ_id"] == world.OWN2]
+    assert any(e["event"] == "accepted" and e["organ_id"] == world.OWN for e in seen)
+    assert any(e["organ_id"] == world.FOREIGN and e["delivery"] for e in seen)
+    own_deliveries = {
+        d["organ_id"]
+        for d in client.get(
+            f"/api/v1/documents/{doc}", headers=world.auth("system_foreign")
+        ).json()["deliveries"]
+    }
+    assert own_deliveries == {world.FOREIGN}  # the same rule as the document view
