@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     )
     mock_port: int = Field(default=8090, ge=0, le=65535)
     auto_migrate: bool = Field(default=True, description="serve upgrades an embedded SQLite db")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="allow push URLs on loopback, link-local and private addresses",
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
     )

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 
 from app.connectors.vpcp import HttpAxisConnector, SystemConfig
 from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
+from app.core.config import Settings
 
 HUB = SystemConfig(
     systemid="hub", secret="hub-secret-Nghệ-An", organ_ids=["*.H41"], name="Lienthong"
@@ -21,6 +22,13 @@ VPCP = SystemConfig(systemid="vpcp", secret="vpcp-secret", organ_ids=["000.00.00
 OTHER = SystemConfig(
     systemid="hatinh", secret="ht-secret", organ_ids=["000.00.00.H42"], name="Hà Tĩnh"
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The webhook receivers listen on loopback, which the hub refuses by default."""
+    settings.webhook_allow_private = True
+    return settings
 
 
 @pytest.fixture(scope="session")
