@@ -30,9 +30,10 @@ def _session_factory(settings: Settings) -> Any:
 
 def prepare_embedded(settings: Settings) -> bool:
     """On the embedded default, make the data dir, migrate, and seed the demo once."""
+    from app.core.files import secure_storage
     from app.core.migrate import upgrade
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_storage(settings)
     upgrade(settings.database_url)
     result = run_demo(settings)
     if result is not None:
@@ -138,12 +139,14 @@ def worker() -> None:
     import signal
 
     from app.core.db import make_engine, make_sessionmaker
+    from app.core.files import secure_storage
     from app.core.hub import Hub
     from app.core.logging import configure_logging
     from app.delivery.worker import Worker, make_axis
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    secure_storage(settings)
     hub = Hub.from_settings(settings)
     w = Worker(hub, make_sessionmaker(make_engine(settings.database_url)), axis=make_axis(hub))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
@@ -239,11 +242,12 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
+    from app.core.files import secure_storage
     from app.core.migrate import upgrade
 
     settings = load_settings()
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_storage(settings)
     upgrade(settings.database_url)
     click.echo("database is at the latest revision")
 
@@ -255,7 +259,9 @@ def demo() -> None:
     from app.core.migrate import upgrade
 
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from app.core.files import secure_storage
+
+        secure_storage(settings)
     upgrade(settings.database_url)
     result = run_demo(settings)
     click.echo(result or "The directory already has organizations; nothing seeded.")

@@ -27,6 +27,7 @@ from app.api.gate import Gate, RateLimiter
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.files import secure_storage
 from app.core.hub import Hub
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
@@ -63,6 +64,7 @@ def _route_template(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    secure_storage(settings)  # before the engine: a new SQLite database is created 0600
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager

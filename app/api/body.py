@@ -86,7 +86,7 @@ async def capped_body(
                 continue
             if fh is None:
                 tmpdir = Path(settings.data_dir) / "tmp"
-                tmpdir.mkdir(parents=True, exist_ok=True)
+                tmpdir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd, name = tempfile.mkstemp(dir=tmpdir, prefix="body-")
                 fh = os.fdopen(fd, "wb")
                 path = Path(name)
