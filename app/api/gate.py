@@ -14,6 +14,7 @@ process: with several API processes each allows the configured rate.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.clients.service import authenticate
@@ -121,6 +123,7 @@ class Gate:
 
     @staticmethod
     async def _refuse(exc: HubError, scope: Scope, receive: Receive, send: Send) -> None:
+        _match_route(scope)
         headers: dict[str, str] = {"Connection": "close"} if _has_body(scope) else {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
@@ -133,6 +136,34 @@ class Gate:
             headers=headers,
         )
         await response(scope, receive, send)
+
+
+class _Template:
+    """Stands in for the matched route in `scope["route"]`: the metrics read its `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _match_route(scope: Scope) -> None:
+    """Record the route template a refused request was for, so metrics and logs label it by
+    template (the router, which normally does this, is never reached). The templates come
+    from the OpenAPI document, built once per application."""
+    app = scope.get("app")
+    if app is None or not hasattr(app, "openapi"):
+        return
+    table: list[tuple[re.Pattern[str], _Template]] | None = getattr(
+        app.state, "route_templates", None
+    )
+    if table is None:
+        paths = app.openapi().get("paths", {})
+        table = [(compile_path(path)[0], _Template(path)) for path in paths]
+        app.state.route_templates = table
+    path = str(scope.get("path", ""))
+    for regex, template in table:
+        if regex.match(path):
+            scope["route"] = template
+            return
 
 
 def _has_body(scope: Scope) -> bool:
