@@ -93,6 +93,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     """Run the API (and, unless --no-worker, a delivery worker)."""
     import uvicorn
 
+    from app.api.server import uvicorn_options
     from app.main import create_app
 
     settings = load_settings()
@@ -128,9 +129,17 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
             workers=processes,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(settings),
         )
         return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_options(settings),
+    )
 
 
 @main.command()

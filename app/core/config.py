@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",
     )
+    http_keep_alive: int = Field(default=5, ge=1, description="seconds an idle connection stays")
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to receive a request's headers"
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
     )
