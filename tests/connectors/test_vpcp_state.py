@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.connectors.vpcp.client import InMemoryAxis
 from app.connectors.vpcp.protocol import AxisError
-from app.connectors.vpcp.state import FaultConfig, FaultInjector, SystemConfig, check_systems
+from app.mock_axis.memory import InMemoryAxis
+from app.mock_axis.state import FaultConfig, FaultInjector, SystemConfig, check_systems
 
 PROVINCE_HUB = SystemConfig(
     systemid="hub", secret="s-hub", organ_ids=("000.00.00.H41", "*.H41"), name="Nghệ An"
@@ -100,8 +100,8 @@ def test_unknown_system_connector_is_refused() -> None:
 
 def test_operator_secret_replaces_the_files_placeholder() -> None:
     """docker-compose passes the hub's secret to the mock (`mock-vpcp --secret lienthong=…`)."""
-    from app.connectors.vpcp.mock import with_secrets
-    from app.connectors.vpcp.state import load_systems
+    from app.mock_axis.server import with_secrets
+    from app.mock_axis.state import load_systems
     from tests.conftest import REPO
 
     systems = load_systems(REPO / "deploy" / "vpcp-systems.json")

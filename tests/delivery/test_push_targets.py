@@ -13,11 +13,11 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.db import unit_of_work
 from app.delivery.models import Delivery
-from app.delivery.worker import Worker
 from app.directory import push_targets
 from app.directory.push_targets import PushTargetRefused, check_push_url, is_private, pinned
 from app.directory.schemas import OrganizationCreate
 from app.directory.service import create_organization
+from app.worker import Worker
 from tests.conftest import World
 from tests.delivery.conftest import Receiver
 from tests.factories import document_json
