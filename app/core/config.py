@@ -38,6 +38,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "123456",
         "12345678",
         "compose-hub-secret-change-me",
+        "demo-hub-secret-change-me",
     }
 )
 

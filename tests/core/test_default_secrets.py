@@ -32,6 +32,7 @@ def _settings(**values: object) -> Settings:
         "password",
         "test",
         "compose-hub-secret-change-me",
+        "demo-hub-secret-change-me",
         "",
         "  ",
     ],
