@@ -164,3 +164,45 @@ def test_trace_hides_a_co_recipients_events(client, world: World) -> None:  # ty
         ).json()["deliveries"]
     }
     assert own_deliveries == {world.FOREIGN}  # the same rule as the document view
+
+
+def test_status_edxml_bomb_refused(client, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+    """The same parser guards edXML status messages (and inbound axis traffic)."""
+    from app.documents.models import StatusMessage
+    from app.edxml import StatusMessage as EdxmlStatus
+    from app.edxml import build_status
+
+    r = client.post(
+        "/api/v1/documents",
+        json=document_json(world.OWN, [world.OWN2]),
+        headers=world.auth("system"),
+    )
+    assert r.status_code == 202
+    doc = r.json()
+    status = build_status(
+        EdxmlStatus.model_validate(
+            {
+                "from": {"organ_id": world.OWN2},
+                "response_for": {
+                    "organ_id": world.OWN,
+                    "code": doc["code"],
+                    "document_id": doc["document_id"],
+                    "promulgation_date": "2026-11-20",
+                },
+                "status_code": "03",
+                "timestamp": "2026-11-21T08:00:00",
+            }
+        )
+    )
+    crowded = b" ".join(b'a%d="x"' % i for i in range(50_000))
+    bomb = status.replace(b"<edXML ", b"<edXML " + crowded + b" ", 1)
+    assert len(bomb) > len(status)
+    r = client.post(
+        f"/api/v1/documents/{doc['id']}/statuses",
+        content=bomb,
+        headers=world.auth("system") | {"Content-Type": "application/xml"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "edxml.forbidden_construct"
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(StatusMessage)) == 0
