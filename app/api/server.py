@@ -29,15 +29,18 @@ MAX_HEADER_BYTES = 64 * 1024
 
 class _HeaderDeadline:
     """A deadline for each request's header block, armed when the connection opens and after
-    each response; when it passes with the header block still incomplete, the connection is
-    closed. Mixed into uvicorn's protocols (which have no such timeout)."""
+    each response; when it passes while the connection is still waiting for a complete
+    header block (no request in progress, pipelined ones included), the connection is
+    closed. Mixed into uvicorn's protocols, which have no such timeout."""
 
     #: Seconds; None reads HTTP_HEADER_TIMEOUT (each `serve --workers` process reads it).
     header_timeout: float | None = None
     _header_deadline: asyncio.TimerHandle | None = None
-    _headers_pending = False
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
+
+    def _awaiting_headers(self) -> bool:
+        raise NotImplementedError
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -46,7 +49,6 @@ class _HeaderDeadline:
         seconds = self.header_timeout
         if seconds is None:
             seconds = get_settings().http_header_timeout
-        self._headers_pending = True
         self._header_deadline = self.loop.call_later(seconds, self._header_deadline_passed)
 
     def _disarm_header_deadline(self) -> None:
@@ -56,12 +58,16 @@ class _HeaderDeadline:
 
     def _header_deadline_passed(self) -> None:
         self._header_deadline = None
-        if self._headers_pending and not self.transport.is_closing():
+        if self._awaiting_headers() and not self.transport.is_closing():
             self.transport.close()
 
 
 class HeaderTimeoutH11(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with the header deadline."""
+
+    def _awaiting_headers(self) -> bool:
+        # h11 stays IDLE until it holds a complete header block for the next request.
+        return self.conn.their_state is h11.IDLE
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -75,12 +81,6 @@ class HeaderTimeoutH11(_HeaderDeadline, H11Protocol):
         self._disarm_header_deadline()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        # IDLE until h11 has a complete header block for the next request.
-        if self.conn.their_state is not h11.IDLE:
-            self._headers_pending = False
-
 
 def _httptools_protocol() -> type[Any] | None:
     try:
@@ -92,13 +92,14 @@ def _httptools_protocol() -> type[Any] | None:
         """uvicorn's httptools protocol (the faster parser, used when installed) with the
         header deadline."""
 
+        def _awaiting_headers(self) -> bool:
+            # A complete header block makes a new cycle (even when it is queued behind a
+            # running one), so a finished or absent cycle means none is complete yet.
+            return self.cycle is None or self.cycle.response_complete
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm_header_deadline()
-
-        def on_headers_complete(self) -> None:
-            self._headers_pending = False
-            super().on_headers_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -21,6 +22,11 @@ def _serve(protocol: type[Any]) -> Iterator[tuple[str, int]]:
 
     @app.get("/ping")
     def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/slow")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(1.5)  # longer than the header deadline: a request in progress
         return {"ok": "yes"}
 
     class Quick(protocol):  # type: ignore[valid-type, misc]
@@ -104,3 +110,17 @@ def test_serve_passes_the_bounds_to_uvicorn(tmp_path: Any) -> None:
     config = uvicorn.Config(FastAPI(), **options)
     config.load()
     assert config.http_protocol_class is server.PROTOCOL
+
+
+def test_pipelined_request_behind_a_slow_one_is_not_cut_off(address: tuple[str, int]) -> None:
+    """The deadline only applies while no request is in progress: a request queued behind a
+    slow one (pipelining) is answered."""
+    with socket.create_connection(address) as conn:
+        conn.settimeout(10)
+        conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while answer.count(b'{"ok":"yes"}') < 2:
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.count(b"HTTP/1.1 200") == 2
