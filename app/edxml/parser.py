@@ -16,10 +16,10 @@ Defences, in the order they run (all before the tree is interpreted):
    libxml2's entity-amplification guard, which is why (2) refuses every DOCTYPE beforehand and
    the document info is checked again after the parse;
 5. after the parse: depth (MAX_DEPTH), attribute length (MAX_ATTRIBUTE_CHARS), attributes per
-   element, namespace declarations per element and in total, namespace URI length.
+   element, namespace declarations per element, namespace URI length.
 
 The totals alone are not enough: libxml2's exclusive C14N is quadratic in the attributes of one
-element (199 000 attributes, 2.3 MB, took 210 s to sign), and it repeats a namespace
+element (an outside probe's 199 000 attributes, 2.3 MB, took 210 s to accept), and it repeats a namespace
 declaration on every element that uses it when no rendered ancestor did (a 100 kB namespace
 URI used by 1000 empty elements canonicalized to 100 MB). With the caps below, C14N's cost and
 output stay linear in the input.
@@ -73,8 +73,8 @@ MAX_MARKUP = 200_000
 MAX_ATTRIBUTES = 20_000
 #: Most attributes on one element (XML-DSig and XAdES use at most four).
 MAX_ATTRIBUTES_PER_ELEMENT = 16
-#: Most namespace declarations in a message (bounded by the raw `xmlns` bytes before parsing,
-#: counted exactly after), and on one element. Real files declare two to five.
+#: Most namespace declarations in a message (counted as the raw `xmlns` bytes, before parsing)
+#: and on one element (after). Real files declare two to five.
 MAX_NAMESPACE_DECLARATIONS = 64
 MAX_NAMESPACES_PER_ELEMENT = 16
 #: Longest namespace URI (the ones edXML and XML-DSig use are under 60 characters).
