@@ -21,9 +21,10 @@ def _session_factory(settings: Settings) -> Any:
 
 def prepare_embedded(settings: Settings) -> bool:
     """On the embedded default, make the data dir, migrate, and seed the demo once."""
+    from app.core.files import secure_storage
     from app.core.migrate import upgrade
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_storage(settings)
     upgrade(settings.database_url)
     result = run_demo(settings)
     if result is not None:
@@ -83,6 +84,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     """Run the API (and, unless --no-worker, a delivery worker)."""
     import uvicorn
 
+    from app.api.server import uvicorn_options
     from app.main import create_app
 
     settings = load_settings()
@@ -118,9 +120,17 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
             workers=processes,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(settings),
         )
         return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_options(settings),
+    )
 
 
 @main.command()
@@ -129,12 +139,14 @@ def worker() -> None:
     import signal
 
     from app.core.db import make_engine, make_sessionmaker
+    from app.core.files import secure_storage
     from app.core.logging import configure_logging
     from app.hub import Hub
     from app.worker import Worker, make_axis
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    secure_storage(settings)
     hub = Hub.from_settings(settings)
     w = Worker(hub, make_sessionmaker(make_engine(settings.database_url)), axis=make_axis(hub))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
@@ -152,16 +164,39 @@ def worker() -> None:
 @click.option(
     "--hub-url", default=None, help="verify signatures with this hub's /pki/ca and /pki/crl"
 )
-def mock_vpcp(systems_file: str, host: str, port: int, hub_url: str | None) -> None:
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="SYSTEMID=SECRET",
+    help="replace a system's secret from the file (e.g. the hub's, set by the operator)",
+)
+def mock_vpcp(
+    systems_file: str, host: str, port: int, hub_url: str | None, secrets: tuple[str, ...]
+) -> None:
     """Run the mock national axis (SPEC section 7) with its /_mock admin interface."""
     from app.mock_axis.server import run_mock
+
+    overrides: dict[str, str] = {}
+    for item in secrets:
+        systemid, sep, secret = item.partition("=")
+        if not sep or not systemid or not secret:
+            raise click.BadParameter(f"{item!r} is not SYSTEMID=SECRET", param_hint="--secret")
+        overrides[systemid] = secret
 
     verifier = None
     if hub_url:
         from app.mock_axis.hub_trust import HubTrustVerifier
 
         verifier = HubTrustVerifier(hub_url)
-    run_mock(systems_file, host, port, verify_signature=verifier, log_level="warning")
+    run_mock(
+        systems_file,
+        host,
+        port,
+        verify_signature=verifier,
+        log_level="warning",
+        secrets=overrides,
+    )
 
 
 @main.command()
@@ -207,11 +242,12 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
+    from app.core.files import secure_storage
     from app.core.migrate import upgrade
 
     settings = load_settings()
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_storage(settings)
     upgrade(settings.database_url)
     click.echo("database is at the latest revision")
 
@@ -223,7 +259,9 @@ def demo() -> None:
     from app.core.migrate import upgrade
 
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from app.core.files import secure_storage
+
+        secure_storage(settings)
     upgrade(settings.database_url)
     result = run_demo(settings)
     click.echo(result or "The directory already has organizations; nothing seeded.")

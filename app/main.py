@@ -23,9 +23,11 @@ from app.api import (
     pki,
     stats,
 )
+from app.api.gate import Gate, RateLimiter
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.files import secure_storage
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
 from app.hub import Hub
@@ -62,6 +64,7 @@ def _route_template(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    secure_storage(settings)  # before the engine: a new SQLite database is created 0600
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -97,6 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
+    # Before `observe` is declared, so that observe wraps it and logs its refusals too.
+    app.add_middleware(
+        Gate,
+        prefix=API_PREFIX,
+        sessions=lambda: app.state.sessionmaker,
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+
     @app.middleware("http")
     async def observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -112,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.requests.labels(request.method, route, str(response.status_code)).inc()
             metrics.latency.labels(request.method, route).observe(elapsed)
             response.headers["x-request-id"] = rid
+            # No response (edXML, attachments, problems) may be sniffed into something else.
+            response.headers.setdefault("x-content-type-options", "nosniff")
             principal = getattr(request.state, "principal", None)
             log.info(
                 "request",

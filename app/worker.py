@@ -25,6 +25,7 @@ from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import outbox
 from app.delivery.models import WorkerHeartbeat
+from app.directory import push_targets
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.hub import Hub
@@ -130,7 +131,20 @@ class Worker:
                 body, sender, url, secret = self._payload(s, c)
             if c.mode == "push":
                 assert url and secret
-                r = self.http.post(url, content=body, headers=webhooks.headers(secret, c.id, body))
+                try:
+                    target, host, extensions = push_targets.pinned(
+                        url, allow_private=self.hub.settings.webhook_allow_private
+                    )
+                except push_targets.PushTargetRefused as exc:
+                    raise _Failed(exc.detail, retryable=False) from exc
+                except push_targets.PushTargetUnresolved as exc:
+                    raise _Failed(str(exc), retryable=True) from exc
+                r = self.http.post(
+                    target,
+                    content=body,
+                    headers=webhooks.headers(secret, c.id, body) | host,
+                    extensions=extensions,
+                )
                 if not 200 <= r.status_code < 300:
                     raise _Failed(f"webhook answered {r.status_code}", retryable=True)
             elif c.mode == "axis":
@@ -153,7 +167,12 @@ class Worker:
             self._settle_failure(c, str(exc), exc.retryable)
             return
         except httpx.HTTPError as exc:
-            self._settle_failure(c, f"{type(exc).__name__}: {exc}", True)
+            error = (
+                push_targets.describe_failure(exc)
+                if c.mode == "push"
+                else f"{type(exc).__name__}: {exc}"
+            )
+            self._settle_failure(c, error, True)
             return
         with unit_of_work(self.sessions) as s:
             outbox.succeed(s, c, self.worker_id, external_id=external)

@@ -12,6 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.deps import get_principal
+from app.clients.service import Principal
 from app.core.errors import PayloadTooLarge
 from app.edxml import EdxmlError, ParsedMessage, parse_file, parse_message
 
@@ -54,8 +56,14 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def capped_body(request: Request) -> AsyncIterator[Body]:
-    """Stream the body: memory up to 4 MiB, then a temp file; refuse past MAX_DOCUMENT_BYTES."""
+async def capped_body(
+    request: Request, _: Annotated[Principal, Depends(get_principal)]
+) -> AsyncIterator[Body]:
+    """Stream the body: memory up to 4 MiB, then a temp file; refuse past MAX_DOCUMENT_BYTES.
+
+    It depends on the caller's authentication, so no route can read a body before it (the
+    gate in app/api/gate.py already refused requests without a valid key).
+    """
     settings = request.app.state.settings
     limit: int = settings.max_edxml_bytes
     declared = request.headers.get("content-length")
@@ -78,7 +86,7 @@ async def capped_body(request: Request) -> AsyncIterator[Body]:
                 continue
             if fh is None:
                 tmpdir = Path(settings.data_dir) / "tmp"
-                tmpdir.mkdir(parents=True, exist_ok=True)
+                tmpdir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd, name = tempfile.mkstemp(dir=tmpdir, prefix="body-")
                 fh = os.fdopen(fd, "wb")
                 path = Path(name)

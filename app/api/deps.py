@@ -40,6 +40,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_principal(request: Request) -> Principal:
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        return found  # authenticated by the gate (app/api/gate.py) before the body was read
     header = request.headers.get("authorization")
     if not header:
         raise AuthMissing("send Authorization: Bearer <api key>")

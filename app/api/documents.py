@@ -25,12 +25,12 @@ from app.clients.service import Principal
 from app.core.db import unit_of_work
 from app.core.errors import HubError, NotFound, Unprocessable
 from app.core.timeutil import LOCAL_TZ, as_utc, iso
-from app.delivery.models import TraceEvent
 from app.documents import service, statuses
 from app.documents.models import ValidationRecord
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, EdxmlWarning, parse_file, strip_placeholder_signature
 from app.edxml.interop import names_document
+from app.edxml.models import is_mime_type
 from app.hub import Hub
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -78,9 +78,9 @@ def json_model(raw: bytes) -> EdxmlDocument:
 )
 def submit_document(
     request: Request,
+    principal: Submitter,  # before the body: a wrong role is refused before it is read
     body: BodyDep,
     session: SessionDep,
-    principal: Submitter,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     hub = _hub(request)
@@ -186,26 +186,36 @@ def get_attachment(
     hub = _hub(request)
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
     att = parsed.attachment(str(meta["content_id"]))
-    filename = str(meta.get("name") or "attachment")
     return StreamingResponse(
         att.iter_chunks(),
-        media_type=att.content_type or "application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
+        media_type=_served_type(att.content_type),
+        headers={
+            "Content-Disposition": content_disposition(str(meta.get("name") or "attachment")),
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
-def _quote(name: str) -> str:
+def _served_type(content_type: str | None) -> str:
+    """The attachment's declared type if it is a valid media type (documents stored before
+    input was checked may hold anything), else application/octet-stream."""
+    if content_type and is_mime_type(content_type):
+        return content_type
+    return "application/octet-stream"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266 `attachment` with an ASCII fallback and the exact name as UTF-8 `filename*`."""
     from urllib.parse import quote
 
-    return quote(name, safe="")
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in " ._-()") else "_" for c in name)
+    return f"attachment; filename=\"{fallback.strip() or 'attachment'}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.get("/{id}/trace", responses=responses(401, 403, 404))
 def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
     doc = service.get_visible(session, principal, id)
-    events = session.scalars(
-        select(TraceEvent).where(TraceEvent.document == doc.id).order_by(TraceEvent.id)
-    )
+    events = service.visible_trace(session, doc, principal)
     return {
         "document": doc.id,
         "items": [
@@ -228,7 +238,7 @@ def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> dict[s
     responses=responses(401, 403, 404, 409, 413, 415, 422),
 )
 def post_status(
-    id: str, request: Request, body: BodyDep, session: SessionDep, principal: Submitter
+    id: str, request: Request, principal: Submitter, body: BodyDep, session: SessionDep
 ) -> dict[str, Any]:
     hub = _hub(request)
     doc = service.get_visible(session, principal, id)

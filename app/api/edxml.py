@@ -29,7 +29,7 @@ router = APIRouter(prefix="/edxml", tags=["edxml"])
     responses=responses(401, 403, 413, 422),
 )
 def validate_edxml(
-    request: Request, body: BodyDep, session: SessionDep, _: AnyPrincipal
+    request: Request, _: AnyPrincipal, body: BodyDep, session: SessionDep
 ) -> JSONResponse:
     hub = request.app.state.hub
     limit = hub.settings.max_edxml_bytes
@@ -42,7 +42,7 @@ def validate_edxml(
     if (
         outcome.parsed is None
         and first is not None
-        and first.code in ("edxml.malformed", "payload.too_large")
+        and first.code in ("edxml.malformed", "edxml.forbidden_construct", "payload.too_large")
     ):
         raise EdxmlError(first.code, first.detail, first.status, first.line, first.column)
     result: dict[str, Any] = outcome_summary(outcome)

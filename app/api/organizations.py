@@ -29,7 +29,7 @@ router = APIRouter(prefix="/organizations", tags=["directory"])
 @router.get("", responses=responses(401, 403, 422))
 def list_organizations(
     session: SessionDep,
-    _: AnyPrincipal,
+    principal: AnyPrincipal,
     cursor: Cursor = None,
     limit: Limit = 50,
     route: Route | None = None,
@@ -45,32 +45,51 @@ def list_organizations(
     )
     page = rows[:limit]
     return {
-        "items": [service.to_out(o).model_dump() for o in page],
+        "items": [service.to_out(o, show_url=principal.role == "admin").model_dump() for o in page],
         "next_cursor": encode_cursor(page[-1].organ_id) if len(rows) > limit else None,
     }
 
 
 @router.get("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))
-def get_organization(organ_id: str, session: SessionDep, _: AnyPrincipal) -> OrganizationOut:
+def get_organization(
+    organ_id: str, session: SessionDep, principal: AnyPrincipal
+) -> OrganizationOut:
     org = service.get_organization(session, organ_id)
-    return service.to_out(org, certificate_info_for(session, organ_id))
+    return service.to_out(
+        org, certificate_info_for(session, organ_id), show_url=principal.role == "admin"
+    )
 
 
 @router.post(
     "", status_code=201, response_model=OrganizationOut, responses=responses(401, 403, 409, 422)
 )
 def create_organization(
-    body: OrganizationCreate, session: SessionDep, principal: AdminPrincipal
+    body: OrganizationCreate, request: Request, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:
-    org = service.create_organization(session, body, actor=principal.actor)
+    org = service.create_organization(
+        session,
+        body,
+        actor=principal.actor,
+        allow_private_push=request.app.state.settings.webhook_allow_private,
+    )
     return service.to_out(org, reveal_secret=True)
 
 
 @router.put("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422))
 def update_organization(
-    organ_id: str, body: OrganizationWrite, session: SessionDep, principal: AdminPrincipal
+    organ_id: str,
+    body: OrganizationWrite,
+    request: Request,
+    session: SessionDep,
+    principal: AdminPrincipal,
 ) -> OrganizationOut:
-    org = service.update_organization(session, organ_id, body, actor=principal.actor)
+    org = service.update_organization(
+        session,
+        organ_id,
+        body,
+        actor=principal.actor,
+        allow_private_push=request.app.state.settings.webhook_allow_private,
+    )
     return service.to_out(org, certificate_info_for(session, organ_id), reveal_secret=True)
 
 

@@ -43,7 +43,7 @@ class BlobStore:
         return self.put_chunks([data])
 
     def put_chunks(self, chunks: Iterable[bytes]) -> str:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         digest = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
@@ -61,7 +61,7 @@ class BlobStore:
 
     def put_writer(self, write: Callable[[BinaryIO], None]) -> tuple[str, int]:
         """Store what `write` writes to a file object, hashing as it goes; (digest, size)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as raw:
@@ -78,7 +78,7 @@ class BlobStore:
 
     def _commit(self, tmp: str, digest: str) -> None:
         target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(tmp, target)
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:

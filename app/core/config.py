@@ -6,8 +6,46 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Secrets the hub refuses outside the embedded SQLite demo: placeholders that shipped in
+#: docker-compose.yml and deploy/ files, and the usual guesses. Exact values (case-insensitive)
+#: rather than a substring rule, so a real passphrase that happens to contain "test" is fine.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        "change-me",
+        "changeme",
+        "change_me",
+        "change me",
+        "changeit",
+        "secret",
+        "password",
+        "passphrase",
+        "passw0rd",
+        "test",
+        "testing",
+        "default",
+        "admin",
+        "lienthong",
+        "123456",
+        "12345678",
+        "compose-hub-secret-change-me",
+        "demo-hub-secret-change-me",
+    }
+)
+
+
+def _is_embedded_sqlite(info: ValidationInfo) -> bool:
+    url = info.data.get("database_url")
+    return url is not None and (not url or str(url).startswith("sqlite"))
 
 
 class Settings(BaseSettings):
@@ -53,6 +91,20 @@ class Settings(BaseSettings):
         description="the hub's own OrganId, written in the TraceHeader of packages it builds "
         "or fills in (default: the demo province's People's Committee)",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="allow push URLs on loopback, link-local and private addresses",
+    )
+    http_keep_alive: int = Field(default=5, ge=1, description="seconds an idle connection stays")
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to receive a request's headers"
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
+    )
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -70,6 +122,19 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver this project ships; say so once, here.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("key_passphrase", "vpcp_secret")
+    @classmethod
+    def _no_default_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Outside the embedded SQLite demo, a known default or empty secret stops the start."""
+        if value is None or _is_embedded_sqlite(info):
+            return value
+        secret = value.get_secret_value().strip()
+        if not secret:
+            raise ValueError("is empty: set a secret of your own")
+        if secret.lower() in KNOWN_DEFAULT_SECRETS:
+            raise ValueError("is a known default value: set a secret of your own")
         return value
 
     @model_validator(mode="after")

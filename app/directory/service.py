@@ -12,6 +12,7 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import iso
 from app.directory.models import Organization
 from app.directory.organ_id import organ_id_problem, organ_level
+from app.directory.push_targets import check_push_url
 from app.directory.repository import OrganizationRepository
 from app.directory.schemas import (
     CertificateInfo,
@@ -22,10 +23,15 @@ from app.directory.schemas import (
 
 
 def to_out(
-    org: Organization, certificate: CertificateInfo | None = None, *, reveal_secret: bool = False
+    org: Organization,
+    certificate: CertificateInfo | None = None,
+    *,
+    reveal_secret: bool = False,
+    show_url: bool = True,
 ) -> OrganizationOut:
+    """`show_url` is for admins: a push URL tells other clients where the receivers live."""
     delivery: dict[str, str | None] = {"mode": org.delivery_mode}
-    if org.delivery_mode == "push":
+    if org.delivery_mode == "push" and show_url:
         delivery["url"] = org.delivery_url
     return OrganizationOut(
         organ_id=org.organ_id,
@@ -70,12 +76,14 @@ def _check_parent(repo: OrganizationRepository, organ_id: str, parent_id: str | 
         cursor = parent.parent_id
 
 
-def _apply(org: Organization, data: OrganizationWrite) -> None:
+def _apply(org: Organization, data: OrganizationWrite, allow_private_push: bool) -> None:
     if data.route == "vpcp" and data.delivery.mode == "push":
         raise Unprocessable(
             "organizations reached through the axis (route vpcp) take no webhook",
             code="organization.invalid",
         )
+    if data.delivery.url is not None:
+        check_push_url(str(data.delivery.url), allow_private=allow_private_push)
     org.name = data.name
     org.parent_id = data.parent_id
     org.email = data.email
@@ -99,7 +107,9 @@ def _snapshot(org: Organization) -> dict[str, Any]:
     }
 
 
-def create_organization(session: Session, data: OrganizationCreate, *, actor: str) -> Organization:
+def create_organization(
+    session: Session, data: OrganizationCreate, *, actor: str, allow_private_push: bool = False
+) -> Organization:
     problem = organ_id_problem(data.organ_id)
     if problem:
         raise Unprocessable(problem, code="organization.invalid")
@@ -108,7 +118,7 @@ def create_organization(session: Session, data: OrganizationCreate, *, actor: st
         raise Conflict(f"organization {data.organ_id} exists", code="organization.exists")
     _check_parent(repo, data.organ_id, data.parent_id)
     org = Organization(organ_id=data.organ_id, level=organ_level(data.organ_id))
-    _apply(org, data)
+    _apply(org, data, allow_private_push)
     repo.add(org)
     audit.record(
         session,
@@ -122,13 +132,18 @@ def create_organization(session: Session, data: OrganizationCreate, *, actor: st
 
 
 def update_organization(
-    session: Session, organ_id: str, data: OrganizationWrite, *, actor: str
+    session: Session,
+    organ_id: str,
+    data: OrganizationWrite,
+    *,
+    actor: str,
+    allow_private_push: bool = False,
 ) -> Organization:
     repo = OrganizationRepository(session)
     org = get_organization(session, organ_id)
     _check_parent(repo, organ_id, data.parent_id)
     before = _snapshot(org)
-    _apply(org, data)
+    _apply(org, data, allow_private_push)
     session.flush()
     after = _snapshot(org)
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}

@@ -29,7 +29,7 @@ from app.core.errors import (
 )
 from app.core.timeutil import iso, utcnow
 from app.delivery import service as delivery
-from app.delivery.models import Delivery
+from app.delivery.models import Delivery, TraceEvent
 from app.directory.models import Organization
 from app.documents.models import Document, IdempotencyRecord, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary, WarningOut
@@ -471,6 +471,28 @@ def to_out(
         deliveries=[delivery_out(d) for d in deliveries],
         warnings=[WarningOut(code=w.code, detail=w.detail) for w in warnings or []],
     )
+
+
+def visible_trace(session: Session, doc: Document, principal: Principal) -> list[TraceEvent]:
+    """The document's trace as this caller may see it (the rule of `to_out`).
+
+    The sender, admins and auditors see every event. A recipient's system sees the document's
+    own events and the sender's, and its own deliveries and statuses; a co-recipient's
+    acknowledgements, statuses and delivery attempts are not its business.
+    """
+    events = list(
+        session.scalars(
+            select(TraceEvent).where(TraceEvent.document == doc.id).order_by(TraceEvent.id)
+        )
+    )
+    if principal.role != "system" or doc.from_organ in principal.organ_ids:
+        return events
+    mine = principal.organ_ids
+    return [
+        e
+        for e in events
+        if e.organ_id in mine or (e.delivery is None and e.organ_id in (None, doc.from_organ))
+    ]
 
 
 def list_documents(

@@ -171,6 +171,37 @@ def _strip_each(max_len: int) -> Any:
 
 Text = Annotated[str, _strip_each(MAX_TEXT), AfterValidator(_xml_chars)]
 OptText = Annotated[Text | None, BeforeValidator(_blank_to_none)]
+
+# RFC 6838 type/subtype (restricted-name), then RFC 9110 parameters (token or quoted-string).
+_MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MIME_QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t !-~])*"'
+MIME_TYPE_RE = re.compile(
+    rf"{_MIME_NAME}/{_MIME_NAME}"
+    rf"(?:[ \t]*;[ \t]*{_MIME_TOKEN}=(?:{_MIME_TOKEN}|{_MIME_QUOTED}))*"
+)
+
+
+def is_mime_type(value: str) -> bool:
+    """RFC 6838 syntax: what can go into a Content-Type header as is (no CR/LF, no controls)."""
+    return MIME_TYPE_RE.fullmatch(value) is not None
+
+
+def _check_mime_type(value: str) -> str:
+    if not is_mime_type(value):
+        raise PydanticCustomError(
+            "mime_type",
+            "{value!r} is not a media type (type/subtype with optional ;name=value parameters)",
+            {"value": value[:60]},
+        )
+    return value
+
+
+OptMimeType = Annotated[
+    Text | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(lambda v: None if v is None else _check_mime_type(v)),
+]
 SubjectText = Annotated[str, _strip_each(MAX_SUBJECT), AfterValidator(_xml_chars)]
 ContentText = Annotated[
     Annotated[str, _strip_each(MAX_CONTENT), AfterValidator(_xml_chars)] | None,
@@ -348,7 +379,7 @@ class Attachment(_Model):
     content_id: Text
     name: AttachmentNameText
     description: OptText = None
-    content_type: OptText = None
+    content_type: OptMimeType = None
 
     _data: bytes | None = PrivateAttr(default=None)
     _lazy: LazyBase64 | None = PrivateAttr(default=None)

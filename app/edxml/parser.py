@@ -8,14 +8,21 @@ Defences, in the order they run (all before the tree is interpreted):
 1. size: more than `max_bytes` is `payload.too_large` before any XML is read;
 2. prolog pre-scan of the raw bytes: a DOCTYPE (hence any entity declaration) is refused with
    `edxml.forbidden_construct` before libxml2 sees it; only UTF-8 is accepted;
-3. markup budget: the number of `<` and `=` bytes bounds how many nodes and attributes libxml2
-   can allocate, so 50 MB of `<a/>` cannot become gigabytes of tree (base64 holds neither byte,
-   except for two padding characters per attachment);
+3. markup budget: the number of `<`, `=` and `xmlns` bytes bounds how many nodes, attributes
+   and namespace declarations libxml2 can allocate, so 50 MB of `<a/>` cannot become gigabytes
+   of tree (base64 holds none of them, except for two padding characters per attachment);
 4. libxml2 with resolve_entities=False, no_network, no DTD loading and huge_tree. huge_tree is
    needed because one base64 text node exceeds libxml2's 10 MB default; it also switches off
    libxml2's entity-amplification guard, which is why (2) refuses every DOCTYPE beforehand and
    the document info is checked again after the parse;
-5. after the parse: depth (MAX_DEPTH) and attribute length (MAX_ATTRIBUTE_CHARS).
+5. after the parse: depth (MAX_DEPTH), attribute length (MAX_ATTRIBUTE_CHARS), attributes per
+   element, namespace declarations per element, namespace URI length.
+
+The totals alone are not enough: libxml2's exclusive C14N is quadratic in the attributes of one
+element (an outside probe's 199 000 attributes, 2.3 MB, took 210 s to accept), and it repeats a namespace
+declaration on every element that uses it when no rendered ancestor did (a 100 kB namespace
+URI used by 1000 empty elements canonicalized to 100 MB). With the caps below, C14N's cost and
+output stay linear in the input.
 
 Then the tree is read against the tables in `schema.py` and validated by the models; every
 element-level problem is collected with its element path and line, so `validate_message` can
@@ -65,8 +72,22 @@ from app.edxml.schema import Group, Leaf, Node, Wrapped, key_of, q
 MAX_DEPTH = 16
 #: Longest attribute value (edXML has `version="1.0"`, XML-DSig has algorithm URIs).
 MAX_ATTRIBUTE_CHARS = 1024
-#: Most `<` (or `=`) bytes in a message: ~100k elements. A document to 600 recipients uses ~15k.
+#: Most `<` bytes in a message: ~100k elements. A document to 600 recipients uses ~15k.
 MAX_MARKUP = 200_000
+#: Most `=` bytes in a message, an upper bound on its attributes and namespace declarations.
+#: edXML itself has one attribute; a signature a few dozen.
+MAX_ATTRIBUTES = 20_000
+#: Most attributes on one element (XML-DSig and XAdES use at most four).
+MAX_ATTRIBUTES_PER_ELEMENT = 16
+#: Most namespace declarations in a message (counted as the raw `xmlns` bytes, before parsing)
+#: and on one element (after). Real files declare two to five.
+MAX_NAMESPACE_DECLARATIONS = 64
+MAX_NAMESPACES_PER_ELEMENT = 16
+#: Longest namespace URI (the ones edXML and XML-DSig use are under 60 characters).
+MAX_NAMESPACE_URI_CHARS = 256
+#: Most element-level errors reported for one message: locating each one walks its container,
+#: so an unbounded list would cost quadratic time on a message with 100k bad elements.
+MAX_ERRORS = 100
 #: Longest prolog (XML declaration, comments, PIs) before the root element.
 MAX_PROLOG = 64 * 1024
 
@@ -87,6 +108,7 @@ _FORBIDDEN_PARSE_ERRORS = frozenset(
 )
 _TOO_DEEP = "/".join(["*"] * MAX_DEPTH)
 _LONG_ATTRIBUTES = f"//@*[string-length(.) > {MAX_ATTRIBUTE_CHARS}]"
+_CROWDED_ELEMENT = f"//@*[{MAX_ATTRIBUTES_PER_ELEMENT + 1}]"
 
 
 class _Tools(threading.local):
@@ -100,6 +122,7 @@ class _Tools(threading.local):
         self.parser = self.new_parser()
         self.too_deep = etree.XPath(_TOO_DEEP)
         self.long_attributes = etree.XPath(_LONG_ATTRIBUTES)
+        self.crowded_element = etree.XPath(_CROWDED_ELEMENT)
 
     @staticmethod
     def new_parser() -> etree.XMLParser:
@@ -218,7 +241,7 @@ def validate_message(data: bytes, *, max_bytes: int) -> ValidationOutcome:
                 PAYLOAD_TOO_LARGE, f"the message is {len(data)} bytes, more than {max_bytes}"
             )
         _check_prolog(data[: MAX_PROLOG + 1])
-        _check_markup_budget(data.count(b"<"), data.count(b"="))
+        _check_markup_budget(data.count(b"<"), data.count(b"="), data.count(b"xmlns"))
         try:
             root = etree.fromstring(data, _parser())
         except etree.XMLSyntaxError as exc:
@@ -348,11 +371,17 @@ def _check_prolog(head: bytes) -> None:
             return
 
 
-def _check_markup_budget(lt: int, eq: int) -> None:
-    if lt > MAX_MARKUP or eq > MAX_MARKUP:
+def _check_markup_budget(lt: int, eq: int, xmlns: int) -> None:
+    if lt > MAX_MARKUP:
+        raise EdxmlError(FORBIDDEN_CONSTRUCT, f"too much markup: more than {MAX_MARKUP} elements")
+    if eq > MAX_ATTRIBUTES:
+        raise EdxmlError(
+            FORBIDDEN_CONSTRUCT, f"too much markup: more than {MAX_ATTRIBUTES} attributes"
+        )
+    if xmlns > MAX_NAMESPACE_DECLARATIONS:
         raise EdxmlError(
             FORBIDDEN_CONSTRUCT,
-            f"too much markup: more than {MAX_MARKUP} elements or attributes",
+            f"too many namespace declarations: more than {MAX_NAMESPACE_DECLARATIONS}",
         )
 
 
@@ -369,6 +398,8 @@ class _GuardedReader:
         self._total = 0
         self._lt = 0
         self._eq = 0
+        self._xmlns = 0
+        self._tail = b""  # the last bytes of the previous chunk: `xmlns` may straddle two
         self.error: EdxmlError | None = None
 
     def read(self, size: int = -1) -> bytes:
@@ -376,12 +407,14 @@ class _GuardedReader:
         self._total += len(chunk)
         self._lt += chunk.count(b"<")
         self._eq += chunk.count(b"=")
+        self._xmlns += (self._tail + chunk).count(b"xmlns")
+        self._tail = (self._tail + chunk)[-4:]
         try:
             if self._total > self._max_bytes:
                 raise EdxmlError(
                     PAYLOAD_TOO_LARGE, f"the message is more than {self._max_bytes} bytes"
                 )
-            _check_markup_budget(self._lt, self._eq)
+            _check_markup_budget(self._lt, self._eq, self._xmlns)
         except EdxmlError as exc:
             self.error = exc
             raise _BudgetExceeded from None
@@ -406,7 +439,7 @@ def _syntax_error(exc: etree.XMLSyntaxError) -> EdxmlError:
 
 
 def _check_tree(root: etree._Element) -> None:
-    """Post-parse limits: no DTD at all, bounded depth, bounded attribute values."""
+    """Post-parse limits: no DTD at all, bounded depth, bounded attributes and namespaces."""
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise EdxmlError(
@@ -429,6 +462,49 @@ def _check_tree(root: etree._Element) -> None:
             422,
             _line(parent),
         )
+    crowded = _tools.crowded_element(root)
+    if isinstance(crowded, list) and crowded:
+        value = crowded[0]
+        parent = value.getparent() if isinstance(value, etree._ElementUnicodeResult) else None
+        raise EdxmlError(
+            FORBIDDEN_CONSTRUCT,
+            f"an element has more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes",
+            422,
+            _line(parent),
+        )
+    _check_namespaces(root)
+
+
+def _check_namespaces(root: etree._Element) -> None:
+    """Namespace declarations: short URIs, few per element.
+
+    The total is already bounded before parsing (every declaration holds the bytes `xmlns`).
+    The walk per element runs only when the total could exceed the per-element cap.
+    """
+    declared = 0
+    for _event, (_prefix, uri) in etree.iterwalk(root, events=("start-ns",)):
+        declared += 1
+        if len(uri) > MAX_NAMESPACE_URI_CHARS:
+            raise EdxmlError(
+                FORBIDDEN_CONSTRUCT,
+                f"a namespace URI is longer than {MAX_NAMESPACE_URI_CHARS} characters",
+            )
+    if declared <= MAX_NAMESPACES_PER_ELEMENT:
+        return
+    pending = 0
+    for event, item in etree.iterwalk(root, events=("start-ns", "start")):
+        if event == "start-ns":
+            pending += 1
+            continue
+        if pending > MAX_NAMESPACES_PER_ELEMENT:
+            element = item if isinstance(item, etree._Element) else None
+            raise EdxmlError(
+                FORBIDDEN_CONSTRUCT,
+                f"an element declares more than {MAX_NAMESPACES_PER_ELEMENT} namespaces",
+                422,
+                _line(element),
+            )
+        pending = 0
 
 
 # --- reading the tree ---
@@ -512,8 +588,8 @@ class _Interpreter:
     # -- errors --
 
     def _error(self, detail: str, element: etree._Element | None, loc: Loc | None = None) -> None:
-        line = _line(element)
-        self.errors.append(EdxmlError(INVALID, detail, 422, line))
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(EdxmlError(INVALID, detail, 422, _line(element)))
         if loc is not None:
             self.reported.add(loc)
 
@@ -923,6 +999,8 @@ class _Interpreter:
 
     def _map_validation_errors(self, exc: ValidationError) -> None:
         for err in exc.errors(include_url=False, include_input=False):
+            if len(self.errors) >= MAX_ERRORS:
+                break
             loc: Loc = tuple(err["loc"])
             if loc in self.reported:
                 continue

@@ -55,7 +55,7 @@ def systems_file(settings: Settings) -> Path:
             "name": "UBND tỉnh Hà Tĩnh (demo)",
         },
     ]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.write_text(json.dumps(systems, ensure_ascii=False, indent=2))
     path.chmod(0o600)
     return path

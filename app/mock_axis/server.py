@@ -307,6 +307,17 @@ EXAMPLE_SYSTEMS = Path(__file__).with_name("example_systems.json")
 # --- running it -----------------------------------------------------------------------------
 
 
+def with_secrets(systems: list[SystemConfig], secrets: dict[str, str]) -> list[SystemConfig]:
+    """The systems with some secrets replaced; an unknown systemid is an error."""
+    unknown = set(secrets) - {s.systemid for s in systems}
+    if unknown:
+        raise ValueError(f"no system {', '.join(sorted(unknown))} in the systems file")
+    return [
+        s.model_copy(update={"secret": secrets[s.systemid]}) if s.systemid in secrets else s
+        for s in systems
+    ]
+
+
 def run_mock(
     systems_file: str | Path,
     host: str = "127.0.0.1",
@@ -314,9 +325,13 @@ def run_mock(
     *,
     verify_signature: SignatureVerifier | None = None,
     log_level: str = "info",
+    secrets: dict[str, str] | None = None,
 ) -> None:
-    """Serve the mock axis until interrupted (``lienthong mock-vpcp``)."""
-    app = create_mock_app(load_systems(systems_file), verify_signature)
+    """Serve the mock axis until interrupted (``lienthong mock-vpcp``).
+
+    `secrets` replaces the file's secret of those systems (the file's are placeholders).
+    """
+    app = create_mock_app(with_secrets(load_systems(systems_file), secrets or {}), verify_signature)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

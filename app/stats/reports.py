@@ -358,11 +358,29 @@ def report(session: Session, year: int) -> dict[str, Any]:
 # -- CSV ----------------------------------------------------------------------------------------
 
 
+#: What spreadsheet software reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to put in a CSV cell: a text starting like a formula gets a leading `'`.
+
+    Organization names come from the directory (and, for external ones, from the axis): a
+    name such as `=HYPERLINK(...)` would otherwise run in the reporter's spreadsheet.
+    Numbers are left alone, so a negative count still reads as a number.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _flat(item: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in item.items() if k != "statuses"}
     for code, n in (item.get("statuses") or {}).items():
         out[f"statuses_{code}"] = n
-    return {k: "" if v is None else v for k, v in out.items()}
+    return {k: csv_cell(v) for k, v in out.items()}
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -396,7 +414,7 @@ def report_csv(data: Mapping[str, Any]) -> str:
     writer.writerow(["indicator", "label", "value"])
     writer.writerow(["year", "Năm / Year", data["year"]])
     for key, value in data["indicators"].items():
-        writer.writerow([key, INDICATORS.get(key, key), "" if value is None else value])
+        writer.writerow([csv_cell(key), csv_cell(INDICATORS.get(key, key)), csv_cell(value)])
     writer.writerow([])
     columns = (
         "organ_id",

@@ -96,3 +96,17 @@ def test_unknown_system_connector_is_refused() -> None:
     with pytest.raises(AxisError) as caught:
         axis.connector("nobody").get_agencies()
     assert (caught.value.retryable, caught.value.error_code) == (False, "401")
+
+
+def test_operator_secret_replaces_the_files_placeholder() -> None:
+    """docker-compose passes the hub's secret to the mock (`mock-vpcp --secret lienthong=…`)."""
+    from app.mock_axis.server import with_secrets
+    from app.mock_axis.state import load_systems
+    from tests.conftest import REPO
+
+    systems = load_systems(REPO / "deploy" / "vpcp-systems.json")
+    replaced = {s.systemid: s.secret for s in with_secrets(systems, {"lienthong": "op-chosen"})}
+    assert replaced["lienthong"] == "op-chosen"
+    assert replaced["vpcp"] == next(s.secret for s in systems if s.systemid == "vpcp")
+    with pytest.raises(ValueError, match="nobody"):
+        with_secrets(systems, {"nobody": "x"})

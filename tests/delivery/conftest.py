@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from app.connectors.vpcp import HttpAxisConnector
+from app.core.config import Settings
 from app.mock_axis.server import MockAxisServer, create_mock_app
 from app.mock_axis.state import SystemConfig
 
@@ -22,6 +23,13 @@ VPCP = SystemConfig(systemid="vpcp", secret="vpcp-secret", organ_ids=["000.00.00
 OTHER = SystemConfig(
     systemid="hatinh", secret="ht-secret", organ_ids=["000.00.00.H42"], name="Hà Tĩnh"
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The webhook receivers listen on loopback, which the hub refuses by default."""
+    settings.webhook_allow_private = True
+    return settings
 
 
 @pytest.fixture(scope="session")

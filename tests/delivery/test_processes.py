@@ -52,6 +52,7 @@ def _env(settings: Any, axis: str) -> dict[str, str]:
         LIENTHONG_WORKER_LEASE_SECONDS="5",
         LIENTHONG_LOG_LEVEL="WARNING",
         LIENTHONG_READYZ_REQUIRES_WORKER="false",
+        LIENTHONG_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver listens on loopback
     )
     return env
 

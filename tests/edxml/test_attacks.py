@@ -17,7 +17,14 @@ from app.edxml import (
     parse_message,
     validate_message,
 )
-from app.edxml.parser import MAX_MARKUP
+from app.edxml.parser import (
+    MAX_ATTRIBUTES_PER_ELEMENT,
+    MAX_ERRORS,
+    MAX_MARKUP,
+    MAX_NAMESPACE_DECLARATIONS,
+    MAX_NAMESPACE_URI_CHARS,
+    MAX_NAMESPACES_PER_ELEMENT,
+)
 from tests.edxml.factory import MAX_BYTES, document_bytes, line_of
 
 BASE = document_bytes()
@@ -534,3 +541,100 @@ def test_parser_recovers_after_failures() -> None:
     for _ in range(50):
         assert _refused(b"<edXML><a></edXML>").code == MALFORMED
     assert parse_message(BASE, max_bytes=MAX_BYTES).document is not None
+
+
+# --- cost bombs: caps per element, not only in total (issue 11) ---
+
+
+def _on_header(extra: bytes) -> bytes:
+    return BASE.replace(b"<edXML:edXMLHeader", b"<edXML:edXMLHeader " + extra, 1)
+
+
+def test_attribute_bomb_on_one_element_refused() -> None:
+    """199 000 attributes on one element (2.3 MB) were accepted and took 210 s to sign."""
+    data = _on_header(b" ".join(b'a%d="x"' % i for i in range(199_000)))
+    err = _refused(data)
+    assert err.code == FORBIDDEN_CONSTRUCT
+    assert "attributes" in err.detail
+
+
+@pytest.mark.parametrize("count", [MAX_ATTRIBUTES_PER_ELEMENT + 1, 5_000])
+def test_attributes_per_element_capped(count: int) -> None:
+    """Under the total budget but over the per-element cap: exclusive C14N is quadratic in it."""
+    data = _on_header(b" ".join(b'a%d="x"' % i for i in range(count)))
+    err = _refused(data)
+    assert err.code == FORBIDDEN_CONSTRUCT
+    assert f"more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes" in err.detail
+    assert err.line == line_of(data, b"<edXML:edXMLHeader")
+
+
+def test_attributes_up_to_the_cap_accepted() -> None:
+    data = _on_header(b" ".join(b'a%d="x"' % i for i in range(MAX_ATTRIBUTES_PER_ELEMENT)))
+    assert parse_message(data, max_bytes=MAX_BYTES).document is not None
+
+
+@pytest.mark.parametrize("count", [199_000, MAX_NAMESPACE_DECLARATIONS + 1])
+def test_namespace_declaration_bomb_refused(count: int) -> None:
+    data = _on_header(b" ".join(b'xmlns:n%d="urn:x:%d"' % (i, i) for i in range(count)))
+    err = _refused(data)
+    assert err.code == FORBIDDEN_CONSTRUCT
+    assert "namespace" in err.detail or "attributes" in err.detail
+
+
+def test_namespace_declarations_per_element_capped() -> None:
+    data = _on_header(
+        b" ".join(b'xmlns:n%d="urn:x:%d"' % (i, i) for i in range(MAX_NAMESPACES_PER_ELEMENT + 1))
+    )
+    err = _refused(data)
+    assert err.code == FORBIDDEN_CONSTRUCT
+    assert f"more than {MAX_NAMESPACES_PER_ELEMENT} namespaces" in err.detail
+    assert err.line == line_of(data, b"<edXML:edXMLHeader")
+
+
+def test_namespace_declarations_spread_over_elements_counted_in_total() -> None:
+    """Within the per-element cap everywhere, over the total; from a file as well (the
+    `xmlns` count straddles the reader's chunks)."""
+    decls = b"".join(
+        b'<n%d:X xmlns:n%d="urn:x:%d"/>' % (i, i, i) for i in range(MAX_NAMESPACE_DECLARATIONS)
+    )
+    data = BASE.replace(b"</edXML:MessageHeader>", decls + b"</edXML:MessageHeader>", 1)
+    assert _refused(data).code == FORBIDDEN_CONSTRUCT
+
+
+def test_namespace_flood_refused_from_file(tmp_path: Path) -> None:
+    padding = b"<!-- " + b"p" * 70_000 + b" -->"  # moves the declarations across chunk borders
+    decls = b" ".join(b'xmlns:n%d="urn:x:%d"' % (i, i) for i in range(2_000))
+    path = tmp_path / "ns.edxml"
+    path.write_bytes(
+        BASE.replace(b"<edXML:MessageHeader>", padding + b"<edXML:MessageHeader " + decls + b">", 1)
+    )
+    with pytest.raises(EdxmlError) as info:
+        parse_file(path, max_bytes=MAX_BYTES)
+    assert info.value.code == FORBIDDEN_CONSTRUCT
+    assert "namespace" in info.value.detail
+
+
+def test_long_namespace_uri_refused() -> None:
+    """Exclusive C14N repeats a declaration on each element using it: 1000 empty elements under
+    a 100 kB URI canonicalized to 100 MB."""
+    uri = b"urn:" + b"x" * 100_000
+    data = _on_header(b'xmlns:n="' + uri + b'"').replace(
+        b"</edXML:MessageHeader>", b"<n:a/>" * 1000 + b"</edXML:MessageHeader>", 1
+    )
+    err = _refused(data)
+    assert err.code == FORBIDDEN_CONSTRUCT
+    assert f"longer than {MAX_NAMESPACE_URI_CHARS}" in err.detail
+
+
+def test_error_list_is_bounded() -> None:
+    """10 000 bad To elements: at most MAX_ERRORS reported (locating each error walks its
+    container, so an unbounded list costs quadratic time)."""
+    start = BASE.index(b"<edXML:To>")
+    end = BASE.index(b"</edXML:To>") + len(b"</edXML:To>")
+    bad = b"".join(
+        b"<edXML:To><edXML:OrganId>bad%d</edXML:OrganId></edXML:To>" % i for i in range(10_000)
+    )
+    outcome = validate_message(BASE[:start] + bad + BASE[end:], max_bytes=MAX_BYTES)
+    assert not outcome.valid
+    assert len(outcome.errors) == MAX_ERRORS
+    assert all(e.code == INVALID for e in outcome.errors)
