@@ -181,7 +181,9 @@ def _targets(session: Session, from_organ: str, document_ids: list[str]) -> list
     found = list(
         session.scalars(
             select(Document).where(
-                Document.from_organ == from_organ, Document.document_id.in_(document_ids)
+                Document.from_organ == from_organ,
+                Document.document_id.in_(document_ids),
+                Document.quarantined.is_(False),
             )
         )
     )
@@ -224,7 +226,9 @@ def submit(
     document_id = doc_model.effective_document_id
     if session.scalars(
         select(Document.id).where(
-            Document.from_organ == from_organ, Document.document_id == document_id
+            Document.from_organ == from_organ,
+            Document.document_id == document_id,
+            Document.quarantined.is_(False),  # a quarantined copy holds no key (SPEC 5)
         )
     ).first():
         raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
