@@ -456,7 +456,7 @@ def test_verified_document_from_an_unknown_organization_adds_it_as_external(
 # -- business types whose targets are documents of others ----------------------------------
 
 
-def test_revoke_from_the_axis_cannot_touch_documents_of_others(
+def test_revoke_update_replace_from_the_axis_cannot_touch_documents_of_others(
     client: Any,
     world: World,
     sessions: Any,
@@ -490,6 +490,35 @@ def test_revoke_from_the_axis_cannot_touch_documents_of_others(
         document_root(revoke_other, signer(pki_material, world.OTHER_PROVINCE)),
         [world.OWN],
     )
+    update_other = document_json(
+        world.OTHER_PROVINCE,
+        [world.OWN],
+        business={
+            "business_doc_type": 2,
+            "document_id": own["document_id"],
+            "document_info": {"receivers": [{"organ_id": world.OWN2, "receiver_type": 1}]},
+        },
+    )
+    send(
+        axis_url,
+        OTHER,
+        document_root(update_other, signer(pki_material, world.OTHER_PROVINCE)),
+        [world.OWN],
+    )
+    replace_other = document_json(
+        world.OTHER_PROVINCE,
+        [world.OWN],
+        business={
+            "business_doc_type": 3,
+            "replacement_infos": [{"document_id": own["document_id"], "organ_ids": [world.OWN2]}],
+        },
+    )
+    send(
+        axis_url,
+        OTHER,
+        document_root(replace_other, signer(pki_material, world.OTHER_PROVINCE)),
+        [world.OWN],
+    )
     # Unsigned, naming the sender's own document: quarantined, the target untouched.
     revoke_unsigned = document_json(
         world.OTHER_PROVINCE,
@@ -500,7 +529,7 @@ def test_revoke_from_the_axis_cannot_touch_documents_of_others(
     send(axis_url, OTHER, document_root(revoke_unsigned, None), [world.OWN])
     drain(worker, sessions)
 
-    assert refusals(sessions) == [("document.refused", "document.unknown_target")]
+    assert refusals(sessions) == [("document.refused", "document.unknown_target")] * 3
     assert deliveries(sessions, own["id"]) == {world.OWN2: ("available", None, False)}
     assert deliveries(sessions, first) == {world.OWN: ("available", None, False)}
     with sessions() as s:
@@ -508,4 +537,7 @@ def test_revoke_from_the_axis_cannot_touch_documents_of_others(
             "delivered",
             "quarantined",
             "refused",
+            "refused",
+            "refused",
         ]
+    assert [i["document"] for i in inbox(client, world)] == [first]
