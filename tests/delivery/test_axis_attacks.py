@@ -541,3 +541,37 @@ def test_revoke_update_replace_from_the_axis_cannot_touch_documents_of_others(
             "refused",
         ]
     assert [i["document"] for i in inbox(client, world)] == [first]
+
+
+def test_update_from_the_axis_never_redelivers_a_quarantined_copy(
+    client: Any,
+    world: World,
+    sessions: Any,
+    worker: Worker,
+    axis_url: str,
+    pki_material: PkiMaterial,
+) -> None:
+    body = document_json(world.OTHER_PROVINCE, [world.OWN])
+    send(axis_url, OTHER, document_root(body, None), [world.OWN])  # forged, quarantined
+    drain(worker, sessions)
+    with sessions() as s:
+        forged = s.scalars(select(Document.id).where(Document.quarantined.is_(True))).one()
+    update = document_json(
+        world.OTHER_PROVINCE,
+        [world.OWN],
+        business={
+            "business_doc_type": 2,
+            "document_id": document_id_of(body),
+            "document_info": {"receivers": [{"organ_id": world.OWN2, "receiver_type": 0}]},
+        },
+    )
+    send(
+        axis_url,
+        OTHER,
+        document_root(update, signer(pki_material, world.OTHER_PROVINCE)),
+        [world.OWN],
+    )
+    drain(worker, sessions)
+    assert refusals(sessions) == [("document.refused", "document.unknown_target")]
+    assert deliveries(sessions, forged) == {world.OWN: ("rejected", "02", False)}
+    assert inbox(client, world, world.OWN2) == []
