@@ -24,12 +24,13 @@ from app.api.problems import binary, responses
 from app.clients.service import Principal
 from app.core.db import unit_of_work
 from app.core.errors import HubError, NotFound, Unprocessable
-from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, as_utc, iso
+from app.delivery.models import TraceEvent
 from app.documents import service, statuses
-from app.documents.models import TraceEvent, ValidationRecord
+from app.documents.models import ValidationRecord
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, parse_file
+from app.hub import Hub
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

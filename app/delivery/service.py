@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, Unprocessable
 from app.core.timeutil import utcnow
-from app.delivery.models import Delivery
+from app.delivery.models import Delivery, TraceEvent
 from app.directory.models import Organization
-from app.documents.models import TraceEvent
 
 
 def trace(

@@ -27,7 +27,6 @@ from app.core.errors import (
     PayloadTooLarge,
     Unprocessable,
 )
-from app.core.hub import Hub
 from app.core.timeutil import iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -36,6 +35,7 @@ from app.documents.models import Document, IdempotencyRecord, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
 from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize_to
 from app.edxml.payloads import detach_payloads
+from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -27,6 +26,7 @@ from app.documents.service import SignatureInvalid, has_signature, require_serve
 from app.edxml import Organization as EdxmlOrganization
 from app.edxml import ResponseFor, StaffInfo, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
+from app.hub import Hub
 from app.signing.validation import validate
 
 PROGRESS = ("01", "03", "04", "05", "06")

@@ -18,7 +18,6 @@ from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
 from app.core.db import unit_of_work
 from app.core.errors import HubError
-from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, utcnow
 from app.delivery import axis_trust
 from app.delivery import service as delivery
@@ -30,6 +29,7 @@ from app.documents import statuses
 from app.documents.models import Document
 from app.documents.service import SignatureInvalid
 from app.edxml import EdxmlError, ParsedMessage, parse_message
+from app.hub import Hub
 from app.signing.validation import validate
 
 log = logging.getLogger("app.inbound")
