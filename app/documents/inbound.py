@@ -19,13 +19,12 @@ from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
 from app.core.db import unit_of_work
 from app.core.errors import HubError
 from app.core.timeutil import LOCAL_TZ, utcnow
-from app.delivery import axis_trust
 from app.delivery import service as delivery
 from app.delivery.models import AxisReceipt, Delivery
 from app.directory import service as directory
 from app.directory.models import Organization
+from app.documents import axis_trust, statuses
 from app.documents import service as documents
-from app.documents import statuses
 from app.documents.models import Document
 from app.documents.service import SignatureInvalid
 from app.edxml import EdxmlError, ParsedMessage, parse_message

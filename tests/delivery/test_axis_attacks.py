@@ -19,17 +19,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.models import AuditEntry
-from app.connectors.vpcp import SystemConfig
-from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
 from app.core.db import unit_of_work
 from app.delivery.models import AxisReceipt, Delivery
-from app.delivery.worker import Worker
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.edxml import EdxmlDocument, build_document_tree, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
+from app.mock_axis.server import MockAxisServer, create_mock_app
+from app.mock_axis.state import SystemConfig
 from app.signing import pki
 from app.signing.xmldsig import Signer, sign_tree
+from app.worker import Worker
 from tests.conftest import PkiMaterial, World
 from tests.delivery.conftest import HUB, OTHER, VPCP, connector
 from tests.delivery.test_worker import drain

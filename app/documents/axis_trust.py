@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import HubError
-from app.core.hub import Hub
 from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents.models import Document
 from app.documents.service import SignatureInvalid
 from app.edxml import ResponseFor
+from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
 
