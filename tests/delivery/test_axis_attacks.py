@@ -20,8 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit.models import AuditEntry
 from app.core.db import unit_of_work
+from app.core.errors import HubError
 from app.delivery.models import AxisReceipt, Delivery
 from app.directory.models import Organization
+from app.documents import axis_trust
 from app.documents.models import Document, StatusMessage
 from app.edxml import EdxmlDocument, build_document_tree, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
@@ -575,3 +577,16 @@ def test_update_from_the_axis_never_redelivers_a_quarantined_copy(
     assert refusals(sessions) == [("document.refused", "document.unknown_target")]
     assert deliveries(sessions, forged) == {world.OWN: ("rejected", "02", False)}
     assert inbox(client, world, world.OWN2) == []
+
+
+def test_sender_rules_when_the_axis_names_no_from(world: World, sessions: Any) -> None:
+    """An axis that lists no `from` leaves the signature to decide; a local From is still refused."""
+    with sessions() as s:
+        assert axis_trust.check_sender(s, "", world.EXTERNAL) is not None
+        assert axis_trust.check_sender(s, "", UNKNOWN) is None
+        with pytest.raises(HubError) as local:
+            axis_trust.check_sender(s, "", world.OWN)
+        assert local.value.code == "axis.local_from"
+        with pytest.raises(HubError) as mismatch:
+            axis_trust.check_sender(s, world.OTHER_PROVINCE, world.EXTERNAL)
+        assert mismatch.value.code == "axis.from_mismatch"
