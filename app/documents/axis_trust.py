@@ -9,6 +9,7 @@ it stores or changes anything.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from lxml import etree
@@ -18,9 +19,9 @@ from sqlalchemy.orm import Session
 from app.core.errors import HubError
 from app.delivery import service as delivery
 from app.directory.models import Organization
-from app.documents.models import Document
+from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid
-from app.edxml import ResponseFor
+from app.edxml import ResponseFor, serialize
 from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
@@ -96,4 +97,13 @@ def key_holder(session: Session, from_organ: str, document_id: str) -> str | Non
             Document.document_id == document_id,
             Document.quarantined.is_(False),
         )
+    ).first()
+
+
+def replayed_status(session: Session, root: etree._Element) -> str | None:
+    """A status from the axis already stored byte for byte (a replay, or the sender's retry
+    under a new axis docId): its id. A genuine 15 replayed later must not answer a new change."""
+    digest = hashlib.sha256(serialize(root)).hexdigest()
+    return session.scalars(
+        select(StatusMessage.id).where(StatusMessage.blob == digest, StatusMessage.origin == "vpcp")
     ).first()

@@ -316,6 +316,17 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
     try:
         axis_trust.check_sender(s, item.from_organ, from_organ)
         axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
+        replayed = axis_trust.replayed_status(s, parsed.root)
+        if replayed is not None:
+            audit.record(
+                s,
+                actor="axis",
+                action="status.duplicate",
+                target_type="status",
+                target_id=replayed,
+                details={"axis_doc_id": item.doc_id, "from": from_organ},
+            )
+            return _receipt(s, item, "duplicate", detail=f"replay of status {replayed}")
         doc = axis_trust.status_target(s, msg.response_for, from_organ)
         with s.begin_nested():
             status = statuses.report(

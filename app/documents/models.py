@@ -67,7 +67,8 @@ class StatusMessage(Base):
     description: Mapped[str | None] = mapped_column(Text, default=None)
     staff: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    blob: Mapped[str] = mapped_column(String(64))
+    # Indexed: a status replayed from the axis is recognised by its bytes.
+    blob: Mapped[str] = mapped_column(String(64), index=True)
     origin: Mapped[str] = mapped_column(String(10), default="api")
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -590,3 +590,58 @@ def test_sender_rules_when_the_axis_names_no_from(world: World, sessions: Any) -
         with pytest.raises(HubError) as mismatch:
             axis_trust.check_sender(s, world.OTHER_PROVINCE, world.EXTERNAL)
         assert mismatch.value.code == "axis.from_mismatch"
+
+
+def test_a_replayed_genuine_status_is_dropped_and_audited(
+    client: Any,
+    world: World,
+    sessions: Any,
+    worker: Worker,
+    axis_url: str,
+    pki_material: PkiMaterial,
+) -> None:
+    """A genuine 15 replayed later must not answer the sender's next 13."""
+    doc = client.post(
+        DOCS, json=document_json(world.OWN, [world.EXTERNAL]), headers=world.auth("system")
+    ).json()
+    drain(worker, sessions)
+
+    def take_back() -> None:
+        r = client.post(
+            f"{DOCS}/{doc['id']}/statuses",
+            json={"organ_id": world.OWN, "code": "13", "description": "Thu hồi"},
+            headers=world.auth("system"),
+        )
+        assert r.status_code == 202, r.text
+        drain(worker, sessions)
+
+    def pending() -> str | None:
+        with sessions() as s:
+            return s.scalars(
+                select(Delivery.pending_change).where(
+                    Delivery.kind == "document", Delivery.document == doc["id"]
+                )
+            ).one()
+
+    take_back()
+    answer = status_root(
+        world.EXTERNAL, doc["document_id"], "15", signer(pki_material, world.EXTERNAL)
+    )
+    send(axis_url, VPCP, answer, [world.OWN], message_type="status")
+    drain(worker, sessions)
+    assert pending() is None
+    take_back()
+    assert pending() == "13"
+    send(axis_url, VPCP, answer, [world.OWN], message_type="status")  # the same bytes again
+    drain(worker, sessions)
+    assert pending() == "13"
+    with sessions() as s:
+        assert s.scalars(
+            select(StatusMessage.code).where(StatusMessage.origin == "vpcp")
+        ).all() == ["15"]
+        assert sorted(r.outcome for r in s.scalars(select(AxisReceipt))) == [
+            "delivered",
+            "duplicate",
+        ]
+        dup = s.scalars(select(AuditEntry).where(AuditEntry.action == "status.duplicate")).one()
+        assert json.loads(dup.details)["from"] == world.EXTERNAL
