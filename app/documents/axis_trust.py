@@ -9,7 +9,6 @@ it stores or changes anything.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from lxml import etree
@@ -21,7 +20,7 @@ from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid
-from app.edxml import ResponseFor, serialize
+from app.edxml import ResponseFor
 from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
@@ -100,10 +99,19 @@ def key_holder(session: Session, from_organ: str, document_id: str) -> str | Non
     ).first()
 
 
-def replayed_status(session: Session, root: etree._Element) -> str | None:
-    """A status from the axis already stored byte for byte (a replay, or the sender's retry
-    under a new axis docId): its id. A genuine 15 replayed later must not answer a new change."""
-    digest = hashlib.sha256(serialize(root)).hexdigest()
+def replayed_status(
+    session: Session, doc: Document, from_organ: str, code: str, timestamp: datetime
+) -> str | None:
+    """A status from the axis already stored with the same From, document, code and signed
+    Timestamp: a replay (or the sender's retry under a new axis docId). Compared by what the
+    signature covers, not by bytes, which C14N lets a replayer vary. A genuine 15 replayed
+    later must not answer a new 13."""
     return session.scalars(
-        select(StatusMessage.id).where(StatusMessage.blob == digest, StatusMessage.origin == "vpcp")
+        select(StatusMessage.id).where(
+            StatusMessage.document == doc.id,
+            StatusMessage.from_organ == from_organ,
+            StatusMessage.code == code,
+            StatusMessage.reported_at == timestamp,
+            StatusMessage.origin == "vpcp",
+        )
     ).first()

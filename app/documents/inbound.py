@@ -316,7 +316,9 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
     try:
         axis_trust.check_sender(s, item.from_organ, from_organ)
         axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
-        replayed = axis_trust.replayed_status(s, parsed.root)
+        doc = axis_trust.status_target(s, msg.response_for, from_organ)
+        timestamp = msg.timestamp.replace(tzinfo=LOCAL_TZ)
+        replayed = axis_trust.replayed_status(s, doc, from_organ, msg.status_code, timestamp)
         if replayed is not None:
             audit.record(
                 s,
@@ -326,8 +328,7 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
                 target_id=replayed,
                 details={"axis_doc_id": item.doc_id, "from": from_organ},
             )
-            return _receipt(s, item, "duplicate", detail=f"replay of status {replayed}")
-        doc = axis_trust.status_target(s, msg.response_for, from_organ)
+            return _receipt(s, item, "duplicate", doc.id, detail=f"replay of status {replayed}")
         with s.begin_nested():
             status = statuses.report(
                 s,
@@ -337,7 +338,7 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
                 code=msg.status_code,
                 description=msg.description,
                 staff=msg.staff_info.model_dump() if msg.staff_info else None,
-                timestamp=msg.timestamp.replace(tzinfo=LOCAL_TZ),
+                timestamp=timestamp,
                 actor=f"axis:{from_organ}",
                 root=parsed.root,
                 origin="vpcp",

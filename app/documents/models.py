@@ -67,8 +67,7 @@ class StatusMessage(Base):
     description: Mapped[str | None] = mapped_column(Text, default=None)
     staff: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Indexed: a status replayed from the axis is recognised by its bytes.
-    blob: Mapped[str] = mapped_column(String(64), index=True)
+    blob: Mapped[str] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(10), default="api")
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

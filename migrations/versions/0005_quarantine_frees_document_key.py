@@ -1,4 +1,4 @@
-"""quarantined documents do not occupy (From, DocumentId); status messages by their bytes
+"""quarantined documents do not occupy (From, DocumentId)
 
 Revision ID: 0005
 Revises: 0004
@@ -6,8 +6,7 @@ Create Date: 2026-11-29 21:40:00
 
 The unique constraint on documents (from_organ, document_id) becomes a partial unique index
 that leaves quarantined rows out (SPEC 5): a forged copy from the axis no longer makes the
-real document a duplicate. Partial indexes work alike on SQLite and PostgreSQL. Status
-messages get an index on their blob (sha256) so a status replayed from the axis is recognised.
+real document a duplicate. Partial indexes work alike on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -34,11 +33,9 @@ def upgrade() -> None:
         sqlite_where=NOT_QUARANTINED,
         postgresql_where=NOT_QUARANTINED,
     )
-    op.create_index("ix_status_messages_blob", "status_messages", ["blob"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_status_messages_blob", table_name="status_messages")
     # Fails if quarantined copies now share a key with a real document: delete those first.
     op.drop_index("uq_documents_sender_document_id", table_name="documents")
     with op.batch_alter_table("documents", schema=None) as batch_op:
