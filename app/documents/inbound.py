@@ -183,15 +183,16 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
         parsed.root, expected_organ_id=from_organ, trust=hub.custody.trust_store(s), at=now
     )
     if not report.passed:
-        if sender is None:
-            # Nobody to answer 02 to without inventing a directory entry from unverified input.
+        if sender is None or not sender.active:
+            # Nobody to answer 02 to without inventing (or reviving) a directory entry from
+            # unverified input.
             return _refuse(
                 s,
                 item,
                 "document",
                 SignatureInvalid(
-                    f"the signature is {report.indication} and {from_organ} is not in the "
-                    "directory",
+                    f"the signature is {report.indication} and {from_organ} is not an active "
+                    "organization of the directory",
                     code="signature.invalid",
                 ),
                 from_organ=from_organ,

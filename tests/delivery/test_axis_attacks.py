@@ -645,3 +645,22 @@ def test_a_replayed_genuine_status_is_dropped_and_audited(
         ]
         dup = s.scalars(select(AuditEntry).where(AuditEntry.action == "status.duplicate")).one()
         assert json.loads(dup.details)["from"] == world.EXTERNAL
+
+
+def test_forged_document_in_the_name_of_a_deactivated_organization_is_refused(
+    client: Any, world: World, sessions: Any, worker: Worker, axis_url: str
+) -> None:
+    """Before: the 02 answer to an inactive sender failed the whole item, which was listed
+    again at every poll. Now it is refused once, and the entry stays inactive."""
+    r = client.delete(f"/api/v1/organizations/{world.OTHER_PROVINCE}", headers=world.auth("admin"))
+    assert r.status_code == 200, r.text
+    body = document_json(world.OTHER_PROVINCE, [world.OWN])
+    send(axis_url, OTHER, document_root(body, None), [world.OWN])
+    drain(worker, sessions)
+    assert refusals(sessions) == [("document.refused", "signature.invalid")]
+    assert count(sessions, Document) == 0
+    assert connector(axis_url, HUB).get_received_list("edoc") == []
+    org = client.get(
+        f"/api/v1/organizations/{world.OTHER_PROVINCE}", headers=world.auth("admin")
+    ).json()
+    assert org["active"] is False
