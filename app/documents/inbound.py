@@ -29,6 +29,7 @@ from app.documents.models import Document
 from app.documents.service import SignatureInvalid
 from app.edxml import EdxmlError, ParsedMessage, parse_message
 from app.hub import Hub
+from app.signing.report import ValidationReport
 from app.signing.validation import validate
 
 log = logging.getLogger("app.inbound")
@@ -42,7 +43,7 @@ def poll_axis(
     handled = 0
     for message_type in ("edoc", "status"):
         try:
-            items = axis.get_received_list(message_type)  # type: ignore[arg-type]
+            items = axis.get_received_list(message_type)
         except AxisError as exc:
             log.warning("axis list failed", extra={"error": str(exc), "message_type": message_type})
             continue
@@ -248,9 +249,7 @@ def _quarantine(
     documents.keep_report(
         s,
         doc,
-        __import__(
-            "app.signing.validation", fromlist=["ValidationReport"]
-        ).ValidationReport.from_dict(report),
+        ValidationReport.from_dict(report),
         "receipt",
     )
     delivery.trace(

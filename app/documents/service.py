@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -34,22 +33,15 @@ from app.directory.models import Organization
 from app.documents.models import Document, IdempotencyRecord, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
 from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree, serialize_to
-from app.edxml.payloads import detach_payloads
+from app.edxml.payloads import DetachedPayloads, detach_payloads
 from app.hub import Hub
-from app.signing.validation import ValidationReport, validate
+from app.signing import ValidationReport, validate
 
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 ANY_SIGNATURE = "//*[local-name()='Signature']"
 
 
 class SignatureInvalid(HubError):
     status, code, title = 422, "signature.invalid", "Signature does not pass"
-
-
-@dataclass
-class Receipt:
-    document: Document
-    replayed: bool = False
 
 
 def has_signature(root: etree._Element) -> bool:
@@ -146,12 +138,17 @@ def keep_report(
 
 
 def sign_or_verify(
-    session: Session, hub: Hub, root: etree._Element, from_organ: str, at: datetime
+    session: Session,
+    hub: Hub,
+    root: etree._Element,
+    from_organ: str,
+    at: datetime,
+    payloads: DetachedPayloads | None = None,
 ) -> tuple[bool, ValidationReport]:
     """Unsigned input is signed as its sender; signed input must be TOTAL_PASSED."""
     trust = hub.custody.trust_store(session)
     if has_signature(root):
-        report = validate(root, expected_organ_id=from_organ, trust=trust, at=at)
+        report = validate(root, expected_organ_id=from_organ, trust=trust, at=at, payloads=payloads)
         if not report.passed:
             raise SignatureInvalid(
                 f"the signature is {report.indication}"
@@ -161,8 +158,8 @@ def sign_or_verify(
         return False, report
     from app.signing.xmldsig import sign_tree
 
-    sign_tree(root, hub.custody.signer_for(session, from_organ))
-    report = validate(root, expected_organ_id=from_organ, trust=trust, at=at)
+    sign_tree(root, hub.custody.signer_for(session, from_organ), payloads)
+    report = validate(root, expected_organ_id=from_organ, trust=trust, at=at, payloads=payloads)
     return True, report
 
 
@@ -282,9 +279,9 @@ def submit(
     ]
     # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
     # tree is not used afterwards, so they are not put back.
-    with detach_payloads(parsed.root, restore=False):
-        signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now)
-        blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out))
+    with detach_payloads(parsed.root, restore=False) as payloads:
+        signed_by_hub, report = sign_or_verify(session, hub, parsed.root, from_organ, now, payloads)
+        blob, size = hub.blobs.put_writer(lambda out: serialize_to(parsed.root, out, payloads))
 
     doc = Document(
         document_id=document_id,

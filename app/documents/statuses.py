@@ -123,7 +123,7 @@ def report(
                 document_id=doc.document_id,
             ),
             staff_info=StaffInfo(**staff) if staff else None,
-            status_code=code,  # type: ignore[arg-type]
+            status_code=code,
             description=description,
             timestamp=local_ts,
         )
