@@ -22,7 +22,8 @@ from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid
 from app.edxml import ResponseFor
 from app.hub import Hub
-from app.signing.validation import ValidationReport, validate
+from app.signing.report import ValidationReport
+from app.signing.validation import validate
 
 
 class Untrusted(HubError):
