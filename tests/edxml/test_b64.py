@@ -38,7 +38,9 @@ def test_verdict_matches_strict_stdlib(text: str, chunk: int) -> None:
         expected: int | None = len(binascii.a2b_base64(compact.encode(), strict_mode=True))
     except (binascii.Error, ValueError, UnicodeEncodeError):
         expected = None
-    if not compact.isascii():
+    if not compact.isascii() or len(compact) % 4:
+        # Python 3.11's strict mode still takes a stray '=' after a whole quantum ("DDDD=");
+        # RFC 4648 does not, and neither do we.
         expected = None
     try:
         got: int | None = b64.decoded_size(text, chunk)
