@@ -173,3 +173,17 @@ def deactivate_organization(session: Session, organ_id: str, *, actor: str) -> O
             details={},
         )
     return org
+
+
+def add_verified_sender(session: Session, organ_id: str, name: str | None) -> Organization:
+    """An external organization the directory did not know, added because a document from the
+    axis carries a passing signature bound to its OrganId (SPEC 5: unverified input never
+    creates or renames an entry; an existing entry is returned unchanged, never renamed)."""
+    existing = OrganizationRepository(session).get(organ_id)
+    if existing is not None:
+        return existing
+    return create_organization(
+        session,
+        OrganizationCreate(organ_id=organ_id, name=(name or organ_id)[:300], route="vpcp"),
+        actor=f"axis:{organ_id}",
+    )

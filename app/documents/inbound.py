@@ -21,12 +21,14 @@ from app.core.errors import HubError
 from app.core.timeutil import LOCAL_TZ, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import AxisReceipt, Delivery
+from app.directory import service as directory
 from app.directory.models import Organization
+from app.documents import axis_trust, statuses
 from app.documents import service as documents
-from app.documents import statuses
 from app.documents.models import Document
+from app.documents.service import SignatureInvalid
 from app.edxml import EdxmlError, ParsedMessage, parse_message
-from app.edxml.interop import placeholder_removed, standard_document_id
+from app.edxml.interop import placeholder_removed
 from app.hub import Hub
 from app.signing.report import ValidationReport
 from app.signing.validation import validate
@@ -123,35 +125,93 @@ def _local_recipients(s: Session, organ_ids: list[str]) -> list[str]:
     return list(rows)
 
 
+def _refuse(
+    s: Session,
+    item: ReceivedItem,
+    kind: str,
+    error: HubError,
+    *,
+    from_organ: str | None = None,
+    document: str | None = None,
+) -> str:
+    """Refused axis traffic changes nothing but its receipt and an audit entry."""
+    audit.record(
+        s,
+        actor="axis",
+        action=f"{kind}.refused",
+        target_type="axis_item",
+        target_id=item.doc_id,
+        details={
+            "code": error.code,
+            "detail": error.detail,
+            "from": from_organ,
+            "axis_from": item.from_organ,
+        },
+    )
+    return _receipt(s, item, "refused", document, detail=f"{error.code}: {error.detail}")
+
+
 def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
     assert parsed.document is not None
     doc_model = parsed.document
     from_organ = doc_model.from_.organ_id
     document_id = doc_model.effective_document_id
-    existing = s.scalars(
-        select(Document.id).where(
-            Document.from_organ == from_organ, Document.document_id == document_id
-        )
-    ).first()
+    try:
+        sender = axis_trust.check_sender(s, item.from_organ, from_organ)
+    except HubError as exc:
+        return _refuse(s, item, "document", exc, from_organ=from_organ)
+    existing = axis_trust.key_holder(s, from_organ, document_id)
     if existing:
+        audit.record(
+            s,
+            actor="axis",
+            action="document.duplicate",
+            target_type="document",
+            target_id=existing,
+            details={"axis_doc_id": item.doc_id, "from": from_organ, "document_id": document_id},
+        )
         return _receipt(s, item, "duplicate", existing)
     local = _local_recipients(s, [o.organ_id for o in doc_model.to])
     if not local:
-        return _receipt(s, item, "refused", detail="no local recipient in To")
+        return _refuse(
+            s,
+            item,
+            "document",
+            HubError("no local recipient in To", code="organization.unknown"),
+            from_organ=from_organ,
+        )
     now = utcnow()
     # The SDK's placeholder Signature is no signature: such a message is unsigned (SPEC 3).
     with placeholder_removed(parsed.root) as noted:
-        trust = hub.custody.trust_store(s)
-        report = validate(parsed.root, expected_organ_id=from_organ, trust=trust, at=now)
+        report = validate(
+            parsed.root, expected_organ_id=from_organ, trust=hub.custody.trust_store(s), at=now
+        )
     report = documents.with_warnings(report, noted)
-    if not report.passed or s.get(Organization, from_organ) is None:
+    if not report.passed:
+        if sender is None or not sender.active:
+            # Nobody to answer 02 to without inventing (or reviving) a directory entry from
+            # unverified input.
+            return _refuse(
+                s,
+                item,
+                "document",
+                SignatureInvalid(
+                    f"the signature is {report.indication} and {from_organ} is not an active "
+                    "organization of the directory",
+                    code="signature.invalid",
+                ),
+                from_organ=from_organ,
+            )
         return _quarantine(s, hub, item, parsed, local, report.to_dict())
     # Deliver to the local recipients only; the others were the axis's to reach.
     parsed.document.to = [o for o in doc_model.to if o.organ_id in local]
     try:
-        doc = documents.submit(s, hub, AXIS, parsed, origin="vpcp")
+        with s.begin_nested():
+            if sender is None:
+                directory.add_verified_sender(s, from_organ, doc_model.from_.organ_name)
+            doc = documents.submit(s, hub, AXIS, parsed, origin="vpcp")
     except HubError as exc:
-        return _receipt(s, item, "refused", detail=f"{exc.code}: {exc.detail}")
+        return _refuse(s, item, "document", exc, from_organ=from_organ)
     delivery.trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
     return _receipt(s, item, "delivered", doc.id)
 
@@ -186,19 +246,8 @@ def _quarantine(
         quarantined=True,
         accepted_at=utcnow(),
     )
-    sender = s.get(Organization, doc.from_organ)
-    if sender is None:
-        # An unknown sender still gets its 02 through the axis: it is an external organization.
-        s.add(
-            Organization(
-                organ_id=doc.from_organ,
-                name=doc_model.from_.organ_name or doc.from_organ,
-                level=1,
-                route="vpcp",
-                active=True,
-            )
-        )
-        s.flush()
+    # The sender is a known external organization (axis_trust.check_sender, and an unknown
+    # one is refused before this): the directory is never edited from unverified input.
     s.add(doc)
     s.flush()
     documents.keep_report(
@@ -264,30 +313,40 @@ def _refused_copy(doc: Document, organ: str) -> Delivery:
 
 
 def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
+    """A status from the axis is believed only when signed by its From, a recipient of ours."""
     assert parsed.status is not None
     msg = parsed.status
-    doc = s.scalars(
-        select(Document).where(
-            Document.document_id == standard_document_id(msg.response_for.document_id or ""),
-            Document.origin == "api",
-        )
-    ).first()
-    if doc is None:
-        return _receipt(s, item, "refused", detail="status for an unknown document")
+    from_organ = msg.from_.organ_id
     try:
-        status = statuses.report(
-            s,
-            hub,
-            doc,
-            organ_id=msg.from_.organ_id,
-            code=msg.status_code,
-            description=msg.description,
-            staff=msg.staff_info.model_dump() if msg.staff_info else None,
-            timestamp=msg.timestamp.replace(tzinfo=LOCAL_TZ),
-            actor="axis",
-            root=parsed.root,
-            origin="vpcp",
-        )
+        axis_trust.check_sender(s, item.from_organ, from_organ)
+        axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
+        doc = axis_trust.status_target(s, msg.response_for, from_organ)
+        timestamp = msg.timestamp.replace(tzinfo=LOCAL_TZ)
+        replayed = axis_trust.replayed_status(s, doc, from_organ, msg.status_code, timestamp)
+        if replayed is not None:
+            audit.record(
+                s,
+                actor="axis",
+                action="status.duplicate",
+                target_type="status",
+                target_id=replayed,
+                details={"axis_doc_id": item.doc_id, "from": from_organ},
+            )
+            return _receipt(s, item, "duplicate", doc.id, detail=f"replay of status {replayed}")
+        with s.begin_nested():
+            status = statuses.report(
+                s,
+                hub,
+                doc,
+                organ_id=from_organ,
+                code=msg.status_code,
+                description=msg.description,
+                staff=msg.staff_info.model_dump() if msg.staff_info else None,
+                timestamp=timestamp,
+                actor=f"axis:{from_organ}",
+                root=parsed.root,
+                origin="vpcp",
+            )
     except HubError as exc:
-        return _receipt(s, item, "refused", doc.id, detail=f"{exc.code}: {exc.detail}")
+        return _refuse(s, item, "status", exc, from_organ=from_organ)
     return _receipt(s, item, "delivered", status.document)

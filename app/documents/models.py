@@ -14,7 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,10 +24,13 @@ from app.core.timeutil import utcnow
 
 
 class Document(Base):
-    """One accepted edXML document (business type 0-3). The signed bytes live in the blob store."""
+    """One accepted edXML document (business type 0-3). The signed bytes live in the blob store.
+
+    (From, DocumentId) is unique among documents that are not quarantined: a forged copy from
+    the axis, kept for auditors, must not occupy the key of the real document (SPEC 5).
+    """
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("from_organ", "document_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     document_id: Mapped[str] = mapped_column(String(300))
@@ -98,3 +101,12 @@ class IdempotencyRecord(Base):
 
 
 Index("ix_documents_accepted", Document.accepted_at, Document.id)
+NOT_QUARANTINED = text("NOT quarantined")
+Index(
+    "uq_documents_sender_document_id",
+    Document.from_organ,
+    Document.document_id,
+    unique=True,
+    sqlite_where=NOT_QUARANTINED,
+    postgresql_where=NOT_QUARANTINED,
+)

@@ -194,16 +194,19 @@ def parsed_from_json(doc: EdxmlDocument) -> ParsedMessage:
     return ParsedMessage(build_document_tree(doc), "document", document=doc, warnings=warnings)
 
 
-def _targets(session: Session, from_organ: str, document_ids: list[str]) -> list[Document]:
+def _targets(
+    session: Session, from_organ: str, document_ids: list[str], *, origin: str
+) -> list[Document]:
+    """The sender's own documents named by a revoke, update or replace, real ones first. A
+    quarantined copy is never the target of traffic from the axis (it is not the From's)."""
     if not document_ids:
         return []
-    found = list(
-        session.scalars(
-            select(Document).where(
-                Document.from_organ == from_organ, Document.document_id.in_(document_ids)
-            )
-        )
+    stmt = select(Document).where(
+        Document.from_organ == from_organ, Document.document_id.in_(document_ids)
     )
+    if origin != "api":
+        stmt = stmt.where(Document.quarantined.is_(False))
+    found = list(session.scalars(stmt.order_by(Document.quarantined)))
     missing = sorted(set(document_ids) - {d.document_id for d in found})
     if missing:
         raise Unprocessable(
@@ -245,7 +248,9 @@ def submit(
     document_id = doc_model.effective_document_id
     if session.scalars(
         select(Document.id).where(
-            Document.from_organ == from_organ, Document.document_id == document_id
+            Document.from_organ == from_organ,
+            Document.document_id == document_id,
+            Document.quarantined.is_(False),  # a quarantined copy holds no key (SPEC 5)
         )
     ).first():
         raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
@@ -260,7 +265,10 @@ def submit(
     replaced_ids: list[str] = []
     if btype == 1:
         revoke_targets = _targets(
-            session, from_organ, [r.document_id for r in doc_model.response_for if r.document_id]
+            session,
+            from_organ,
+            [r.document_id for r in doc_model.response_for if r.document_id],
+            origin=origin,
         )
         for t in revoke_targets:
             recipients_codes += [d.organ_id for d in delivery.deliveries_of(session, t.id)]
@@ -270,13 +278,13 @@ def submit(
         )
         if not target_id:
             raise Unprocessable("an update names the document it updates", code="edxml.invalid")
-        update_target = _targets(session, from_organ, [target_id])[0]
+        update_target = _targets(session, from_organ, [target_id], origin=origin)[0]
         for r in business.document_info.receivers if business.document_info else []:
             (added if r.receiver_type == 0 else removed).append(r.organ_id)
         recipients_codes += removed
     elif btype == 3:
         replaced_ids = [r.document_id for r in business.replacement_infos]
-        _targets(session, from_organ, replaced_ids)
+        _targets(session, from_organ, replaced_ids, origin=origin)
 
     recipients = delivery.resolve_recipients(session, recipients_codes)
     if from_organ in {r.organ_id for r in recipients}:

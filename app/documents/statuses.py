@@ -129,7 +129,8 @@ def report(
         )
         root = build_status_tree(msg)
     trust = hub.custody.trust_store(session)
-    if has_signature(root):
+    # Traffic from the axis is verified, never signed by the hub on anyone's behalf (SPEC 5).
+    if has_signature(root) or origin == "vpcp":
         result = validate(root, expected_organ_id=organ_id, trust=trust, at=now)
         if not result.passed:
             raise SignatureInvalid(
