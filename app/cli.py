@@ -23,9 +23,9 @@ def load_settings() -> Settings:
 
 
 def _session_factory(settings: Settings) -> Any:
-    from app.core.db import make_engine, make_sessionmaker
+    from app.hooks import open_sessions
 
-    return make_sessionmaker(make_engine(settings.database_url))
+    return open_sessions(settings.database_url)
 
 
 def prepare_embedded(settings: Settings) -> bool:
@@ -137,15 +137,15 @@ def worker() -> None:
     """Run a delivery worker in the foreground (several may run against PostgreSQL)."""
     import signal
 
-    from app.core.db import make_engine, make_sessionmaker
     from app.core.hub import Hub
     from app.core.logging import configure_logging
     from app.delivery.worker import Worker, make_axis
+    from app.hooks import open_sessions
 
     settings = load_settings()
     configure_logging(settings.log_level)
     hub = Hub.from_settings(settings)
-    w = Worker(hub, make_sessionmaker(make_engine(settings.database_url)), axis=make_axis(hub))
+    w = Worker(hub, open_sessions(settings.database_url), axis=make_axis(hub))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     signal.signal(signal.SIGINT, lambda *_: w.stop())
     click.echo(f"worker {w.worker_id} started (axis: {settings.vpcp_url or 'not configured'})")

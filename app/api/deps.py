@@ -12,20 +12,18 @@ from sqlalchemy.orm import Session
 from app.clients.schemas import Role
 from app.clients.service import Principal, authenticate
 from app.core.config import Settings
+from app.core.db import begin_write, committed, read_first
 from app.core.errors import AuthMissing, Forbidden, Unprocessable
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Commit after the handler returns and before the response is sent, so a 2xx is durable."""
+    """The request's one session: it reads first (authentication included, without the SQLite
+    write lock) and commits after the handler returns, before the response is sent, so a 2xx
+    is durable (`committed`, the same block the worker and the CLI use)."""
     session: Session = request.app.state.sessionmaker()
-    try:
+    read_first(session)
+    with committed(session):
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -39,17 +37,18 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(request: Request) -> Principal:
+def get_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise AuthMissing("send Authorization: Bearer <api key>")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthMissing("send Authorization: Bearer <api key>")
-    # A short transaction of its own: authentication must not hold the request's write lock.
-    with request.app.state.sessionmaker() as session:
-        principal = authenticate(session, token.strip())
+    principal = authenticate(session, token.strip())
     request.state.principal = principal
+    # Handlers write by default; the document pipeline goes back to reading until its store
+    # stage (`read_first` … `begin_write`).
+    begin_write(session)
     return principal
 
 

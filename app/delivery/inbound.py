@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
-from app.core.db import unit_of_work
+from app.core.db import begin_write, read_first, unit_of_work
 from app.core.errors import HubError
 from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, utcnow
-from app.delivery import service as delivery
+from app.delivery import repository as delivery_repo
 from app.delivery.models import AxisReceipt, Delivery
 from app.directory.models import Organization
+from app.documents import pipeline, statuses
+from app.documents import repository as documents_repo
 from app.documents import service as documents
-from app.documents import statuses
 from app.documents.models import Document
-from app.edxml import EdxmlError, ParsedMessage, parse_message
-from app.signing.validation import validate
+from app.edxml import EdxmlError, ParsedMessage, serialize
 
 log = logging.getLogger("app.inbound")
 
@@ -57,13 +56,15 @@ def receive_item(
     hub: Hub, sessions: sessionmaker[Session], axis: AxisConnector, item: ReceivedItem
 ) -> str:
     with sessions() as s:
-        seen = s.get(AxisReceipt, item.doc_id)
+        read_first(s)
+        seen = delivery_repo.receipt(s, item.doc_id)
     if seen is not None:
         axis.update_status(item.doc_id, "done")
         return seen.outcome
     data = axis.get_edoc(item.doc_id)
     try:
         with unit_of_work(sessions) as s:
+            read_first(s)  # parse and verify without the SQLite write lock
             outcome = _store(s, hub, item, data)
     except IntegrityError:
         # Another worker stored the same item first; its receipt now recognises it.
@@ -79,6 +80,7 @@ def _receipt(
     document: str | None = None,
     detail: str | None = None,
 ) -> str:
+    begin_write(s)
     s.add(
         AxisReceipt(
             axis_doc_id=item.doc_id,
@@ -94,7 +96,7 @@ def _receipt(
 
 def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
     try:
-        parsed = parse_message(data, max_bytes=hub.settings.max_edxml_bytes)
+        parsed = pipeline.parse(hub, data)
     except EdxmlError as exc:
         audit.record(
             s,
@@ -110,45 +112,30 @@ def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
     return _store_document(s, hub, item, parsed)
 
 
-def _local_recipients(s: Session, organ_ids: list[str]) -> list[str]:
-    rows = s.scalars(
-        select(Organization.organ_id).where(
-            Organization.organ_id.in_(organ_ids),
-            Organization.route == "local",
-            Organization.active.is_(True),
-        )
-    )
-    return list(rows)
-
-
 def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
     assert parsed.document is not None
     doc_model = parsed.document
     from_organ = doc_model.from_.organ_id
-    document_id = doc_model.effective_document_id
-    existing = s.scalars(
-        select(Document.id).where(
-            Document.from_organ == from_organ, Document.document_id == document_id
-        )
-    ).first()
+    existing = documents_repo.document_by_sender(s, from_organ, doc_model.effective_document_id)
     if existing:
         return _receipt(s, item, "duplicate", existing)
-    local = _local_recipients(s, [o.organ_id for o in doc_model.to])
+    local = delivery_repo.local_active(s, [o.organ_id for o in doc_model.to])
     if not local:
         return _receipt(s, item, "refused", detail="no local recipient in To")
-    now = utcnow()
-    report = validate(
-        parsed.root, expected_organ_id=from_organ, trust=hub.custody.trust_store(s), at=now
-    )
-    if not report.passed or s.get(Organization, from_organ) is None:
-        return _quarantine(s, hub, item, parsed, local, report.to_dict())
+    sub = pipeline.Submission(AXIS, parsed, origin="vpcp")
+    pipeline.sign_or_verify(s, hub, sub, unsigned="verify", refuse=False)
+    assert sub.verdict is not None
+    if not sub.verdict.passed or s.get(Organization, from_organ) is None:
+        return _quarantine(s, hub, item, sub, local)
     # Deliver to the local recipients only; the others were the axis's to reach.
-    parsed.document.to = [o for o in doc_model.to if o.organ_id in local]
+    doc_model.to = [o for o in doc_model.to if o.organ_id in local]
+    begin_write(s)
     try:
-        doc = documents.submit(s, hub, AXIS, parsed, origin="vpcp")
+        with s.begin_nested():  # a refusal undoes the submission, not the receipt
+            doc = pipeline.submit_document(s, hub, sub)
     except HubError as exc:
         return _receipt(s, item, "refused", detail=f"{exc.code}: {exc.detail}")
-    delivery.trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
+    documents_repo.add_trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
     return _receipt(s, item, "delivered", doc.id)
 
 
@@ -156,16 +143,15 @@ def _quarantine(
     s: Session,
     hub: Hub,
     item: ReceivedItem,
-    parsed: ParsedMessage,
+    sub: pipeline.Submission,
     local: list[str],
-    report: dict[str, object],
 ) -> str:
     """Keep the document for auditors, deliver it to no one, and answer 02 (SPEC section 5)."""
-    from app.edxml import serialize
-
-    assert parsed.document is not None
-    doc_model = parsed.document
-    data = serialize(parsed.root)
+    begin_write(s)
+    doc_model, verdict = sub.message, sub.verdict
+    assert verdict is not None
+    report = verdict.to_dict()
+    data = serialize(sub.root)
     doc = Document(
         document_id=doc_model.effective_document_id,
         from_organ=doc_model.from_.organ_id,
@@ -197,15 +183,8 @@ def _quarantine(
         s.flush()
     s.add(doc)
     s.flush()
-    documents.keep_report(
-        s,
-        doc,
-        __import__(
-            "app.signing.validation", fromlist=["ValidationReport"]
-        ).ValidationReport.from_dict(report),
-        "receipt",
-    )
-    delivery.trace(
+    documents.keep_report(s, doc, verdict, "receipt")
+    documents_repo.add_trace(
         s,
         doc.id,
         "quarantined",
@@ -264,11 +243,7 @@ def _refused_copy(doc: Document, organ: str) -> Delivery:
 def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
     assert parsed.status is not None
     msg = parsed.status
-    doc = s.scalars(
-        select(Document).where(
-            Document.document_id == msg.response_for.document_id, Document.origin == "api"
-        )
-    ).first()
+    doc = documents_repo.sent_through_api(s, msg.response_for.document_id)
     if doc is None:
         return _receipt(s, item, "refused", detail="status for an unknown document")
     try:

@@ -19,9 +19,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, inspect, select
+from sqlalchemy import Connection, Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from app.core import timeutil
 from app.delivery.models import Delivery
@@ -64,7 +64,6 @@ SEEN = "lienthong.stats.seen"
 BORN = "lienthong.stats.born"
 STACK = "lienthong.stats.tally"
 
-_installed = False
 _warned: set[str] = set()
 
 
@@ -485,21 +484,21 @@ def _upsert(dialect: str, table: Table, key: tuple[str, ...], used: tuple[str, .
     return stmt
 
 
-def install() -> None:
-    """Listen on every Session and Engine of the process (idempotent)."""
-    global _installed
-    if _installed:
+def install(sessions: sessionmaker[Session]) -> None:
+    """Listen on this factory's sessions and on its engine (idempotent)."""
+    engine = sessions.kw["bind"]
+    if event.contains(sessions, "before_flush", _before_flush):
         return
-    event.listen(Session, "before_flush", _before_flush)
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "after_commit", _forget)
-    event.listen(Session, "after_rollback", _forget)
-    event.listen(Session, "after_soft_rollback", _forget)
-    event.listen(Session, "do_orm_execute", _bulk_statement)
-    event.listen(Engine, "begin", _on_begin)
-    event.listen(Engine, "savepoint", _on_savepoint)
-    event.listen(Engine, "release_savepoint", _on_release_savepoint)
-    event.listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
-    event.listen(Engine, "rollback", _on_rollback)
-    event.listen(Engine, "commit", _on_commit)
-    _installed = True
+    event.listen(sessions, "before_flush", _before_flush)
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "after_commit", _forget)
+    event.listen(sessions, "after_rollback", _forget)
+    event.listen(sessions, "after_soft_rollback", _forget)
+    event.listen(sessions, "do_orm_execute", _bulk_statement)
+    if not event.contains(engine, "commit", _on_commit):
+        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "savepoint", _on_savepoint)
+        event.listen(engine, "release_savepoint", _on_release_savepoint)
+        event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
+        event.listen(engine, "rollback", _on_rollback)
+        event.listen(engine, "commit", _on_commit)

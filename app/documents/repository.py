@@ -1,0 +1,145 @@
+"""Queries and the trace of documents: what the pipeline, the routers and the worker read.
+
+The trace is written here, with the documents it belongs to, by whoever moves a document
+(the pipeline's stages, the outbox, re-validation, the inbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.delivery.models import Delivery
+from app.documents.models import Document, StatusMessage, TraceEvent, ValidationRecord
+
+
+def add_trace(
+    session: Session,
+    document: str,
+    event: str,
+    *,
+    organ_id: str | None = None,
+    delivery: str | None = None,
+    detail: dict[str, object] | None = None,
+    at: datetime | None = None,
+) -> None:
+    from app.core.timeutil import utcnow
+
+    session.add(
+        TraceEvent(
+            document=document,
+            delivery=delivery,
+            event=event,
+            organ_id=organ_id,
+            detail=detail,
+            at=at or utcnow(),
+        )
+    )
+
+
+def trace_of(session: Session, document: str) -> list[TraceEvent]:
+    return list(
+        session.scalars(
+            select(TraceEvent).where(TraceEvent.document == document).order_by(TraceEvent.id)
+        )
+    )
+
+
+def document_by_sender(session: Session, from_organ: str, document_id: str) -> str | None:
+    """The hub id of (From, DocumentId), if that document was accepted already."""
+    return session.scalars(
+        select(Document.id).where(
+            Document.from_organ == from_organ, Document.document_id == document_id
+        )
+    ).first()
+
+
+def documents_by_sender(
+    session: Session, from_organ: str, document_ids: Iterable[str]
+) -> list[Document]:
+    return list(
+        session.scalars(
+            select(Document).where(
+                Document.from_organ == from_organ, Document.document_id.in_(list(document_ids))
+            )
+        )
+    )
+
+
+def sent_through_api(session: Session, document_id: str | None) -> Document | None:
+    """The local document an axis status answers (by DocumentId)."""
+    return session.scalars(
+        select(Document).where(Document.document_id == document_id, Document.origin == "api")
+    ).first()
+
+
+def documents_by_id(session: Session, ids: Iterable[str]) -> dict[str, Document]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))}
+
+
+def statuses_by_id(session: Session, ids: Iterable[str]) -> dict[str, StatusMessage]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.scalars(select(StatusMessage).where(StatusMessage.id.in_(wanted)))
+    return {s.id: s for s in rows}
+
+
+def statuses_of(session: Session, document: str) -> list[StatusMessage]:
+    return list(
+        session.scalars(
+            select(StatusMessage)
+            .where(StatusMessage.document == document)
+            .order_by(StatusMessage.id)
+        )
+    )
+
+
+def latest_validation(session: Session, document: str) -> tuple[ValidationRecord | None, int]:
+    """The newest report and how many reports the document has."""
+    rec = session.scalars(
+        select(ValidationRecord)
+        .where(ValidationRecord.document == document)
+        .order_by(ValidationRecord.id.desc())
+        .limit(1)
+    ).one_or_none()
+    count = session.scalar(
+        select(func.count())
+        .select_from(ValidationRecord)
+        .where(ValidationRecord.document == document)
+    )
+    return rec, int(count or 0)
+
+
+def list_documents(
+    session: Session,
+    *,
+    organs: set[str],
+    direction: str | None,
+    since: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    """Documents sent by or delivered to `organs` (all documents when empty), by id."""
+    stmt = select(Document).order_by(Document.id).limit(limit)
+    if after:
+        stmt = stmt.where(Document.id > after)
+    if since:
+        stmt = stmt.where(Document.accepted_at >= since)
+    received = select(Delivery.document).where(Delivery.kind == "document")
+    if organs:
+        received = received.where(Delivery.organ_id.in_(organs))
+    if direction == "sent":
+        if organs:
+            stmt = stmt.where(Document.from_organ.in_(organs))
+    elif direction == "received":
+        stmt = stmt.where(Document.id.in_(received))
+    elif organs:
+        stmt = stmt.where(Document.from_organ.in_(organs) | Document.id.in_(received))
+    return list(session.scalars(stmt))
