@@ -96,3 +96,16 @@ def inbox(
 
 def receipt(session: Session, axis_doc_id: str) -> AxisReceipt | None:
     return session.get(AxisReceipt, axis_doc_id)
+
+
+def deliveries_page(
+    session: Session, *, state: str | None, organ_id: str | None, after: str | None, limit: int
+) -> list[Delivery]:
+    stmt = select(Delivery).order_by(Delivery.id).limit(limit)
+    if state:
+        stmt = stmt.where(Delivery.state == state)
+    if organ_id:
+        stmt = stmt.where(Delivery.organ_id == organ_id)
+    if after:
+        stmt = stmt.where(Delivery.id > after)
+    return list(session.scalars(stmt))

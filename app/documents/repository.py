@@ -143,3 +143,38 @@ def list_documents(
     elif organs:
         stmt = stmt.where(Document.from_organ.in_(organs) | Document.id.in_(received))
     return list(session.scalars(stmt))
+
+
+def signatures_page(
+    session: Session,
+    *,
+    indication: str | None,
+    organ_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    """Documents by id with their signature summary filters (the auditors' list)."""
+    stmt = select(Document).order_by(Document.id).limit(limit)
+    if indication:
+        stmt = stmt.where(Document.indication == indication)
+    if organ_id:
+        stmt = stmt.where(Document.from_organ == organ_id)
+    if since:
+        stmt = stmt.where(Document.accepted_at >= since)
+    if until:
+        stmt = stmt.where(Document.accepted_at <= until)
+    if after:
+        stmt = stmt.where(Document.id > after)
+    return list(session.scalars(stmt))
+
+
+def report_counts(session: Session, documents: list[str]) -> dict[str, int]:
+    """How many validation reports each document has, in one query."""
+    rows = session.execute(
+        select(ValidationRecord.document, func.count())
+        .where(ValidationRecord.document.in_(documents))
+        .group_by(ValidationRecord.document)
+    ).all()
+    return {doc: int(n) for doc, n in rows}
