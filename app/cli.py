@@ -9,17 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
-from app.core.config import Settings, format_settings_error
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        click.echo(format_settings_error(exc), err=True)
-        sys.exit(2)
+from app.core.config import Settings, load_settings
 
 
 def _session_factory(settings: Settings) -> Any:
@@ -41,7 +32,7 @@ def prepare_embedded(settings: Settings) -> bool:
 
 
 def _custody(settings: Settings) -> Any:
-    from app.core.hub import resolve_key_passphrase
+    from app.hub import resolve_key_passphrase
     from app.keys.custody import KeyCustody
 
     return KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
@@ -101,7 +92,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     if settings.is_sqlite and settings.auto_migrate:
         fresh = prepare_embedded(settings)
     if settings.is_sqlite and settings.embedded_mock and not settings.vpcp_url:
-        from app import demo_axis
+        from app.mock_axis import demo as demo_axis
 
         mock_url = demo_axis.start_mock(settings, demo_axis.hub_verifier(settings))
         click.echo(
@@ -137,10 +128,10 @@ def worker() -> None:
     """Run a delivery worker in the foreground (several may run against PostgreSQL)."""
     import signal
 
-    from app.core.hub import Hub
     from app.core.logging import configure_logging
-    from app.delivery.worker import Worker, make_axis
     from app.hooks import open_sessions
+    from app.hub import Hub
+    from app.worker import Worker, make_axis
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -163,11 +154,11 @@ def worker() -> None:
 )
 def mock_vpcp(systems_file: str, host: str, port: int, hub_url: str | None) -> None:
     """Run the mock national axis (SPEC section 7) with its /_mock admin interface."""
-    from app.connectors.vpcp.mock import run_mock
+    from app.mock_axis.server import run_mock
 
     verifier = None
     if hub_url:
-        from app.connectors.vpcp.hub_trust import HubTrustVerifier
+        from app.mock_axis.hub_trust import HubTrustVerifier
 
         verifier = HubTrustVerifier(hub_url)
     run_mock(systems_file, host, port, verify_signature=verifier, log_level="warning")

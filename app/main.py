@@ -26,10 +26,10 @@ from app.api import (
 from app.api.problems import install_handlers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.hub import Hub
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
 from app.hooks import install_session_hooks
+from app.hub import Hub
 
 log = logging.getLogger("app.http")
 
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if settings.worker_enabled:
-            from app.delivery.worker import Worker, make_axis, start_in_thread
+            from app.worker import Worker, make_axis, start_in_thread
 
             hub = app.state.hub
             worker = Worker(hub, app.state.sessionmaker, axis=make_axis(hub))

@@ -3,13 +3,12 @@
 from app.audit.models import AuditEntry, AuditHead
 from app.clients.models import ApiClient, client_organizations
 from app.core.db import Base
-from app.delivery.models import AxisReceipt, Delivery, WorkerHeartbeat
+from app.delivery.models import AxisReceipt, Delivery, TraceEvent, WorkerHeartbeat
 from app.directory.models import Organization
 from app.documents.models import (
     Document,
     IdempotencyRecord,
     StatusMessage,
-    TraceEvent,
     ValidationRecord,
 )
 from app.keys.models import (

@@ -22,12 +22,12 @@ from app.api.deps import (
 from app.api.problems import binary, responses
 from app.clients.service import Principal
 from app.core.errors import HubError, NotFound, Unprocessable
-from app.core.hub import Hub
 from app.core.timeutil import as_utc, iso
 from app.documents import pipeline, service, statuses
 from app.documents import repository as repo
 from app.documents.schemas import StatusIn
 from app.edxml import EdxmlDocument, ParsedMessage, parse_file
+from app.hub import Hub
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

@@ -13,6 +13,7 @@ from app.core.timeutil import iso
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.documents import repository as documents_repo
+from app.documents import service as documents
 from app.documents import statuses
 from app.documents.models import Document, StatusMessage
 from app.documents.schemas import AckIn, InboxItem
@@ -86,7 +87,7 @@ def list_inbox(
 def inbox_edxml(
     delivery_id: str, request: Request, session: SessionDep, principal: SystemPrincipal
 ) -> Response:
-    blob = delivery.inbox_blob(session, delivery_id, principal.organ_ids)
+    blob = documents.inbox_blob(session, delivery_id, principal.organ_ids)
     return FileResponse(request.app.state.hub.blobs.path(blob), media_type="application/xml")
 
 

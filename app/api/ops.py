@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.core.readiness import run_checks
+from app.api.readiness import run_checks
 
 router = APIRouter(tags=["operations"])
 

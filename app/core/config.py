@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -98,3 +99,12 @@ def format_settings_error(exc: Exception) -> str:
         name = "LIENTHONG_" + "_".join(str(p) for p in err.get("loc", ())).upper()
         lines.append(f"  {name}: {err.get('msg')}")
     return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """Settings for a command: on bad configuration, say what to fix and exit 2."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(format_settings_error(exc), file=sys.stderr)
+        sys.exit(2)

@@ -1,10 +1,13 @@
-"""The durable outbox: one row per (message, recipient), with its state machine (SPEC 6)."""
+"""The durable outbox: one row per (message, recipient), with its state machine (SPEC 6).
+
+Also the trace of each document's journey, which the outbox writes as it goes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -84,3 +87,20 @@ class AxisReceipt(Base):
     document: Mapped[str | None] = mapped_column(String(36), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TraceEvent(Base):
+    """Everything that happened to a document, in order (GET /documents/{id}/trace).
+
+    Kept beside the deliveries because the outbox writes most of it; documents read it.
+    """
+
+    __tablename__ = "trace_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    delivery: Mapped[str | None] = mapped_column(String(36), default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    event: Mapped[str] = mapped_column(String(40))
+    organ_id: Mapped[str | None] = mapped_column(String(35), default=None)
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)

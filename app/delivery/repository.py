@@ -1,4 +1,5 @@
-"""Queries on deliveries, axis receipts and the organizations a message is routed to.
+"""Queries on deliveries, axis receipts and the organizations a message is routed to, and
+the trace writer.
 
 (The outbox's claim and settle statements stay in `outbox.py`: they are its state machine.)
 """
@@ -7,12 +8,37 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.delivery.models import AxisReceipt, Delivery
+from app.core.timeutil import utcnow
+from app.delivery.models import AxisReceipt, Delivery, TraceEvent
 from app.directory.models import Organization
+
+
+def add_trace(
+    session: Session,
+    document: str,
+    event: str,
+    *,
+    organ_id: str | None = None,
+    delivery: str | None = None,
+    detail: dict[str, object] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """One event in a document's trace (written by the pipeline's stages and the outbox)."""
+    session.add(
+        TraceEvent(
+            document=document,
+            delivery=delivery,
+            event=event,
+            organ_id=organ_id,
+            detail=detail,
+            at=at or utcnow(),
+        )
+    )
 
 
 def organizations(session: Session, organ_ids: Iterable[str]) -> dict[str, Organization]:

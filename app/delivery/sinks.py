@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 
 from app.connectors.vpcp import AxisConnector, AxisError
-from app.delivery import webhooks
+from app.core import webhooks
 from app.delivery.outbox import Claimed
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import webhooks
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import iso
-from app.delivery import webhooks
 from app.directory.models import Organization
 from app.directory.organ_id import organ_id_problem, organ_level
 from app.directory.repository import OrganizationRepository

@@ -1,4 +1,4 @@
-"""Documents, status messages, their trace, validation reports and idempotency records."""
+"""Documents, status messages, validation reports and idempotency records."""
 
 from __future__ import annotations
 
@@ -67,20 +67,6 @@ class StatusMessage(Base):
     blob: Mapped[str] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(10), default="api")
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class TraceEvent(Base):
-    """Everything that happened to a document, in order (GET /documents/{id}/trace)."""
-
-    __tablename__ = "trace_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
-    delivery: Mapped[str | None] = mapped_column(String(36), default=None)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    event: Mapped[str] = mapped_column(String(40))
-    organ_id: Mapped[str | None] = mapped_column(String(35), default=None)
-    detail: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
 
 
 class ValidationRecord(Base):

@@ -6,7 +6,7 @@ A `Submission` carries the parsed message, the verdict and the rows written thro
 stages. Everything up to `store` only reads (on SQLite in a deferred transaction, without the
 write lock): the write transaction begins at `store` (`begin_write`). API submissions
 (`submit_from_api`), statuses (`report_status`) and documents from the axis
-(`app.delivery.inbound`) all run these stages; the axis configures `sign or verify` not to
+(`app.documents.inbound`) all run these stages; the axis configures `sign or verify` not to
 refuse (a failing signature is quarantined instead) and parses its own bytes.
 
 Business data is read from the parsed tree only after the signature over the whole file
@@ -28,7 +28,6 @@ from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import begin_write, commit_despite, read_first
 from app.core.errors import Conflict, PayloadTooLarge, Unprocessable
-from app.core.hub import Hub
 from app.core.timeutil import utcnow
 from app.delivery import service as delivery
 from app.directory.models import Organization
@@ -39,6 +38,7 @@ from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
 from app.edxml import EdxmlDocument, ParsedMessage, parse_message, serialize_to
 from app.edxml.payloads import detach_payloads
+from app.hub import Hub
 from app.signing.validation import ValidationReport, validate
 
 

@@ -1,7 +1,6 @@
-"""Queries and the trace of documents: what the pipeline, the routers and the worker read.
-
-The trace is written here, with the documents it belongs to, by whoever moves a document
-(the pipeline's stages, the outbox, re-validation, the inbox).
+"""Queries on documents, their statuses, reports and trace: what the pipeline and the
+routers read. (The trace writer, `add_trace`, lives with its model in the delivery layer,
+below documents, because the outbox writes trace events too.)
 """
 
 from __future__ import annotations
@@ -12,32 +11,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.delivery.models import Delivery
-from app.documents.models import Document, StatusMessage, TraceEvent, ValidationRecord
-
-
-def add_trace(
-    session: Session,
-    document: str,
-    event: str,
-    *,
-    organ_id: str | None = None,
-    delivery: str | None = None,
-    detail: dict[str, object] | None = None,
-    at: datetime | None = None,
-) -> None:
-    from app.core.timeutil import utcnow
-
-    session.add(
-        TraceEvent(
-            document=document,
-            delivery=delivery,
-            event=event,
-            organ_id=organ_id,
-            detail=detail,
-            at=at or utcnow(),
-        )
-    )
+from app.delivery.models import Delivery, TraceEvent
+from app.delivery.repository import add_trace
+from app.documents.models import Document, StatusMessage, ValidationRecord
 
 
 def trace_of(session: Session, document: str) -> list[TraceEvent]:
@@ -178,3 +154,19 @@ def report_counts(session: Session, documents: list[str]) -> dict[str, int]:
         .group_by(ValidationRecord.document)
     ).all()
     return {doc: int(n) for doc, n in rows}
+
+
+__all__ = [
+    "add_trace",
+    "document_by_sender",
+    "documents_by_id",
+    "documents_by_sender",
+    "latest_validation",
+    "list_documents",
+    "report_counts",
+    "sent_through_api",
+    "signatures_page",
+    "statuses_by_id",
+    "statuses_of",
+    "trace_of",
+]

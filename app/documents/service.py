@@ -17,9 +17,10 @@ from app.clients.service import Principal
 from app.core.errors import Conflict, Forbidden, HubError, NotFound, Unprocessable
 from app.core.timeutil import iso, utcnow
 from app.delivery import repository as delivery_repo
+from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.documents import repository as repo
-from app.documents.models import Document, IdempotencyRecord, ValidationRecord
+from app.documents.models import Document, IdempotencyRecord, StatusMessage, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
 from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree
 from app.signing.validation import ValidationReport
@@ -58,6 +59,19 @@ def get_visible(session: Session, principal: Principal, document_id: str) -> Doc
     if doc is None or not can_see(principal, session, doc):
         raise NotFound("no such document", code="document.not_found")
     return doc
+
+
+def inbox_blob(session: Session, delivery_id: str, organ_ids: frozenset[str]) -> str:
+    """The blob an inbox item serves: the status message's or the document's."""
+    d = delivery.visible_delivery(session, delivery_id, organ_ids)
+    row = (
+        session.get(StatusMessage, d.message_id)
+        if d.kind == "status"
+        else session.get(Document, d.document)
+    )
+    if row is None:
+        raise NotFound("no such inbox item", code="delivery.not_found")
+    return row.blob
 
 
 # -- idempotency ----------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import read_first
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -30,6 +29,7 @@ from app.documents.service import get_visible, require_serves
 from app.edxml import Organization as EdxmlOrganization
 from app.edxml import ParsedMessage, ResponseFor, StaffInfo, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
+from app.hub import Hub
 
 if TYPE_CHECKING:
     from app.documents.pipeline import StatusReport

@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.core.hub import Hub
+from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
-from app.documents.repository import add_trace as trace
 from app.documents.service import keep_report
 from app.edxml import parse_file
+from app.hub import Hub
 from app.signing.validation import validate
 
 

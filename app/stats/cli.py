@@ -16,7 +16,7 @@ MAX_LISTED = 200
 
 
 def _engine() -> Engine:
-    from app.cli import load_settings
+    from app.core.config import load_settings
     from app.core.db import make_engine
 
     return make_engine(load_settings().database_url, pool_size=1)

@@ -11,9 +11,10 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from app.connectors.vpcp.client import AxisConnector, HttpAxisConnector, InMemoryAxis
-from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
-from app.connectors.vpcp.state import FaultConfig, SystemConfig
+from app.connectors.vpcp.client import AxisConnector, HttpAxisConnector
+from app.mock_axis.memory import InMemoryAxis
+from app.mock_axis.server import MockAxisServer, create_mock_app
+from app.mock_axis.state import FaultConfig, SystemConfig
 
 HUB = SystemConfig(
     systemid="lienthong-nghean",

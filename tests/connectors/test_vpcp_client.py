@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from app.connectors.vpcp.auth import authenticate
-from app.connectors.vpcp.client import AxisConnector, HttpAxisConnector, InMemoryAxis
+from app.connectors.vpcp.client import AxisConnector, HttpAxisConnector
 from app.connectors.vpcp.protocol import AxisError
+from app.mock_axis.memory import InMemoryAxis
 
 from .conftest import SYSTEMS
 

@@ -17,7 +17,8 @@ import pytest
 
 from app.connectors.vpcp.auth import AXIS_TZ, build_headers, file_hash
 from app.connectors.vpcp.client import HttpAxisConnector
-from app.connectors.vpcp.mock import (
+from app.connectors.vpcp.protocol import AxisError
+from app.mock_axis.server import (
     EXAMPLE_SYSTEMS,
     MockAxisApp,
     MockAxisServer,
@@ -25,7 +26,6 @@ from app.connectors.vpcp.mock import (
     load_systems,
     run_mock,
 )
-from app.connectors.vpcp.protocol import AxisError
 
 from .conftest import HUB, SIGNED_MARKER, SYSTEMS, VPCP, sample_edxml
 

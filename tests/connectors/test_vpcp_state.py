@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.connectors.vpcp.client import InMemoryAxis
 from app.connectors.vpcp.protocol import AxisError
-from app.connectors.vpcp.state import FaultConfig, FaultInjector, SystemConfig, check_systems
+from app.mock_axis.memory import InMemoryAxis
+from app.mock_axis.state import FaultConfig, FaultInjector, SystemConfig, check_systems
 
 PROVINCE_HUB = SystemConfig(
     systemid="hub", secret="s-hub", organ_ids=("000.00.00.H41", "*.H41"), name="Nghệ An"

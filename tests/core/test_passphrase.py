@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from app.core.hub import ConfigurationError, resolve_key_passphrase
+from app.hub import ConfigurationError, resolve_key_passphrase
 
 # Each process waits for the same start file, resolves the passphrase, encrypts a key of its own
 # with it, waits until every process has written one, then decrypts all of them.
@@ -19,7 +19,7 @@ _RACER = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     from app.core.config import Settings
-    from app.core.hub import resolve_key_passphrase
+    from app.hub import resolve_key_passphrase
     from app.signing import pki
 
     data, index, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

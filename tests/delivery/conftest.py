@@ -11,8 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from app.connectors.vpcp import HttpAxisConnector, SystemConfig
-from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
+from app.connectors.vpcp import HttpAxisConnector
+from app.mock_axis.server import MockAxisServer, create_mock_app
+from app.mock_axis.state import SystemConfig
 
 HUB = SystemConfig(
     systemid="hub", secret="hub-secret-Nghệ-An", organ_ids=["*.H41"], name="Lienthong"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import httpx
 
 from app.connectors.vpcp import AxisError
-from app.delivery import webhooks
+from app.core import webhooks
 from app.delivery.outbox import Claimed
 from app.delivery.sinks import AxisSink, Job, Unroutable, WebhookSink, sink_for
 

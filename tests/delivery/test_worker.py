@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import select, update
 
 from app.connectors.vpcp import AxisError
+from app.core import webhooks
 from app.core.db import unit_of_work
-from app.delivery import outbox, webhooks
+from app.delivery import outbox
 from app.delivery.models import Delivery
-from app.delivery.worker import Worker
 from app.edxml import EdxmlDocument, build_document_tree, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
 from app.signing.xmldsig import Signer, sign_tree
+from app.worker import Worker
 from tests.conftest import PkiMaterial, World
 from tests.delivery.conftest import HUB, OTHER, VPCP, Receiver, connector
 from tests.factories import document_json

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from app.cli import main as cli
-from app.connectors.vpcp.mock import MockAxisServer
 from app.edxml import EdxmlDocument, build_document
+from app.mock_axis.server import MockAxisServer
 from tests.conftest import World
 from tests.factories import document_json
 

@@ -128,7 +128,7 @@ class Driver:
 
     def from_axis(self, sender: str, to: list[str]) -> str:
         """A document signed by an external organization, received as the worker receives it."""
-        from app.delivery.inbound import receive_item
+        from app.documents.inbound import receive_item
 
         body = document_json(sender, to)
         root = build_document_tree(EdxmlDocument.model_validate(body).with_document_id())

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.connectors.vpcp.mock import MockAxisServer
 from app.documents.models import Document
+from app.mock_axis.server import MockAxisServer
 from tests.stats.conftest import Driver, local_time
 
 CHROMIUM = Path("/usr/bin/chromium")

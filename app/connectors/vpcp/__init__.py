@@ -1,7 +1,7 @@
-"""Connector to the national document-interchange axis (VPCP) and its mock (SPEC section 7).
+"""Connector to the national document-interchange axis (VPCP) (SPEC section 7).
 
-Import the hub-facing pieces from here; ``app.connectors.vpcp.mock`` (which needs FastAPI and
-uvicorn) is imported only by whoever runs the mock.
+Import the hub-facing pieces from here. The mock axis, its in-memory fake and its demo live in
+``app.mock_axis``, which production code never imports.
 """
 
 from app.connectors.vpcp.auth import (
@@ -11,20 +11,15 @@ from app.connectors.vpcp.auth import (
     build_headers,
     verify_headers,
 )
-from app.connectors.vpcp.client import (
-    AxisConnector,
-    HttpAxisConnector,
-    InMemoryAxis,
-    InMemoryAxisConnector,
-)
+from app.connectors.vpcp.client import AxisConnector, HttpAxisConnector
 from app.connectors.vpcp.protocol import (
     AckStatus,
     Agency,
     AxisError,
+    Clock,
     MessageType,
     ReceivedItem,
 )
-from app.connectors.vpcp.state import FaultConfig, SignatureVerifier, SystemConfig, load_systems
 
 __all__ = [
     "AckStatus",
@@ -33,16 +28,11 @@ __all__ = [
     "AxisAuthError",
     "AxisConnector",
     "AxisError",
-    "FaultConfig",
+    "Clock",
     "HttpAxisConnector",
-    "InMemoryAxis",
-    "InMemoryAxisConnector",
     "MessageType",
     "ReceivedItem",
-    "SignatureVerifier",
-    "SystemConfig",
     "authenticate",
     "build_headers",
-    "load_systems",
     "verify_headers",
 ]

@@ -1,8 +1,8 @@
-"""Connectors to the national axis: the interface the hub codes against, and two implementations.
+"""Connectors to the national axis: the interface the hub codes against, and its HTTP client.
 
 :class:`HttpAxisConnector` speaks the axis's REST interface as the VNPT SDK does (it works
-unchanged against the real axis and the mock). :class:`InMemoryAxis` is a fake for unit tests
-that runs the very same authentication and operation code as the mock, minus HTTP.
+unchanged against the real axis and the mock). The in-memory fake for unit tests,
+``app.mock_axis.memory.InMemoryAxis``, builds on :class:`ConnectorBase` with the mock's code.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -19,31 +18,16 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import httpx
 
-from app.connectors.vpcp.auth import (
-    AxisAuthError,
-    authenticate,
-    build_headers,
-    file_hash,
-)
-from app.connectors.vpcp.operations import handle_operation
+from app.connectors.vpcp.auth import build_headers, file_hash
 from app.connectors.vpcp.protocol import (
-    ERROR_AUTH,
-    ERROR_UNAVAILABLE,
     SERVICE_TYPE,
     TRANSIENT_ERROR_CODES,
     AckStatus,
     Agency,
     AxisError,
+    Clock,
     MessageType,
     ReceivedItem,
-)
-from app.connectors.vpcp.state import (
-    AxisState,
-    Clock,
-    FaultConfig,
-    FaultInjector,
-    SignatureVerifier,
-    SystemConfig,
 )
 
 logger = logging.getLogger(__name__)
@@ -173,7 +157,7 @@ def _parse_agencies(data: object) -> list[Agency]:
     ]
 
 
-class _ConnectorBase:
+class ConnectorBase:
     """The operations in terms of one primitive, ``_call``, that each transport provides."""
 
     def _call(self, operation: str, params: Mapping[str, str], body: bytes) -> dict[str, Any]:
@@ -208,7 +192,7 @@ class _ConnectorBase:
 # --- over HTTP --------------------------------------------------------------------------------
 
 
-class HttpAxisConnector(_ConnectorBase):
+class HttpAxisConnector(ConnectorBase):
     """The axis over HTTP(S), one sync ``httpx.Client`` (thread-safe, connection pooling).
 
     ``base_url`` is the axis endpoint (``VPCP_URL``); operations are POSTed to
@@ -290,86 +274,3 @@ class HttpAxisConnector(_ConnectorBase):
             error_code=error_code,
             http_status=code,
         )
-
-
-# --- in memory ----------------------------------------------------------------------------
-
-
-class InMemoryAxis:
-    """A whole axis in memory, with several systems, for unit tests of the hub.
-
-    ``connector(system_id)`` gives one system's view (an AxisConnector). Requests go through
-    the same header signing, verification and operation code as the mock, so refusals,
-    statuses and error codes are identical; faults behave like the mock's too.
-    """
-
-    def __init__(
-        self,
-        systems: Sequence[SystemConfig],
-        verify_signature: SignatureVerifier | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self.state = AxisState(systems, verify_signature, clock)
-        self.faults = FaultInjector()
-
-    def connector(self, system_id: str, secret: str | None = None) -> InMemoryAxisConnector:
-        """A connector for ``system_id``; ``secret`` defaults to the configured one."""
-        if secret is None:
-            secret = self.state.secret_for(system_id) or ""
-        return InMemoryAxisConnector(self, system_id, secret)
-
-    def set_faults(self, config: FaultConfig) -> None:
-        self.faults.configure(config)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
-    def messages(self) -> list[dict[str, object]]:
-        """Same content as the mock's ``GET /_mock/messages``."""
-        return self.state.snapshot()
-
-    def reset(self) -> None:
-        self.state.clear()
-        self.faults.clear()
-
-
-class InMemoryAxisConnector(_ConnectorBase):
-    """One system's connection to an InMemoryAxis."""
-
-    def __init__(self, axis: InMemoryAxis, system_id: str, secret: str) -> None:
-        self.axis = axis
-        self.system_id = system_id
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return f"InMemoryAxisConnector(system_id={self.system_id!r})"
-
-    def _call(self, operation: str, params: Mapping[str, str], body: bytes) -> dict[str, Any]:
-        state = self.axis.state
-        decision = self.axis.faults.draw()
-        if decision.latency_ms:
-            time.sleep(decision.latency_ms / 1000)
-        if decision.reset:
-            raise AxisError(f"{operation}: connection reset (injected fault)", retryable=True)
-        if decision.error == "http_503":
-            raise AxisError(f"{operation}: HTTP 503", retryable=True, http_status=503)
-        if decision.error == "fail_answer":
-            return check_answer(
-                operation,
-                {"status": "FAIL", "ErrorCode": ERROR_UNAVAILABLE, "ErrorDesc": "injected fault"},
-            )
-        now = state.clock()
-        headers = build_headers(self.system_id, self._secret, params, now)
-        try:
-            request = authenticate(headers, state.secret_for, now)
-        except AxisAuthError as exc:
-            raise AxisError(
-                f"{operation}: HTTP 401: {exc.reason}",
-                retryable=False,
-                error_code=ERROR_AUTH,
-                http_status=401,
-            ) from exc
-        answer = handle_operation(
-            state, operation, request, body, lose_after_accept=decision.lose_after_accept
-        )
-        return check_answer(operation, answer)

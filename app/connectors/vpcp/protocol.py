@@ -6,7 +6,9 @@ results and failures identically.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, get_args
 
 MessageType = Literal["edoc", "status"]
@@ -16,6 +18,9 @@ ACK_STATUSES: tuple[str, ...] = get_args(AckStatus)
 SERVICE_TYPE = "eDoc"
 # Status of a received item that its recipient has not acknowledged at all yet.
 STATUS_INITIAL = "initial"
+
+Clock = Callable[[], datetime]
+"""What the client signs its headers with and the axis checks skew against (tests fix it)."""
 
 OPERATIONS = ("sendEdoc", "getReceivedEdocList", "getEdoc", "updateStatus", "getAgenciesList")
 

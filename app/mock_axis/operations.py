@@ -18,7 +18,7 @@ from app.connectors.vpcp.protocol import (
     SERVICE_TYPE,
     AxisError,
 )
-from app.connectors.vpcp.state import AxisState, check_message_type, parse_to
+from app.mock_axis.state import AxisState, check_message_type, parse_to
 
 Answer = dict[str, Any]
 

@@ -17,7 +17,6 @@ from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
 from app.core.db import begin_write, read_first, unit_of_work
 from app.core.errors import HubError
-from app.core.hub import Hub
 from app.core.timeutil import LOCAL_TZ, utcnow
 from app.delivery import repository as delivery_repo
 from app.delivery.models import AxisReceipt, Delivery
@@ -27,6 +26,7 @@ from app.documents import repository as documents_repo
 from app.documents import service as documents
 from app.documents.models import Document
 from app.edxml import EdxmlError, ParsedMessage, serialize
+from app.hub import Hub
 
 log = logging.getLogger("app.inbound")
 

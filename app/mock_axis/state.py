@@ -33,6 +33,7 @@ from app.connectors.vpcp.protocol import (
     STATUS_INITIAL,
     Agency,
     AxisError,
+    Clock,
     MessageType,
     ReceivedItem,
 )
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 SignatureVerifier = Callable[[bytes, str], bool]
 """Called with the edXML bytes and the sender organ id; True when the signature is valid."""
-
-Clock = Callable[[], datetime]
 
 
 class SystemConfig(BaseModel):

@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.connectors.vpcp import AxisConnector
 from app.core.db import read_first, unit_of_work
-from app.core.hub import Hub
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import outbox, sinks
 from app.delivery.models import WorkerHeartbeat
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
+from app.hub import Hub
 
 log = logging.getLogger("app.worker")
 
@@ -73,7 +73,7 @@ class Worker:
             self.axis is not None
             and time.monotonic() - self._last_poll >= self.hub.settings.vpcp_poll_seconds
         ):
-            from app.delivery.inbound import poll_axis
+            from app.documents.inbound import poll_axis
 
             self._last_poll = time.monotonic()
             busy = (

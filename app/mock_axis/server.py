@@ -50,18 +50,18 @@ from app.connectors.vpcp.auth import (
     AxisAuthError,
     authenticate,
 )
-from app.connectors.vpcp.operations import fail, handle_operation, ok
 from app.connectors.vpcp.protocol import (
     ERROR_AUTH,
     ERROR_BAD_REQUEST,
     ERROR_UNAVAILABLE,
     OPERATIONS,
     AxisError,
+    Clock,
     MessageType,
 )
-from app.connectors.vpcp.state import (
+from app.mock_axis.operations import fail, handle_operation, ok
+from app.mock_axis.state import (
     AxisState,
-    Clock,
     FaultConfig,
     FaultInjector,
     SignatureVerifier,

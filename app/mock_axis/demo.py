@@ -72,8 +72,8 @@ def start_mock(settings: Settings, verifier: Any) -> str:
     """Start the mock axis in this process and point the hub's connector at it."""
     from pydantic import SecretStr
 
-    from app.connectors.vpcp import load_systems
-    from app.connectors.vpcp.mock import MockAxisServer, create_mock_app
+    from app.mock_axis.server import MockAxisServer, create_mock_app
+    from app.mock_axis.state import load_systems
 
     path = systems_file(settings)
     server = MockAxisServer.start(
@@ -92,7 +92,7 @@ def start_mock(settings: Settings, verifier: Any) -> str:
 def hub_verifier(settings: Settings) -> Any:
     """The mock checks signatures against the hub's own PKI (the demo's national CA)."""
     from app.core.db import make_engine, make_sessionmaker
-    from app.core.hub import resolve_key_passphrase
+    from app.hub import resolve_key_passphrase
     from app.keys.custody import KeyCustody
     from app.signing.validation import validate_bytes
 
@@ -112,10 +112,10 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
     from app import demo
     from app.clients.service import Principal
     from app.core.db import unit_of_work
-    from app.core.hub import Hub
     from app.documents import pipeline, service
     from app.edxml import EdxmlDocument, build_document_tree, serialize
     from app.hooks import open_sessions
+    from app.hub import Hub
     from app.signing.xmldsig import Signer, sign_tree
 
     hub = Hub.from_settings(settings)
