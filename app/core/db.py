@@ -119,6 +119,8 @@ def begin_write(session: Session) -> None:
     if is_writing(session):
         return
     if session.in_transaction() and _sqlite(session):
+        if session.in_nested_transaction():
+            raise RuntimeError("begin_write inside a SAVEPOINT: call it before begin_nested")
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("rows were changed before begin_write")
         session.info[_HANDOVER] = True
