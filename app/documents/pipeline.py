@@ -430,12 +430,19 @@ class StatusReport:
     status: StatusMessage | None = None
 
 
+# Statuses are checked against their reporter by `authorise`; the submission's principal is
+# the hub itself, which carries the status on.
+HUB = Principal(client_id="hub", name="hub", role="system", organ_ids=frozenset())
+
+
 def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessage:
-    """authorise (transition) → sign or verify → store → route → answer."""
+    """authorise (transition) → sign or verify → store → route → answer.
+
+    (Parsed by the caller: the API's body, an axis item, or built here from JSON.)"""
     reporter = status_rules.authorise(session, rep)
     root = rep.root if rep.root is not None else status_rules.build_tree(rep, reporter)
     sub = Submission(
-        Principal("hub", "hub", "system", frozenset()),
+        HUB,
         ParsedMessage(root=root, kind="status"),
         origin=rep.origin,
         actor=rep.actor,
@@ -448,10 +455,10 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
         organ_id=rep.organ_id,
         unsigned="sign" if reporter.route == "local" else "accept",
     )
+    # store: the write transaction begins; the transition is re-checked on the fresh row
     begin_write(session)
-    status_rules.store(session, hub, rep, root)
-    status = rep.status
-    assert status is not None
+    status = status_rules.store(session, hub, rep, root)
+    # route: back to the sender (or, for a 13, to every recipient)
     delivery.enqueue(
         session,
         kind="status",
@@ -459,6 +466,7 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
         message_id=status.id,
         recipients=delivery.resolve_recipients(session, rep.to),
     )
+    # answer
     repo.add_trace(
         session,
         rep.document.id,
