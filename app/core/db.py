@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """SQLite gets WAL, foreign keys and write-ahead locking; PostgreSQL a real pool."""
     if url.startswith("sqlite"):
@@ -72,6 +76,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                 conn.exec_driver_sql("BEGIN")
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _no_write_while_reading(conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+            # A write in a deferred transaction would upgrade its lock late, and fail at once
+            # (SQLITE_BUSY_SNAPSHOT) if another writer committed since it began: refuse it.
+            if conn.get_execution_options().get(TX_MODE) == READ and _WRITES.match(statement):
+                raise RuntimeError("a write in a read transaction: call begin_write() first")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core.db import begin_write
 from app.core.errors import HubError, NotFound, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
@@ -325,6 +326,12 @@ class KeyCustody:
     def refresh_crls_if_due(self, session: Session, *, actor: str = "system") -> bool:
         crl = session.get(PublishedCrl, ISSUING)
         if crl is None or crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
+            return False
+        # A write inside a reading stage (e.g. verification): take the write transaction and
+        # look again, as another process may have refreshed them meanwhile.
+        begin_write(session)
+        session.scalars(select(PublishedCrl).execution_options(populate_existing=True)).all()
+        if crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
             return False
         self.publish_crls(session, actor=actor)
         return True

@@ -74,3 +74,17 @@ def test_begin_write_refuses_rows_changed_while_reading_on_sqlite(sessions) -> N
 
 def _sqlite(s) -> bool:  # type: ignore[no-untyped-def]
     return bool(s.get_bind().dialect.name == "sqlite")
+
+
+def test_a_write_in_a_read_transaction_is_refused_on_sqlite(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions() as s:
+        read_first(s)
+        s.add(_org("000.00.01.H41"))
+        if _sqlite(s):
+            with pytest.raises(RuntimeError, match="begin_write"):
+                s.flush()
+            s.rollback()
+        else:
+            s.flush()  # PostgreSQL: row locks, no database-wide write lock to take late
+            s.commit()
+    assert _count(sessions) == (0 if _sqlite(sessions()) else 1)
