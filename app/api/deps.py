@@ -27,6 +27,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -46,9 +47,11 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
         raise AuthMissing("send Authorization: Bearer <api key>")
     principal = authenticate(session, token.strip())
     request.state.principal = principal
-    # Handlers write by default; the document pipeline goes back to reading until its store
-    # stage (`read_first` … `begin_write`).
-    begin_write(session)
+    # GET and HEAD handlers go on reading in the same transaction (on SQLite: no write lock).
+    # Other handlers write by default; the document pipeline goes back to reading until its
+    # store stage (`read_first` … `begin_write`).
+    if request.method not in SAFE_METHODS:
+        begin_write(session)
     return principal
 
 

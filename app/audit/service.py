@@ -118,9 +118,12 @@ def install(sessions: sessionmaker[Session]) -> None:
 
     Sessions of a factory without it refuse `record`, so no entry is ever silently dropped.
     """
-    if not event.contains(sessions, "before_commit", _append_pending):
-        event.listen(sessions, "before_commit", _append_pending)
-        event.listen(sessions, "after_rollback", _discard_pending)
+    # Marked on the factory itself: `event.contains` may answer for a dead factory whose id
+    # a new one reuses (SQLAlchemy keeps registry keys by id until their collection is freed).
+    if sessions.kw.get("info", {}).get(HOOKED):
+        return
+    event.listen(sessions, "before_commit", _append_pending)
+    event.listen(sessions, "after_rollback", _discard_pending)
     sessions.configure(info=(sessions.kw.get("info") or {}) | {HOOKED: True})
 
 

@@ -16,6 +16,7 @@ ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` re
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +66,7 @@ BORN = "lienthong.stats.born"
 STACK = "lienthong.stats.tally"
 
 _warned: set[str] = set()
+_HOOKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 # -- snapshots ----------------------------------------------------------------------------------
@@ -486,16 +488,20 @@ def _upsert(dialect: str, table: Table, key: tuple[str, ...], used: tuple[str, .
 
 def install(sessions: sessionmaker[Session]) -> None:
     """Listen on this factory's sessions and on its engine (idempotent)."""
+    # Installed targets are remembered in weak sets, not asked with `event.contains`: its
+    # registry is keyed by id() and may answer for a dead target whose id a new one reuses.
     engine = sessions.kw["bind"]
-    if event.contains(sessions, "before_flush", _before_flush):
+    if sessions in _HOOKED:
         return
+    _HOOKED.add(sessions)
     event.listen(sessions, "before_flush", _before_flush)
     event.listen(sessions, "after_flush", _after_flush)
     event.listen(sessions, "after_commit", _forget)
     event.listen(sessions, "after_rollback", _forget)
     event.listen(sessions, "after_soft_rollback", _forget)
     event.listen(sessions, "do_orm_execute", _bulk_statement)
-    if not event.contains(engine, "commit", _on_commit):
+    if engine not in _HOOKED:
+        _HOOKED.add(engine)
         event.listen(engine, "begin", _on_begin)
         event.listen(engine, "savepoint", _on_savepoint)
         event.listen(engine, "release_savepoint", _on_release_savepoint)
