@@ -166,3 +166,44 @@ def audit_ok(sessions: Any) -> bool:
 
     with sessions() as s:
         return audit.verify(s).ok
+
+
+def test_a_reading_request_does_not_hold_the_write_lock(  # type: ignore[no-untyped-def]
+    client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.documents import service
+
+    first = client.post(
+        DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system")
+    )
+    assert first.status_code == 202, first.text
+    entered, release = threading.Event(), threading.Event()
+    original = service.to_out
+
+    def to_out(*args: Any, **kw: Any) -> Any:
+        if not entered.is_set():  # only the GET's call; the other writer's answer goes on
+            entered.set()
+            assert release.wait(timeout=60), "the test never released the blocked GET"
+        return original(*args, **kw)
+
+    monkeypatch.setattr(service, "to_out", to_out)
+    got: dict[str, Any] = {}
+
+    def read() -> None:
+        got["r"] = client.get(f"{DOCS}/{first.json()['id']}", headers=world.auth("auditor"))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        assert entered.wait(timeout=60), "the GET never reached its handler"
+        other = client.post(
+            DOCS,
+            json=document_json(world.FOREIGN, [world.OWN]),
+            headers=world.auth("system_foreign"),
+        )
+        assert other.status_code == 202, other.text
+        assert "r" not in got
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert got["r"].status_code == 200 and got["r"].json()["id"] == first.json()["id"]
