@@ -253,7 +253,7 @@ def clients_create(name: str, role: str, orgs: tuple[str, ...], as_json: bool) -
         with unit_of_work(_session_factory(settings)) as session:
             client, key = create_client(
                 session,
-                ClientCreate(name=name, role=role, organ_ids=list(orgs)),  # type: ignore[arg-type]
+                ClientCreate(name=name, role=role, organ_ids=list(orgs)),
                 actor="cli",
             )
             out = {

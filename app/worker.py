@@ -32,6 +32,9 @@ from app.hub import Hub
 
 log = logging.getLogger("app.worker")
 
+CRL_CHECK_SECONDS = 60.0
+"""How often the worker checks whether the CRLs are due for republication (one SELECT)."""
+
 
 @dataclass
 class Worker:
@@ -46,6 +49,7 @@ class Worker:
     rng: random.Random = field(default_factory=random.Random)
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
+    _next_crl_check: float = 0.0
 
     # -- loop -----------------------------------------------------------------------------
 
@@ -66,8 +70,9 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, a batch of deliveries, and the axis poll when it is due."""
+        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due."""
         self.heartbeat()
+        self.refresh_crls()
         busy = self.deliver_batch() > 0
         if (
             self.axis is not None
@@ -92,6 +97,20 @@ class Worker:
                 )
             else:
                 row.seen_at = utcnow()
+
+    def refresh_crls(self) -> None:
+        """Republish the CRLs ahead of expiry: the write that reading the trust store never
+        does. At the first round (start-up), then every CRL_CHECK_SECONDS; a failure is
+        logged and does not hold up deliveries."""
+        if time.monotonic() < self._next_crl_check:
+            return
+        self._next_crl_check = time.monotonic() + CRL_CHECK_SECONDS
+        try:
+            with unit_of_work(self.sessions) as s:
+                if self.hub.custody.refresh_crls_if_due(s):
+                    log.info("CRLs republished ahead of expiry")
+        except Exception:
+            log.exception("CRL refresh failed")
 
     # -- outbound ---------------------------------------------------------------------------
 

@@ -37,8 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from app.signing import pki
-from app.signing.validation import TrustStore, validate
+from app.signing import TrustStore, pki, validate
 from app.signing.xmldsig import Signer, parse_document, safe_parser, sign_bytes, sign_tree
 
 SENDER = "000.00.00.H41"

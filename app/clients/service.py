@@ -34,7 +34,7 @@ def to_out(client: ApiClient) -> ClientOut:
     return ClientOut(
         id=client.id,
         name=client.name,
-        role=client.role,  # type: ignore[arg-type]
+        role=client.role,
         organ_ids=client.organ_ids,
         created_at=iso(client.created_at) or "",
         revoked_at=iso(client.revoked_at),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta, timezone
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Asia/Ho_Chi_Minh, the one definition: UTC+7 without daylight saving since 1975 (named "+07"
+# as tzdata names it), as edXML defines its times; a fixed offset needs no tzdata.
+LOCAL_TZ = timezone(timedelta(hours=7), "+07")
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -211,12 +211,3 @@ def redrive(session: Session, delivery_id: str, *, actor: str) -> Delivery:
         details={"organ_id": d.organ_id},
     )
     return d
-
-
-def next_due(session: Session) -> datetime | None:
-    return session.scalar(
-        select(Delivery.next_attempt_at)
-        .where(Delivery.state.in_(PENDING))
-        .order_by(Delivery.next_attempt_at)
-        .limit(1)
-    )

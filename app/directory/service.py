@@ -34,7 +34,7 @@ def to_out(
         level=org.level,
         email=org.email,
         address=org.address,
-        route=org.route,  # type: ignore[arg-type]
+        route=org.route,
         delivery=delivery,
         active=org.active,
         certificate=certificate,

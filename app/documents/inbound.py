@@ -39,7 +39,7 @@ def poll_axis(
     handled = 0
     for message_type in ("edoc", "status"):
         try:
-            items = axis.get_received_list(message_type)  # type: ignore[arg-type]
+            items = axis.get_received_list(message_type)
         except AxisError as exc:
             log.warning("axis list failed", extra={"error": str(exc), "message_type": message_type})
             continue

@@ -37,9 +37,9 @@ from app.documents import statuses as status_rules
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
 from app.edxml import EdxmlDocument, ParsedMessage, parse_message, serialize_to
-from app.edxml.payloads import detach_payloads
+from app.edxml.payloads import DetachedPayloads, detach_payloads
 from app.hub import Hub
-from app.signing.validation import ValidationReport, validate
+from app.signing import ValidationReport, validate
 
 
 @dataclass
@@ -59,7 +59,8 @@ class Submission:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     replaced_ids: list[str] = field(default_factory=list)
-    # sign or verify
+    # sign or verify (large attachment texts held outside the tree meanwhile)
+    payloads: DetachedPayloads | None = None
     verdict: ValidationReport | None = None
     signed_by_hub: bool = False
     # store
@@ -145,7 +146,7 @@ def submit_document(session: Session, hub: Hub, sub: Submission) -> Document:
 def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
     # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
     # tree is not used afterwards, so they are not put back.
-    with detach_payloads(sub.root, restore=False):
+    with detach_payloads(sub.root, restore=False) as sub.payloads:
         if sub.verdict is None:  # the axis verified before deciding to quarantine
             sign_or_verify(session, hub, sub)
         store(session, hub, sub)
@@ -241,7 +242,9 @@ def sign_or_verify(
     organ = organ_id or sub.from_organ
     trust = hub.custody.trust_store(session)
     if has_signature(sub.root) or unsigned == "verify":
-        report = validate(sub.root, expected_organ_id=organ, trust=trust, at=sub.at)
+        report = validate(
+            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        )
         sub.verdict = report
         if refuse and not report.passed:
             if sub.parsed.kind == "status":
@@ -256,10 +259,12 @@ def sign_or_verify(
         return
     from app.signing.xmldsig import sign_tree
 
-    sign_tree(sub.root, hub.custody.signer_for(session, organ))
+    sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
-        sub.verdict = validate(sub.root, expected_organ_id=organ, trust=trust, at=sub.at)
+        sub.verdict = validate(
+            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        )
 
 
 def store(session: Session, hub: Hub, sub: Submission) -> Document:
@@ -267,7 +272,7 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
     begin_write(session)
     msg = sub.message
     assert sub.verdict is not None
-    sub.blob, sub.size = hub.blobs.put_writer(lambda out: serialize_to(sub.root, out))
+    sub.blob, sub.size = hub.blobs.put_writer(lambda out: serialize_to(sub.root, out, sub.payloads))
     doc = Document(
         document_id=msg.effective_document_id,
         from_organ=sub.from_organ,

@@ -23,9 +23,8 @@ from app.documents import repository as repo
 from app.documents.models import Document, IdempotencyRecord, StatusMessage, ValidationRecord
 from app.documents.schemas import DeliveryOut, DocumentOut, SignatureSummary
 from app.edxml import EdxmlDocument, ParsedMessage, build_document_tree
-from app.signing.validation import ValidationReport
+from app.signing.report import ValidationReport
 
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 ANY_SIGNATURE = "//*[local-name()='Signature']"
 
 

@@ -154,7 +154,7 @@ def build_tree(rep: StatusReport, reporter: Organization) -> etree._Element:
             document_id=doc.document_id,
         ),
         staff_info=StaffInfo(**rep.staff) if rep.staff else None,
-        status_code=rep.code,  # type: ignore[arg-type]
+        status_code=rep.code,
         description=rep.description,
         timestamp=local_ts,
     )

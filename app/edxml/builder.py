@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from app.edxml import schema
 from app.edxml.models import EdxmlDocument, StatusMessage, format_date, format_timestamp
+from app.edxml.payloads import DetachedPayloads, checked
 from app.edxml.schema import Group, Leaf, Node, Wrapped, q
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -106,17 +107,16 @@ def serialize(root: etree._Element) -> bytes:
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False) + b"\n"
 
 
-def serialize_to(root: etree._Element, out: BinaryIO) -> None:
+def serialize_to(
+    root: etree._Element, out: BinaryIO, payloads: DetachedPayloads | None = None
+) -> None:
     """`serialize`, written to a file: a 70 MB message is not built as one more bytes copy,
-    and detached payloads (see `payloads.detach_payloads`) are written in slices."""
-    from app.edxml.payloads import detached, write_around
-
+    and `payloads` detached from this tree (see `payloads.detach_payloads`) are written in
+    slices."""
     out.write(XML_DECLARATION)
-    payloads = detached(root)
-    if payloads:
-        write_around(
-            etree.tostring(root, encoding="UTF-8", xml_declaration=False), payloads, out.write
-        )
+    held = checked(payloads, root)
+    if held is not None:
+        held.write_around(etree.tostring(root, encoding="UTF-8", xml_declaration=False), out.write)
     else:
         etree.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=False)
     out.write(b"\n")

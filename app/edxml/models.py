@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -40,6 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.timeutil import LOCAL_TZ
 from app.edxml import b64
 
 # --- limits (SPEC section 3; MAX_TEXT is ours: a generous cap for fields the SPEC is silent on,
@@ -57,9 +58,6 @@ StatusCodeLiteral = Literal["01", "02", "03", "04", "05", "06", "13", "15", "16"
 
 #: Business types (BussinessDocType).
 BUSINESS_NEW, BUSINESS_REVOKE, BUSINESS_UPDATE, BUSINESS_REPLACE = 0, 1, 2, 3
-
-#: Asia/Ho_Chi_Minh has been a fixed UTC+7 since 1975; a fixed offset avoids needing tzdata.
-VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")
 
 _ORGAN_ID_RE = re.compile(r"[0-9A-Z]+(?:\.[0-9A-Z]+)*")
 _SLASH_DATE_RE = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
@@ -159,7 +157,7 @@ def _slash_timestamp_in(value: Any) -> Any:
 def _local_naive(value: datetime) -> datetime:
     # The XML form has whole seconds and no offset: normalise so that a model survives a trip.
     if value.tzinfo is not None:
-        value = value.astimezone(VIETNAM_TZ).replace(tzinfo=None)
+        value = value.astimezone(LOCAL_TZ).replace(tzinfo=None)
     return value.replace(microsecond=0)
 
 

@@ -1,17 +1,14 @@
-"""Key custody: the demo PKI's lifecycle and the per-process caches of signers and trust.
+"""Key custody: the demo PKI's life cycle (CA, organization keys, revocation, CRLs).
 
-Private keys are stored encrypted with KEY_PASSPHRASE and decrypted once per process (an RSA
-key load costs ~46 ms); a Signer is cached by its certificate fingerprint, so rotation (a new
-active key) is picked up on the next signature without a restart. The TrustStore is rebuilt
-only when the published CRLs or the registered fingerprints change.
+What this module writes (CA material, keys, revocations, CRLs, their audit entries) happens in
+the caller's transaction. Reading what it holds (a signer, the trust store) goes through the
+per-process caches in `caches.py` and never writes: CRLs are republished ahead of expiry by
+`refresh_crls_if_due`, which the worker runs on a schedule (`app.worker`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,35 +16,25 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core.db import begin_write
-from app.core.errors import HubError, NotFound, Unprocessable
+from app.core.errors import NotFound, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
-from app.keys.models import (
-    CaMaterial,
-    PublishedCrl,
-    RegisteredFingerprint,
-    RevokedCertificate,
-    SigningKey,
-)
+from app.keys.caches import ISSUING, ROOT, KeyCaches, SigningUnavailable, ca_material
+from app.keys.models import CaMaterial, PublishedCrl, RevokedCertificate, SigningKey
 from app.signing import pki
-from app.signing.validation import TrustStore
+from app.signing.trust import TrustStore
 from app.signing.xmldsig import Signer
 
-ROOT, ISSUING = "root", "issuing"
 CRL_LIFETIME = dt.timedelta(days=7)
-TRUST_MEMO_SECONDS = 2.0
 ROOT_CRL_URL = "http://lienthong.local/pki/crl/root"
 ISSUING_CRL_URL = "http://lienthong.local/pki/crl"
 CRL_REFRESH_BEFORE = dt.timedelta(days=1)
-
-
-class SigningUnavailable(HubError):
-    status, code, title = 503, "signing.unavailable", "Signing key unavailable"
+"""CRLs are republished this long before their nextUpdate."""
 
 
 def x509_name(name: str, *, suffix: str = "") -> str:
@@ -76,47 +63,59 @@ class PkiSummary:
     issued: list[str]
 
 
-# Decrypted keys and built trust stores are cached for the whole process: every KeyCustody
-# (one per app or worker) shares them, keyed by certificate and passphrase digests, so a key
-# is decrypted once per process and a wrong passphrase is never masked by the cache.
-_LOCK = threading.Lock()
-_SIGNERS: dict[tuple[str, str], Signer] = {}
-_CA_KEYS: dict[tuple[str, str], Any] = {}
-_TRUST: dict[tuple[Any, ...], TrustStore] = {}
-_TRUST_MAX = 16
-
-
 class KeyCustody:
     """The key-custody service of one app or worker (its caches are process-wide)."""
 
     def __init__(self, passphrase: str, extra_anchors: Path | None = None) -> None:
         self._passphrase = passphrase
-        self._pp = hashlib.sha256(passphrase.encode()).hexdigest()
         self._extra_anchors = (
             pki.load_pem_certificates(extra_anchors.read_bytes()) if extra_anchors else []
         )
-        self._lock = _LOCK
-        self._memo: tuple[float, TrustStore] | None = None
+        self.caches = KeyCaches(passphrase, self._extra_anchors)
 
-    # -- CA lifecycle ------------------------------------------------------------------------
+    # -- reading (no writes) ----------------------------------------------------------------
 
-    def _ca(self, session: Session, role: str) -> CaMaterial:
-        row = session.get(CaMaterial, role)
+    def signer_for(self, session: Session, organ_id: str) -> Signer:
+        """The organization's active signer (decrypted once per process)."""
+        row = session.scalars(
+            select(SigningKey)
+            .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
+            .order_by(SigningKey.created_at.desc())
+            .limit(1)
+        ).one_or_none()
         if row is None:
-            raise SigningUnavailable("the PKI is not initialised: run `lienthong pki init`")
-        return row
+            raise SigningUnavailable(
+                f"{organ_id} has no signing key: run `lienthong pki issue {organ_id}`"
+            )
+        return self.caches.signer(session, row)
 
-    def _ca_key(self, row: CaMaterial) -> Any:
-        fp = (hashlib.sha256(row.certificate_pem.encode()).hexdigest(), self._pp)
-        with self._lock:
-            key = _CA_KEYS.get(fp)
-        if key is None:
-            if row.private_key_enc is None:
-                raise SigningUnavailable(f"the {row.role} CA's private key is not held here")
-            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
-            with self._lock:
-                _CA_KEYS[fp] = key
-        return key
+    def trust_store(self, session: Session) -> TrustStore:
+        """The current trust store (see `KeyCaches.trust_store`); reads only."""
+        return self.caches.trust_store(session)
+
+    def invalidate(self) -> None:
+        """Forget the memoised trust store (after a revocation or a registration here)."""
+        self.caches.invalidate()
+
+    def check_ready(self, session: Session) -> None:
+        """Raise unless the passphrase opens the issuing CA key and trust can be built."""
+        self.caches.ca_key(ca_material(session, ISSUING))
+        self.trust_store(session)
+
+    def ca_bundle_pem(self, session: Session) -> str:
+        rows = [ca_material(session, ISSUING), ca_material(session, ROOT)]
+        return "".join(r.certificate_pem for r in rows) + "".join(
+            _pem(c) for c in self._extra_anchors
+        )
+
+    def crl_der(self, session: Session, role: str = ISSUING) -> bytes:
+        """The published CRL as it stands (the worker keeps it fresh)."""
+        crl = session.get(PublishedCrl, role)
+        if crl is None:
+            raise NotFound("no CRL published yet", code="pki.not_initialised")
+        return crl.der
+
+    # -- CA life cycle ----------------------------------------------------------------------
 
     def init_ca(self, session: Session, *, actor: str) -> bool:
         """Create the demo root (standing in for the national CA) and the issuing CA, once."""
@@ -146,8 +145,7 @@ class KeyCustody:
                     private_key_enc=pki.encrypt_private_key(key, self._passphrase).decode(),
                 )
             )
-            with self._lock:
-                _CA_KEYS[(hashlib.sha256(_pem(cert).encode()).hexdigest(), self._pp)] = key
+            self.caches.remember_ca_key(_pem(cert), key)
         session.flush()
         audit.record(
             session,
@@ -170,10 +168,10 @@ class KeyCustody:
         Retired certificates are not revoked: documents they signed still verify.
         """
         org = self._local_org(session, organ_id)
-        ca = self._ca(session, ISSUING)
+        ca = ca_material(session, ISSUING)
         ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
         key, cert = pki.issue_org_certificate(
-            self._ca_key(ca),
+            self.caches.ca_key(ca),
             ca_cert,
             organ_id,
             x509_name(org.name),
@@ -199,7 +197,7 @@ class KeyCustody:
         """Make `cert` the organization's active signing certificate (rotation: old retires)."""
         self._local_org(session, organ_id)
         issuing = x509.load_pem_x509_certificate(
-            self._ca(session, ISSUING).certificate_pem.encode()
+            ca_material(session, ISSUING).certificate_pem.encode()
         )
         signer = Signer(key, cert, [issuing])
         now = utcnow()
@@ -220,8 +218,7 @@ class KeyCustody:
         )
         session.add(row)
         session.flush()
-        with self._lock:
-            _SIGNERS[(row.sha256, self._pp)] = signer
+        self.caches.remember_signer(row.sha256, signer)
         audit.record(
             session,
             actor=actor,
@@ -284,12 +281,12 @@ class KeyCustody:
             for r in session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial))
         ]
         for role, entries in ((ROOT, []), (ISSUING, revoked)):
-            ca = self._ca(session, role)
+            ca = ca_material(session, role)
             cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
             current = session.get(PublishedCrl, role)
             number = (current.number + 1) if current else 1
             der = pki.build_crl(
-                self._ca_key(ca),
+                self.caches.ca_key(ca),
                 cert,
                 entries,
                 this_update=now,
@@ -324,11 +321,13 @@ class KeyCustody:
         )
 
     def refresh_crls_if_due(self, session: Session, *, actor: str = "system") -> bool:
+        """Republish the CRLs when the issuing one is within CRL_REFRESH_BEFORE of its
+        nextUpdate (or past it). A write: the worker runs it on a schedule, never a read."""
         crl = session.get(PublishedCrl, ISSUING)
         if crl is None or crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
             return False
-        # A write inside a reading stage (e.g. verification): take the write transaction and
-        # look again, as another process may have refreshed them meanwhile.
+        # Take the write transaction (a no-op for a session already writing) and look again:
+        # another process may have refreshed them meanwhile.
         begin_write(session)
         session.scalars(select(PublishedCrl).execution_options(populate_existing=True)).all()
         if crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
@@ -336,119 +335,21 @@ class KeyCustody:
         self.publish_crls(session, actor=actor)
         return True
 
-    # -- use --------------------------------------------------------------------------------
-
-    def signer_for(self, session: Session, organ_id: str) -> Signer:
-        row = session.scalars(
-            select(SigningKey)
-            .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
-            .order_by(SigningKey.created_at.desc())
-            .limit(1)
-        ).one_or_none()
-        if row is None:
-            raise SigningUnavailable(
-                f"{organ_id} has no signing key: run `lienthong pki issue {organ_id}`"
-            )
-        with self._lock:
-            signer = _SIGNERS.get((row.sha256, self._pp))
-        if signer is None:
-            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
-            cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())
-            issuing = x509.load_pem_x509_certificate(
-                self._ca(session, ISSUING).certificate_pem.encode()
-            )
-            signer = Signer(key, cert, [issuing])
-            with self._lock:
-                _SIGNERS[(row.sha256, self._pp)] = signer
-        return signer
-
-    def invalidate(self) -> None:
-        """Forget the memoised trust store (after a revocation or a registration here)."""
-        self._memo = None
-
-    def trust_store(self, session: Session) -> TrustStore:
-        """The current trust store; memoised for TRUST_MEMO_SECONDS per process.
-
-        Changes made through this process invalidate it at once; other processes see a new
-        CRL or a registered fingerprint within TRUST_MEMO_SECONDS.
-        """
-        memo = self._memo
-        if memo is not None and time.monotonic() - memo[0] < TRUST_MEMO_SECONDS:
-            return memo[1]
-        store = self._load_trust_store(session)
-        self._memo = (time.monotonic(), store)
-        return store
-
-    def _load_trust_store(self, session: Session) -> TrustStore:
-        self.refresh_crls_if_due(session)
-        crls = list(session.scalars(select(PublishedCrl).order_by(PublishedCrl.role)))
-        fp_version = session.execute(
-            select(func.count(), func.max(RegisteredFingerprint.created_at)).select_from(
-                RegisteredFingerprint
-            )
-        ).one()
-        identity = (
-            tuple(hashlib.sha256(c.der).hexdigest() for c in crls),
-            tuple(str(v) for v in fp_version),
-            tuple(_sha256(c) for c in self._extra_anchors),
-        )
-        with self._lock:
-            cached = _TRUST.get(identity)
-        if cached is not None:
-            return cached
-        root = self._ca(session, ROOT)
-        issuing = self._ca(session, ISSUING)
-        registered: dict[str, set[str]] = {}
-        for fp in session.scalars(select(RegisteredFingerprint)):
-            registered.setdefault(fp.organ_id, set()).add(fp.sha256)
-        store = TrustStore(
-            anchors=[
-                x509.load_pem_x509_certificate(root.certificate_pem.encode()),
-                *self._extra_anchors,
-            ],
-            intermediates=[x509.load_pem_x509_certificate(issuing.certificate_pem.encode())],
-            crls=[c.der for c in crls],
-            registered_fingerprints=registered,
-        )
-        with self._lock:
-            if len(_TRUST) >= _TRUST_MAX:
-                _TRUST.pop(next(iter(_TRUST)))
-            _TRUST[identity] = store
-        return store
-
     def issue_detached(
         self, session: Session, organ_id: str, name: str
     ) -> tuple[Any, x509.Certificate, x509.Certificate]:
         """A certificate under the issuing CA whose key the hub hands out and does not keep
         (the demo's other province signs with it). Returns (key, certificate, issuing CA)."""
-        ca = self._ca(session, ISSUING)
+        ca = ca_material(session, ISSUING)
         ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
         key, cert = pki.issue_org_certificate(
-            self._ca_key(ca),
+            self.caches.ca_key(ca),
             ca_cert,
             organ_id,
             x509_name(name),
             common_name=x509_name(name, suffix=f" ({organ_id})"),
         )
         return key, cert, ca_cert
-
-    def check_ready(self, session: Session) -> None:
-        """Raise unless the passphrase opens the issuing CA key and trust can be built."""
-        self._ca_key(self._ca(session, ISSUING))
-        self.trust_store(session)
-
-    def ca_bundle_pem(self, session: Session) -> str:
-        rows = [self._ca(session, ISSUING), self._ca(session, ROOT)]
-        return "".join(r.certificate_pem for r in rows) + "".join(
-            _pem(c) for c in self._extra_anchors
-        )
-
-    def crl_der(self, session: Session, role: str = ISSUING) -> bytes:
-        self.refresh_crls_if_due(session)
-        crl = session.get(PublishedCrl, role)
-        if crl is None:
-            raise NotFound("no CRL published yet", code="pki.not_initialised")
-        return crl.der
 
     def ensure_demo_keys(
         self, session: Session, *, actor: str, progress: Callable[[str], None] | None = None

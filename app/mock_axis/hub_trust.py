@@ -7,8 +7,8 @@ import time
 
 import httpx
 
+from app.signing import TrustStore, validate_bytes
 from app.signing.pki import load_pem_certificates
-from app.signing.validation import TrustStore, validate_bytes
 
 
 class HubTrustVerifier:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,8 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from lxml import etree
 
-from app.edxml.payloads import detached as detached_payloads
-from app.edxml.payloads import write_around
+from app.edxml.payloads import DetachedPayloads, checked, detach_payloads, has_large_payloads
 from app.signing.pki import PrivateKey
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -166,55 +164,32 @@ class _HashWriter:
         return len(data)
 
 
-_BIG_TEXT = 1 << 20
-_C14N_ESCAPED = re.compile(r"[&<>\r]")
-_PAYLOAD_TAG = "{%s}ContentTransferEncoded" % EDXML_NS  # noqa: UP031
-
-
-def c14n_digest(root: etree._Element, hash_name: str) -> bytes:
+def c14n_digest(
+    root: etree._Element, hash_name: str, payloads: DetachedPayloads | None = None
+) -> bytes:
     """Digest of the exclusive C14N (no comments) of the whole document that holds `root`.
 
     Attachments can be 70 MB of base64 text, and lxml's C14N holds about three copies of a
-    text node while it writes it. So the text of each large attachment element is swapped for
-    a unique marker, the (now small) C14N is hashed around the marker, and the attachment's
-    text is hashed in slices; then the text is put back. Base64 has nothing C14N escapes, so
-    the digest is exactly that of the whole document; other text takes the plain path.
-    (Swapping the element itself would be cheaper, but lxml re-prefixes moved elements.)
+    text node while it writes it. So large attachment texts are taken out of the tree (the
+    caller's `payloads`, or here for the duration of the digest), the (now small) C14N is
+    hashed around their markers, and the texts are hashed in slices. Base64 has nothing C14N
+    escapes, so the digest is exactly that of the whole document; other text takes the plain
+    path. (Swapping the element itself would be cheaper, but lxml re-prefixes moved elements.)
     """
     h = hashlib.new(hash_name)
     tree: Any = root.getroottree()  # lxml-stubs do not know exclusive= or file-like sinks
-    held = detached_payloads(root)
-    if held:
+    held = checked(payloads, root)
+    if held is not None:
         small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
-        write_around(small, held, h.update)
+        held.write_around(small, h.update)
         return h.digest()
-    swapped: list[tuple[etree._Element, str, str]] = []
-    try:
-        for element in tree.getroot().iter(_PAYLOAD_TAG):
-            if len(element):
-                continue
-            text = element.text
-            if text is None or len(text) < _BIG_TEXT or _C14N_ESCAPED.search(text):
-                continue
-            marker = f"LIENTHONGC14NMARKER{len(swapped)}X{os.urandom(8).hex()}"
-            element.text = marker
-            swapped.append((element, marker, text))
-        if not swapped:
-            tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
-            return h.digest()
-        rest = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
-        for _element, marker, text in swapped:
-            before, sep, rest = rest.partition(marker.encode())
-            if not sep:
-                raise SigningError("C14N marker not found")
-            h.update(before)
-            for i in range(0, len(text), _BIG_TEXT):
-                h.update(text[i : i + _BIG_TEXT].encode("utf-8"))
-        h.update(rest)
+    if not has_large_payloads(root):
+        tree.write_c14n(_HashWriter(h), exclusive=True, with_comments=False)
         return h.digest()
-    finally:
-        for element, _marker, text in swapped:
-            element.text = text
+    with detach_payloads(root) as taken:
+        small = etree.tostring(tree, method="c14n", exclusive=True, with_comments=False)
+        taken.write_around(small, h.update)
+    return h.digest()
 
 
 @contextmanager
@@ -251,11 +226,13 @@ def detached(element: etree._Element) -> Iterator[None]:
             parent.text = saved
 
 
-def enveloped_digest(signature: etree._Element, hash_name: str) -> bytes:
+def enveloped_digest(
+    signature: etree._Element, hash_name: str, payloads: DetachedPayloads | None = None
+) -> bytes:
     """Reference digest for `URI=""` + enveloped-signature + exc-C14N, as a verifier sees it."""
     root = signature.getroottree().getroot()  # taken before the Signature leaves the tree
     with detached(signature):
-        return c14n_digest(root, hash_name)
+        return c14n_digest(root, hash_name, payloads)
 
 
 def c14n_signed_info(signed_info: etree._Element) -> bytes:
@@ -452,11 +429,13 @@ class Signer:
         return etree.fromstring(f"{start}{digest_b64}{middle}{value_b64}{end}")
 
 
-def sign_tree(root: etree._Element, signer: Signer) -> None:
+def sign_tree(
+    root: etree._Element, signer: Signer, payloads: DetachedPayloads | None = None
+) -> None:
     """Sign an edXML document in place: appends `ds:Signature` as the last child of edXMLHeader.
 
-    The digest covers the whole document (attachments included), so `root` must be the document
-    element of its tree. Any element named Signature already present (in any namespace) is an
+    The digest covers the whole document (attachments included, `payloads` too if some were
+    detached from this tree), so `root` must be the document element of its tree. Any element named Signature already present (in any namespace) is an
     error: the hub never signs over an existing or placeholder signature.
     """
     if root.getparent() is not None:
@@ -469,7 +448,7 @@ def sign_tree(root: etree._Element, signer: Signer) -> None:
 
     # The Signature is appended with no surrounding text, so the document minus the Signature
     # (the enveloped transform) is exactly the document as it is now.
-    header.append(signer.signature_element(c14n_digest(root, "sha256")))
+    header.append(signer.signature_element(c14n_digest(root, "sha256", payloads)))
 
 
 def sign_bytes(data: bytes, signer: Signer) -> bytes:

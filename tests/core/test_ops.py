@@ -80,8 +80,9 @@ def test_wrong_settings_fail_with_the_variable_named(
     with pytest.raises(ValidationError) as err:
         Settings(_env_file=None)  # type: ignore[call-arg]
     assert needle in format_settings_error(err.value)
-    result = CliRunner().invoke(cli, ["db", "upgrade"])
-    assert result.exit_code == 2 and needle in result.output
+    for command in (["db", "upgrade"], ["stats", "check"]):  # stats loads settings itself
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2 and needle in result.output, command
 
 
 def test_settings_defaults_and_postgres_driver(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.audit.models import AuditEntry
-from app.core.db import unit_of_work
 from app.documents import pipeline
 from app.documents.models import Document
 from app.edxml import EdxmlDocument, build_document_tree, serialize
@@ -134,38 +133,6 @@ def test_a_request_signing_does_not_hold_the_write_lock(  # type: ignore[no-unty
     assert first["r"].status_code == 202, first["r"].text
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == 2
-
-
-def test_a_crl_refresh_due_during_verification_is_written_in_the_write_transaction(  # type: ignore[no-untyped-def]
-    client, app, world: World, sessions
-) -> None:
-    from datetime import timedelta
-
-    from app.core.timeutil import utcnow
-    from app.keys.models import PublishedCrl
-
-    with unit_of_work(sessions) as s:
-        crl = s.get(PublishedCrl, "issuing")
-        assert crl is not None
-        before = crl.number
-        crl.next_update = utcnow() + timedelta(hours=1)  # inside the refresh window
-    app.state.hub.custody.invalidate()
-    r = client.post(DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system"))
-    assert r.status_code == 202, r.text
-    with sessions() as s:
-        crl = s.get(PublishedCrl, "issuing")
-        assert crl is not None and crl.number == before + 1
-        assert crl.next_update > utcnow() + timedelta(days=2)
-        actions = list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
-    assert actions[-2:] == ["crl.published", "document.accepted"]
-    assert audit_ok(sessions)
-
-
-def audit_ok(sessions: Any) -> bool:
-    from app.audit import service as audit
-
-    with sessions() as s:
-        return audit.verify(s).ok
 
 
 def test_a_reading_request_does_not_hold_the_write_lock(  # type: ignore[no-untyped-def]

@@ -197,7 +197,7 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
     """Attachments over 1 MiB are hashed around a stand-in (memory); the digest must not change."""
 
     from app.edxml import EdxmlDocument, build_document_tree, serialize
-    from app.signing.validation import TrustStore, validate
+    from app.signing import TrustStore, validate
     from app.signing.xmldsig import Signer, c14n_digest, sign_tree
 
     body = document_json(

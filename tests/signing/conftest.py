@@ -19,9 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from app.signing import pki
+from app.signing import TrustStore, ValidationReport, pki, validate
 from app.signing.pki import PrivateKey
-from app.signing.validation import TrustStore, ValidationReport, validate
 from app.signing.xmldsig import (
     DS_NS,
     ENVELOPED_SIGNATURE,

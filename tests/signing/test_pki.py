@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from app.signing import pki
-from app.signing.validation import organ_id_of
+from app.signing.report import organ_id_of
 from app.signing.xmldsig import Signer, SigningError
 
 from .conftest import NOW, SENDER, UNBOUND, Pki

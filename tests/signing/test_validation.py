@@ -11,16 +11,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography import x509
 from lxml import etree
 
-from app.signing import pki
-from app.signing.validation import (
-    CHECK_NAMES,
-    TrustStore,
-    ValidationReport,
-    certificate_fingerprint,
-    validate,
-)
+from app.signing import TrustStore, ValidationReport, pki, validate
+from app.signing.report import CHECK_NAMES, certificate_fingerprint
 from app.signing.xmldsig import (
     DS_NS,
     ECDSA_SHA256,
@@ -28,6 +23,7 @@ from app.signing.xmldsig import (
     EXC_C14N,
     RSA_SHA1,
     SHA1,
+    Signer,
     find_header,
     find_signatures,
     parse_document,
@@ -409,6 +405,46 @@ def test_not_yet_valid_certificate(demo_pki: Pki, check: Check) -> None:
     assert report.checks["validity"] == "failed"
 
 
+def _issued_under(
+    demo_pki: Pki, ca_key: pki.PrivateKey, ca: x509.Certificate, *chain: x509.Certificate
+) -> tuple[bytes, TrustStore]:
+    """A document signed under `ca` (an extra CA), and a store holding a CRL for that CA."""
+    key, cert = pki.issue_org_certificate(ca_key, ca, SENDER, "UBND Tỉnh Nghệ An")
+    data = sign_bytes(make_edxml(), Signer(key, cert, [ca, *chain]))
+    crl = pki.build_crl(ca_key, ca, [], NOW - dt.timedelta(hours=1), NOW + 7 * DAY)
+    return data, demo_pki.trust(crls=[*demo_pki.crls, crl])
+
+
+def test_weak_key_in_the_chain_is_a_crypto_constraints_failure(demo_pki: Pki) -> None:
+    """The signer's own key and hashes are fine; its CA's 1024-bit key is not."""
+    ca_key, ca = pki.create_issuing_ca(
+        demo_pki.root_key, demo_pki.root, "Weak Issuing CA", key_size=1024, not_before=NOW - DAY
+    )
+    data, store = _issued_under(demo_pki, ca_key, ca)
+    report = validate(parse_document(data), expected_organ_id=SENDER, trust=store, at=NOW)
+    _expect(report, "INDETERMINATE", "CRYPTO_CONSTRAINTS_FAILURE")
+    assert report.checks["algorithm"] == "failed"
+    assert report.checks["chain"] == "indeterminate"
+    assert [e.code for e in report.errors] == ["algorithm.chain"]
+
+
+def test_path_length_violation_is_a_chain_general_failure(demo_pki: Pki) -> None:
+    """The issuing CA may not issue CAs (path length 0); a sub-CA under it breaks the path."""
+    sub_key, sub = pki.create_issuing_ca(
+        demo_pki.ca_key, demo_pki.ca, "Sub CA", not_before=NOW - DAY
+    )
+    data, store = _issued_under(demo_pki, sub_key, sub, demo_pki.ca)
+    report = validate(parse_document(data), expected_organ_id=SENDER, trust=store, at=NOW)
+    _expect(report, "INDETERMINATE", "CERTIFICATE_CHAIN_GENERAL_FAILURE")
+    assert report.checks["chain"] == "indeterminate"
+    assert report.checks["validity"] == report.checks["revocation"] == "not_checked"
+    assert [e.code for e in report.errors] == ["chain.invalid"]
+    # The path certvalidator refused is described, signer first, anchor last.
+    assert [c.subject for c in report.chain[1:]] == [
+        c.subject.rfc4514_string() for c in (sub, demo_pki.ca, demo_pki.root)
+    ]
+
+
 def test_revoked_certificate(demo_pki: Pki, check: Check) -> None:
     data = _signed(demo_pki, "revoked")
     report = check(data)
@@ -671,7 +707,7 @@ def test_too_many_keyinfo_certificates(demo_pki: Pki, check: Check) -> None:
 
 def test_policy_without_revocation_checking(demo_pki: Pki) -> None:
     """An explicit policy choice (e.g. an offline re-check), recorded in the report."""
-    from app.signing.validation import Policy
+    from app.signing import Policy
 
     policy = Policy(name="offline", revocation_mode="none")
     store = demo_pki.trust(crls=[])

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from app.signing.validation import TrustStore, validate
+from app.signing import TrustStore, validate
 from app.signing.xmldsig import (
     DS_NS,
     ECDSA_SHA256,

@@ -31,9 +31,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-AXIS_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from app.core.timeutil import LOCAL_TZ
+
+AXIS_TZ = LOCAL_TZ  # the axis keeps the province's time
 HEADER_PREFIX = "XroadVnpt-"
 SIGN_HEADER = "XroadVnpt-sign-header"
 SIGN_HEADER_KEY = "XroadVnpt-sign-header-key"

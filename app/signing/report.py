@@ -1,0 +1,289 @@
+"""What a validation says and what it accepts: the report model and the policy (SPEC section 5).
+
+The report is kept for every check ever made and read back from storage (`from_dict`), so its
+shape is the stable part of the signing package; `Policy` is hashable because it is part of the
+trust store's cache key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from app.signing.xmldsig import (
+    ECDSA_SHA256,
+    ECDSA_SHA384,
+    ECDSA_SHA512,
+    RSA_SHA256,
+    RSA_SHA384,
+    RSA_SHA512,
+    SHA256,
+    SHA384,
+    SHA512,
+)
+
+CheckStatus = Literal["passed", "failed", "not_checked", "indeterminate"]
+CHECK_NAMES: tuple[str, ...] = (
+    "format",
+    "digest",
+    "signature",
+    "algorithm",
+    "chain",
+    "validity",
+    "revocation",
+    "key_usage",
+    "signer_matches_sender",
+)
+
+TOTAL_PASSED = "TOTAL_PASSED"
+TOTAL_FAILED = "TOTAL_FAILED"
+INDETERMINATE = "INDETERMINATE"
+NO_SIGNATURE_FOUND = "NO_SIGNATURE_FOUND"
+
+FAILED_SUB_INDICATIONS = frozenset(
+    {
+        "FORMAT_FAILURE",
+        "HASH_FAILURE",
+        "SIG_CRYPTO_FAILURE",
+        "REVOKED",
+        "NOT_YET_VALID",
+        "SIG_CONSTRAINTS_FAILURE",
+    }
+)
+"""Sub-indications that make a signature TOTAL_FAILED; all others are INDETERMINATE.
+
+This is the project's mapping (the brief lists SIG_CONSTRAINTS_FAILURE as a failure: a
+certificate of the wrong organization or key usage will never become acceptable later), where
+EN 319 102-1 and pyHanko would call SIG_CONSTRAINTS_FAILURE INDETERMINATE."""
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def normalize_fingerprint(value: str) -> str:
+    """SHA-256 fingerprints are compared as lowercase hex without separators."""
+    return value.replace(":", "").replace(" ", "").strip().lower()
+
+
+def certificate_fingerprint(cert: x509.Certificate) -> str:
+    """Lowercase hex SHA-256 of the DER certificate (the form admins register)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def organ_id_of(cert: x509.Certificate) -> str | None:
+    """The subject's organizationIdentifier (OID 2.5.4.97), if it has exactly one."""
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+    if len(values) != 1:
+        return None
+    value = values[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Report model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One error or warning, with a stable `code` for machines and a `message` for people."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBy:
+    """Who the signing certificate names; serials are lowercase hex, like the directory's."""
+
+    subject: str
+    serial: str
+    issuer: str
+    organ_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "serial": self.serial,
+            "issuer": self.issuer,
+            "organ_id": self.organ_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry:
+    """One certificate of the chain, signer first, trust anchor last."""
+
+    subject: str
+    serial: str
+    issuer: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    sha256: str
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> ChainEntry:
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            serial=format(cert.serial_number, "x"),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            sha256=certificate_fingerprint(cert),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "serial": self.serial,
+            "issuer": self.issuer,
+            "not_before": _iso(self.not_before),
+            "not_after": _iso(self.not_after),
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEvidence:
+    """A CRL or OCSP response (DER) that the chain decision rested on, kept for re-validation."""
+
+    type: Literal["crl", "ocsp"]
+    der: bytes
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "der": base64.b64encode(self.der).decode("ascii")}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of one validation (SPEC section 5), kept for every check ever made.
+
+    `claimed_signing_time` is the sender's own TraceHeader Timestamp (the TraceHeader whose
+    OrganId is MessageHeader/From/OrganId), or for status messages MessageHeader/Timestamp.
+    Both are inside the signed content, but they are the signer's claim, not a trusted time;
+    `best_signature_time` is the proof-of-existence time the hub knows (`at`).
+    """
+
+    indication: str
+    sub_indication: str | None
+    signed_by: SignedBy | None
+    chain: tuple[ChainEntry, ...]
+    claimed_signing_time: dt.datetime | None
+    best_signature_time: dt.datetime
+    checks: Mapping[str, CheckStatus]
+    errors: tuple[Message, ...]
+    warnings: tuple[Message, ...]
+    validated_at: dt.datetime
+    policy: str
+    revocation_data: tuple[RevocationEvidence, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.indication == TOTAL_PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: times as ISO 8601 UTC ('Z'), DER as base64."""
+        return {
+            "indication": self.indication,
+            "sub_indication": self.sub_indication,
+            "signed_by": self.signed_by.to_dict() if self.signed_by else None,
+            "chain": [c.to_dict() for c in self.chain],
+            "claimed_signing_time": _iso(self.claimed_signing_time),
+            "best_signature_time": _iso(self.best_signature_time),
+            "checks": dict(self.checks),
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "validated_at": _iso(self.validated_at),
+            "policy": self.policy,
+            "revocation_data": [r.to_dict() for r in self.revocation_data],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
+        """Inverse of `to_dict`, for reports read back from storage."""
+        signed_by = data.get("signed_by")
+        best = _parse_iso(data["best_signature_time"])
+        validated = _parse_iso(data["validated_at"])
+        assert best is not None and validated is not None
+        return cls(
+            indication=data["indication"],
+            sub_indication=data.get("sub_indication"),
+            signed_by=SignedBy(**signed_by) if signed_by else None,
+            chain=tuple(
+                ChainEntry(
+                    subject=c["subject"],
+                    serial=c["serial"],
+                    issuer=c["issuer"],
+                    not_before=cast(dt.datetime, _parse_iso(c["not_before"])),
+                    not_after=cast(dt.datetime, _parse_iso(c["not_after"])),
+                    sha256=c["sha256"],
+                )
+                for c in data.get("chain", ())
+            ),
+            claimed_signing_time=_parse_iso(data.get("claimed_signing_time")),
+            best_signature_time=best,
+            checks=dict(data["checks"]),
+            errors=tuple(Message(**e) for e in data.get("errors", ())),
+            warnings=tuple(Message(**w) for w in data.get("warnings", ())),
+            validated_at=validated,
+            policy=data["policy"],
+            revocation_data=tuple(
+                RevocationEvidence(type=r["type"], der=base64.b64decode(r["der"]))
+                for r in data.get("revocation_data", ())
+            ),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Policy
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the hub accepts. Hashable: it is part of the TrustStore cache key."""
+
+    name: str = "lienthong-edxml-xmldsig"
+    version: str = "1"
+    signature_methods: frozenset[str] = frozenset(
+        {RSA_SHA256, RSA_SHA384, RSA_SHA512, ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512}
+    )
+    digest_methods: frozenset[str] = frozenset({SHA256, SHA384, SHA512})
+    min_rsa_bits: int = 2048
+    ec_curves: frozenset[str] = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+    revocation_mode: Literal["require", "hard-fail", "soft-fail", "none"] = "require"
+    """"require": every certificate below the anchor needs fresh CRL or OCSP data (TRY_LATER
+    otherwise); this is what SPEC section 5 asks for."""
+    time_tolerance: dt.timedelta = dt.timedelta(seconds=1)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    @functools.cached_property
+    def cache_key(self) -> int:
+        """Hash of all fields, computed once (the dataclass hash rebuilds a tuple per call)."""
+        return hash(self)
+
+
+DEFAULT_POLICY = Policy()
