@@ -14,9 +14,9 @@ from app.core.config import Settings, load_settings
 
 
 def _session_factory(settings: Settings) -> Any:
-    from app.core.db import make_engine, make_sessionmaker
+    from app.hooks import open_sessions
 
-    return make_sessionmaker(make_engine(settings.database_url))
+    return open_sessions(settings.database_url)
 
 
 def prepare_embedded(settings: Settings) -> bool:
@@ -138,9 +138,9 @@ def worker() -> None:
     """Run a delivery worker in the foreground (several may run against PostgreSQL)."""
     import signal
 
-    from app.core.db import make_engine, make_sessionmaker
     from app.core.files import secure_storage
     from app.core.logging import configure_logging
+    from app.hooks import open_sessions
     from app.hub import Hub
     from app.worker import Worker, make_axis
 
@@ -148,7 +148,7 @@ def worker() -> None:
     configure_logging(settings.log_level)
     secure_storage(settings)
     hub = Hub.from_settings(settings)
-    w = Worker(hub, make_sessionmaker(make_engine(settings.database_url)), axis=make_axis(hub))
+    w = Worker(hub, open_sessions(settings.database_url), axis=make_axis(hub))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     signal.signal(signal.SIGINT, lambda *_: w.stop())
     click.echo(f"worker {w.worker_id} started (axis: {settings.vpcp_url or 'not configured'})")

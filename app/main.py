@@ -30,6 +30,7 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.files import secure_storage
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
+from app.hooks import install_session_hooks
 from app.hub import Hub
 
 log = logging.getLogger("app.http")
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = install_session_hooks(make_sessionmaker(engine))
     app.state.hub = Hub.from_settings(settings)
     app.state.metrics = app.state.hub.metrics
     install_handlers(app)

@@ -1,5 +1,7 @@
 """The delivery worker: sends push and axis deliveries, polls the axis for inbound items.
 
+Each claimed delivery goes through the `DeliverySink` its mode names (`app.delivery.sinks`).
+
 One unit of work per step (claim; settle each delivery; each inbound item), so whatever
 process dies, a committed step stays and an uncommitted one is redone: claims by lease expiry,
 inbound items because `updateStatus done` is only called after their transaction commits.
@@ -18,14 +20,12 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.connectors.vpcp import AxisConnector, AxisError
-from app.core import webhooks
-from app.core.db import unit_of_work
+from app.connectors.vpcp import AxisConnector
+from app.core.db import read_first, unit_of_work
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
-from app.delivery import outbox
+from app.delivery import outbox, sinks
 from app.delivery.models import WorkerHeartbeat
-from app.directory import push_targets
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.hub import Hub
@@ -125,57 +125,22 @@ class Worker:
         return len(claimed)
 
     def deliver(self, c: outbox.Claimed) -> None:
-        external: str | None = None
-        try:
-            with self.sessions() as s:
-                body, sender, url, secret = self._payload(s, c)
-            if c.mode == "push":
-                assert url and secret
-                try:
-                    target, host, extensions = push_targets.pinned(
-                        url, allow_private=self.hub.settings.webhook_allow_private
-                    )
-                except push_targets.PushTargetRefused as exc:
-                    raise _Failed(exc.detail, retryable=False) from exc
-                except push_targets.PushTargetUnresolved as exc:
-                    raise _Failed(str(exc), retryable=True) from exc
-                r = self.http.post(
-                    target,
-                    content=body,
-                    headers=webhooks.headers(secret, c.id, body) | host,
-                    extensions=extensions,
-                )
-                if not 200 <= r.status_code < 300:
-                    raise _Failed(f"webhook answered {r.status_code}", retryable=True)
-            elif c.mode == "axis":
-                if self.axis is None:
-                    raise _Failed(
-                        "no axis connector configured (LIENTHONG_VPCP_URL)", retryable=True
-                    )
-                try:
-                    external = self.axis.send_edoc(
-                        body,
-                        from_organ=sender,
-                        to=[c.organ_id],
-                        message_type="status" if c.kind == "status" else "edoc",
-                    )
-                except AxisError as exc:
-                    raise _Failed(f"axis: {exc}", retryable=exc.retryable) from exc
-            else:
-                raise _Failed(f"unknown delivery mode {c.mode}", retryable=False)
-        except _Failed as exc:
-            self._settle_failure(c, str(exc), exc.retryable)
-            return
-        except httpx.HTTPError as exc:
-            error = (
-                push_targets.describe_failure(exc)
-                if c.mode == "push"
-                else f"{type(exc).__name__}: {exc}"
-            )
-            self._settle_failure(c, error, True)
+        """Send one claimed delivery through its sink, then settle it in its own transaction."""
+        sink = sinks.sink_for(
+            c.mode,
+            http=self.http,
+            axis=self.axis,
+            allow_private=self.hub.settings.webhook_allow_private,
+        )
+        with self.sessions() as s:
+            read_first(s)
+            job = self._job(s, c)
+        outcome = sink.send(job)
+        if not outcome.delivered:
+            self._settle_failure(c, outcome.error or "failed", outcome.retryable)
             return
         with unit_of_work(self.sessions) as s:
-            outbox.succeed(s, c, self.worker_id, external_id=external)
+            outbox.succeed(s, c, self.worker_id, external_id=outcome.external_id)
         self.hub_metrics("delivered", c)
 
     def _settle_failure(self, c: outbox.Claimed, error: str, retryable: bool) -> None:
@@ -199,7 +164,7 @@ class Worker:
     def hub_metrics(self, outcome: str, c: outbox.Claimed) -> None:
         self.hub.metrics.deliveries.labels(c.mode, outcome).inc()
 
-    def _payload(self, s: Session, c: outbox.Claimed) -> tuple[bytes, str, str | None, str | None]:
+    def _job(self, s: Session, c: outbox.Claimed) -> sinks.Job:
         if c.kind == "status":
             status = s.get(StatusMessage, c.message_id)
             assert status is not None
@@ -210,13 +175,7 @@ class Worker:
             blob, sender = doc.blob, doc.from_organ
         org = s.get(Organization, c.organ_id)
         assert org is not None
-        return self.hub.blobs.read(blob), sender, org.delivery_url, org.webhook_secret
-
-
-class _Failed(Exception):
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        return sinks.Job(c, self.hub.blobs.read(blob), sender, org.delivery_url, org.webhook_secret)
 
 
 def make_axis(hub: Hub) -> AxisConnector | None:

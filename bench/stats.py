@@ -217,7 +217,9 @@ def seed_directory(engine: Any) -> tuple[list[str], list[str], str]:
     from app.directory.models import Organization
 
     local = demo.local_organizations()
-    with unit_of_work(make_sessionmaker(engine)) as s:
+    from app.hooks import install_session_hooks
+
+    with unit_of_work(install_session_hooks(make_sessionmaker(engine))) as s:
         for code, name, parent in local:
             s.add(
                 Organization(organ_id=code, name=name, parent_id=parent, level=2 if parent else 1)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, unit_of_work
 from app.core.migrate import upgrade
+from app.hooks import install_session_hooks
 from app.main import create_app
 from app.models import Base
 
@@ -168,7 +169,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(settings.database_url)
-    yield make_sessionmaker(engine)
+    yield install_session_hooks(make_sessionmaker(engine))
     engine.dispose()
 
 

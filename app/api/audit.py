@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
 
 from app.api.deps import AuditPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
 from app.api.problems import responses
 from app.audit import service
 from app.core.timeutil import as_utc, iso
-from app.documents.models import Document, ValidationRecord
+from app.documents import repository as repo
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -70,27 +69,17 @@ def audit_signatures(
     limit: Limit = 50,
 ) -> dict[str, Any]:
     """Documents with their latest validation summary, for auditors."""
-    stmt = select(Document).order_by(Document.id).limit(limit + 1)
-    if indication:
-        stmt = stmt.where(Document.indication == indication)
-    if organ_id:
-        stmt = stmt.where(Document.from_organ == organ_id)
-    if since:
-        stmt = stmt.where(Document.accepted_at >= as_utc(since))
-    if until:
-        stmt = stmt.where(Document.accepted_at <= as_utc(until))
-    after = decode_cursor(cursor)
-    if after:
-        stmt = stmt.where(Document.id > after)
-    rows = list(session.scalars(stmt))
-    page = rows[:limit]
-    counts = dict(
-        session.execute(
-            select(ValidationRecord.document, func.count())
-            .where(ValidationRecord.document.in_([d.id for d in page]))
-            .group_by(ValidationRecord.document)
-        ).all()
+    rows = repo.signatures_page(
+        session,
+        indication=indication,
+        organ_id=organ_id,
+        since=as_utc(since) if since else None,
+        until=as_utc(until) if until else None,
+        after=decode_cursor(cursor),
+        limit=limit + 1,
     )
+    page = rows[:limit]
+    counts = repo.report_counts(session, [d.id for d in page])
     return {
         "items": [
             {

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from app.api.deps import AdminPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
 from app.api.problems import responses
 from app.delivery import outbox
-from app.delivery.models import STATES, Delivery
+from app.delivery import repository as repo
+from app.delivery.models import STATES
 from app.documents.service import delivery_out
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"])
@@ -29,15 +29,9 @@ def list_deliveries(
         from app.core.errors import Unprocessable
 
         raise Unprocessable(f"state is one of {', '.join(STATES)}", code="request.invalid")
-    stmt = select(Delivery).order_by(Delivery.id).limit(limit + 1)
-    if state:
-        stmt = stmt.where(Delivery.state == state)
-    if organ_id:
-        stmt = stmt.where(Delivery.organ_id == organ_id)
-    after = decode_cursor(cursor)
-    if after:
-        stmt = stmt.where(Delivery.id > after)
-    rows = list(session.scalars(stmt))
+    rows = repo.deliveries_page(
+        session, state=state, organ_id=organ_id, after=decode_cursor(cursor), limit=limit + 1
+    )
     page = rows[:limit]
     return {
         "items": [

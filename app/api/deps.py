@@ -12,23 +12,25 @@ from sqlalchemy.orm import Session
 from app.clients.schemas import Role
 from app.clients.service import Principal, authenticate
 from app.core.config import Settings
+from app.core.db import begin_write, committed, read_first
 from app.core.errors import AuthMissing, Forbidden, Unprocessable
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Commit after the handler returns and before the response is sent, so a 2xx is durable."""
-    session: Session = request.app.state.sessionmaker()
-    try:
+    """The request's one session: it reads first (authentication included, without the SQLite
+    write lock) and commits after the handler returns, before the response is sent, so a 2xx
+    is durable (`committed`, the same block the worker and the CLI use)."""
+    # The gate (app/api/gate.py) authenticated on this request's session before the body was
+    # read; a request it did not see (outside /api/v1) gets a new one.
+    opened = getattr(request.state, "session", None)
+    session: Session = opened if opened is not None else request.app.state.sessionmaker()
+    read_first(session)
+    with committed(session):
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -39,20 +41,22 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(request: Request) -> Principal:
-    found = getattr(request.state, "principal", None)
-    if isinstance(found, Principal):
-        return found  # authenticated by the gate (app/api/gate.py) before the body was read
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthMissing("send Authorization: Bearer <api key>")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthMissing("send Authorization: Bearer <api key>")
-    # A short transaction of its own: authentication must not hold the request's write lock.
-    with request.app.state.sessionmaker() as session:
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # the gate (app/api/gate.py) found none
+        header = request.headers.get("authorization")
+        if not header:
+            raise AuthMissing("send Authorization: Bearer <api key>")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthMissing("send Authorization: Bearer <api key>")
         principal = authenticate(session, token.strip())
-    request.state.principal = principal
+        request.state.principal = principal
+    # GET and HEAD handlers go on reading in the same transaction (on SQLite: no write lock).
+    # Other handlers write by default; the document pipeline goes back to reading until its
+    # store stage (`read_first` … `begin_write`).
+    if request.method not in SAFE_METHODS:
+        begin_write(session)
     return principal
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import func, select
 
 from app.api.body import BodyDep
 from app.api.deps import (
@@ -22,14 +21,12 @@ from app.api.deps import (
 )
 from app.api.problems import binary, responses
 from app.clients.service import Principal
-from app.core.db import unit_of_work
 from app.core.errors import HubError, NotFound, Unprocessable
-from app.core.timeutil import LOCAL_TZ, as_utc, iso
-from app.documents import service, statuses
-from app.documents.models import ValidationRecord
+from app.core.timeutil import as_utc, iso
+from app.documents import pipeline, service, statuses
+from app.documents import repository as repo
 from app.documents.schemas import StatusIn
-from app.edxml import EdxmlDocument, EdxmlWarning, parse_file, strip_placeholder_signature
-from app.edxml.interop import names_document
+from app.edxml import EdxmlDocument, ParsedMessage, parse_file
 from app.edxml.models import is_mime_type
 from app.hub import Hub
 
@@ -84,43 +81,35 @@ def submit_document(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     hub = _hub(request)
-    req_hash = service.request_hash(body.content_type, body.sha256)
-    replay = service.idempotent_replay(session, principal, idempotency_key, req_hash)
-    if replay is not None:
-        return JSONResponse(
-            replay[1], status_code=replay[0], headers={"Idempotency-Replayed": "true"}
-        )
-    if body.is_json:
-        parsed = service.parsed_from_json(json_model(body.read()))
-    elif body.is_xml:
-        parsed = body.parse_edxml(hub.settings.max_edxml_bytes)
-    else:
+
+    def parse() -> ParsedMessage:
+        if body.is_json:
+            return service.parsed_from_json(json_model(body.read()))
+        if body.is_xml:
+            return body.parse_edxml(hub.settings.max_edxml_bytes)
         raise HubError(
             "send application/xml (edXML) or application/json",
             code="request.unsupported_media_type",
             status=415,
         )
-    warnings: list[EdxmlWarning] = []
-    try:
-        doc = service.submit(session, hub, principal, parsed, warnings=warnings)
-    except service.SignatureInvalid as exc:
-        session.rollback()
-        with unit_of_work(request.app.state.sessionmaker) as s:
-            message = parsed.document
-            service.record_refusal(
-                s,
-                principal,
-                exc,
-                {
-                    "document_id": message.effective_document_id if message else None,
-                    "from": message.from_.organ_id if message else None,
-                    "indication": exc.extra.get("validation", {}).get("indication"),
-                },
-            )
-        raise
-    out = service.to_out(session, doc, principal, warnings).model_dump(mode="json", by_alias=True)
-    service.remember(session, principal, idempotency_key, req_hash, 202, out)
-    return JSONResponse(out, status_code=202, headers={"Location": f"/api/v1/documents/{doc.id}"})
+
+    answer = pipeline.submit_from_api(
+        session,
+        hub,
+        principal,
+        parse,
+        idempotency_key=idempotency_key,
+        request_hash=service.request_hash(body.content_type, body.sha256),
+    )
+    if answer.replayed:
+        return JSONResponse(
+            answer.body, status_code=answer.status, headers={"Idempotency-Replayed": "true"}
+        )
+    doc = answer.document
+    assert doc is not None
+    return JSONResponse(
+        answer.body, status_code=202, headers={"Location": f"/api/v1/documents/{doc.id}"}
+    )
 
 
 @router.get("", responses=responses(401, 403, 422))
@@ -145,8 +134,8 @@ def list_documents(
     page = rows[:limit]
     return {
         "items": [
-            service.to_out(session, d, principal).model_dump(mode="json", by_alias=True)
-            for d in page
+            d.model_dump(mode="json", by_alias=True)
+            for d in service.page_out(session, page, principal)
         ],
         "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
     }
@@ -241,44 +230,24 @@ def post_status(
     id: str, request: Request, principal: Submitter, body: BodyDep, session: SessionDep
 ) -> dict[str, Any]:
     hub = _hub(request)
-    doc = service.get_visible(session, principal, id)
-    if body.is_json:
-        try:
-            data = StatusIn.model_validate_json(body.read())
-        except ValidationError as exc:
-            raise Unprocessable(
-                str(exc.errors(include_url=False)[0]["msg"]), code="request.invalid"
-            ) from None
-        status = statuses.report_from_api(session, hub, principal, doc, data)
-    elif body.is_xml:
-        parsed = body.parse_edxml(hub.settings.max_edxml_bytes)
-        if parsed.kind != "status" or parsed.status is None:
-            raise Unprocessable("this is a document, not a status message", code="edxml.invalid")
-        msg = parsed.status
-        strip_placeholder_signature(parsed.root)  # the SDK's placeholder is no signature
-        if not names_document(msg.response_for.document_id, doc.document_id):
-            raise Unprocessable(
-                "ResponseFor/DocumentId does not name this document", code="edxml.invalid"
-            )
-        service.require_serves(principal, msg.from_.organ_id)
-        status = statuses.report(
-            session,
-            hub,
-            doc,
-            organ_id=msg.from_.organ_id,
-            code=msg.status_code,
-            description=msg.description,
-            staff=msg.staff_info.model_dump() if msg.staff_info else None,
-            timestamp=msg.timestamp.replace(tzinfo=LOCAL_TZ),
-            actor=principal.actor,
-            root=parsed.root,
-        )
-    else:
+
+    def parse() -> StatusIn | ParsedMessage:
+        if body.is_json:
+            try:
+                return StatusIn.model_validate_json(body.read())
+            except ValidationError as exc:
+                raise Unprocessable(
+                    str(exc.errors(include_url=False)[0]["msg"]), code="request.invalid"
+                ) from None
+        if body.is_xml:
+            return body.parse_edxml(hub.settings.max_edxml_bytes)
         raise HubError(
             "send application/json or application/xml",
             code="request.unsupported_media_type",
             status=415,
         )
+
+    status = statuses.report_from_api(session, hub, principal, id, parse)
     return statuses.status_out(status).model_dump(mode="json", by_alias=True)
 
 
@@ -295,19 +264,9 @@ def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> dic
 @router.get("/{id}/validation", responses=responses(401, 403, 404))
 def get_validation(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
     doc = service.get_visible(session, principal, id)
-    rec = session.scalars(
-        select(ValidationRecord)
-        .where(ValidationRecord.document == doc.id)
-        .order_by(ValidationRecord.id.desc())
-        .limit(1)
-    ).one_or_none()
+    rec, count = repo.latest_validation(session, doc.id)
     if rec is None:
         raise NotFound("no validation report", code="validation.not_found")
-    count = session.scalar(
-        select(func.count())
-        .select_from(ValidationRecord)
-        .where(ValidationRecord.document == doc.id)
-    )
     return {"id": rec.id, "trigger": rec.trigger, "reports": count, "report": rec.report}
 
 

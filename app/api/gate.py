@@ -28,6 +28,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.clients.service import authenticate
+from app.core.db import read_first
 from app.core.errors import PROBLEM_JSON, AuthMissing, HubError
 from app.core.security import hash_api_key
 
@@ -94,23 +95,28 @@ class Gate:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        session = self.sessions()()
         try:
-            principal = await self._admit(scope)
-        except HubError as exc:
-            await self._refuse(exc, scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+            try:
+                principal = await self._admit(scope, session)
+            except HubError as exc:
+                await self._refuse(exc, scope, receive, send)
+                return
+            # The request goes on with this session (its one session: `get_session`).
+            state = scope.setdefault("state", {})
+            state["principal"], state["session"] = principal, session
+            await self.app(scope, receive, send)
+        finally:
+            session.close()  # a no-op when the request's dependency already closed it
 
-    async def _admit(self, scope: Scope) -> Any:
+    async def _admit(self, scope: Scope, session: Session) -> Any:
         token = bearer_token(Headers(scope=scope))
         if token is None:
             raise AuthMissing("send Authorization: Bearer <api key>")
 
         def lookup() -> Any:
-            # A short transaction of its own, as in get_principal.
-            with self.sessions()() as session:
-                return authenticate(session, token)
+            read_first(session)  # reads only: no SQLite write lock while authenticating
+            return authenticate(session, token)
 
         principal = await to_thread.run_sync(lookup)
         wait = self.limiter.take(hash_api_key(token))

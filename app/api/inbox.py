@@ -9,10 +9,11 @@ from fastapi.responses import FileResponse, Response
 
 from app.api.deps import Cursor, Limit, SessionDep, SystemPrincipal, decode_cursor, encode_cursor
 from app.api.problems import binary, responses
-from app.core.errors import NotFound
 from app.core.timeutil import iso
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
+from app.documents import repository as documents_repo
+from app.documents import service as documents
 from app.documents import statuses
 from app.documents.models import Document, StatusMessage
 from app.documents.schemas import AckIn, InboxItem
@@ -27,9 +28,7 @@ STATE_FILTER = {
 }
 
 
-def _item(session: Any, d: Delivery) -> InboxItem:
-    doc = session.get(Document, d.document)
-    status = session.get(StatusMessage, d.message_id) if d.kind == "status" else None
+def _item(d: Delivery, doc: Document, status: StatusMessage | None) -> InboxItem:
     return InboxItem(
         id=d.id,
         document=d.document,
@@ -69,8 +68,13 @@ def list_inbox(
         else []
     )
     page = rows[:limit]
+    docs = documents_repo.documents_by_id(session, [d.document for d in page])
+    status_rows = documents_repo.statuses_by_id(
+        session, [d.message_id for d in page if d.kind == "status"]
+    )
+    items = [_item(d, docs[d.document], status_rows.get(d.message_id)) for d in page]
     return {
-        "items": [_item(session, d).model_dump(mode="json", by_alias=True) for d in page],
+        "items": [i.model_dump(mode="json", by_alias=True) for i in items],
         "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
     }
 
@@ -83,14 +87,7 @@ def list_inbox(
 def inbox_edxml(
     delivery_id: str, request: Request, session: SessionDep, principal: SystemPrincipal
 ) -> Response:
-    d = delivery.visible_delivery(session, delivery_id, principal.organ_ids)
-    if d.kind == "status":
-        blob = session.get(StatusMessage, d.message_id).blob  # type: ignore[union-attr]
-    else:
-        doc = session.get(Document, d.document)
-        if doc is None:
-            raise NotFound("no such inbox item", code="delivery.not_found")
-        blob = doc.blob
+    blob = documents.inbox_blob(session, delivery_id, principal.organ_ids)
     return FileResponse(request.app.state.hub.blobs.path(blob), media_type="application/xml")
 
 

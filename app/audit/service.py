@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEntry, AuditHead
+from app.core.db import handing_over
 from app.core.timeutil import iso, utcnow
 
 GENESIS = "0" * 64
@@ -55,15 +56,20 @@ def record(
     The entry is written just before the commit (`_append_pending`), so the chain's head lock
     is held only for the last statements of a transaction, not for all of its work.
     """
+    if not session.info.get(HOOKED):
+        raise RuntimeError("audit.record on a session without install_session_hooks")
     text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     pending = session.info.setdefault(_PENDING, [])
     pending.append((utcnow(), actor, action, target_type, target_id, text))
 
 
 _PENDING = "audit_pending"
+HOOKED = "lienthong.audit_hooked"
 
 
 def _append_pending(session: Session) -> None:
+    if handing_over(session):
+        return  # a read transaction ending at begin_write: the entries go with the writes
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -107,8 +113,18 @@ def _discard_pending(session: Session, *_: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-event.listen(Session, "before_commit", _append_pending)
-event.listen(Session, "after_rollback", _discard_pending)
+def install(sessions: sessionmaker[Session]) -> None:
+    """Append pending entries just before each commit of this factory's sessions (idempotent).
+
+    Sessions of a factory without it refuse `record`, so no entry is ever silently dropped.
+    """
+    # Marked on the factory itself: `event.contains` may answer for a dead factory whose id
+    # a new one reuses (SQLAlchemy keeps registry keys by id until their collection is freed).
+    if sessions.kw.get("info", {}).get(HOOKED):
+        return
+    event.listen(sessions, "before_commit", _append_pending)
+    event.listen(sessions, "after_rollback", _discard_pending)
+    sessions.configure(info=(sessions.kw.get("info") or {}) | {HOOKED: True})
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """SQLite gets WAL, foreign keys and write-ahead locking; PostgreSQL a real pool."""
     if url.startswith("sqlite"):
@@ -65,9 +69,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front: two writers never deadlock on upgrade,
-            # which is what makes claims and the audit chain safe on SQLite.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A write transaction takes the write lock up front (IMMEDIATE), so two writers
+            # never deadlock on upgrade: that is what makes claims and the audit chain safe.
+            # A read transaction (`read_first`) begins deferred and takes no lock at all.
+            if conn.get_execution_options().get(TX_MODE) == READ:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _no_write_while_reading(conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+            # A write in a deferred transaction would upgrade its lock late, and fail at once
+            # (SQLITE_BUSY_SNAPSHOT) if another writer committed since it began: refuse it.
+            if conn.get_execution_options().get(TX_MODE) == READ and _WRITES.match(statement):
+                raise RuntimeError("a write in a read transaction: call begin_write() first")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
@@ -77,15 +92,94 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
+# -- transactions: read first, write late, commit in one place -------------------------------
+
+TX_MODE = "lienthong_tx"
+READ, WRITE = "read", "write"
+_KEEP = "lienthong.commit_despite"
+_HANDOVER = "lienthong.read_handover"
+
+
+def _set_mode(session: Session, mode: str) -> None:
+    # Session execution options reach every connection the session procures from now on,
+    # so the engine's `begin` listener sees the mode of the transaction it begins.
+    session.execution_options = session.execution_options.union({TX_MODE: mode})
+
+
+def _sqlite(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "sqlite"
+
+
+def read_first(session: Session) -> None:
+    """The session's next transaction reads only (SQLite: deferred, no write lock) until
+    `begin_write`. Used by requests while they authenticate, parse, sign or verify."""
+    if session.in_transaction() and is_writing(session) and _sqlite(session):
+        raise RuntimeError("read_first on a session already writing")
+    _set_mode(session, READ)
+
+
+def is_writing(session: Session) -> bool:
+    return bool(session.execution_options.get(TX_MODE, WRITE) == WRITE)
+
+
+def begin_write(session: Session) -> None:
+    """Where a unit of work starts writing. On SQLite the read transaction ends here and the
+    next statement begins IMMEDIATE (what was read is re-checked by constraints, as under
+    PostgreSQL's read committed); on PostgreSQL the one transaction simply goes on."""
+    if is_writing(session):
+        return
+    if session.in_transaction() and _sqlite(session):
+        if session.in_nested_transaction():
+            raise RuntimeError("begin_write inside a SAVEPOINT: call it before begin_nested")
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("rows were changed before begin_write")
+        session.info[_HANDOVER] = True
+        try:
+            session.commit()  # read-only: no lock was taken, nothing is written
+        finally:
+            session.info.pop(_HANDOVER, None)
+    _set_mode(session, WRITE)
+
+
+def handing_over(session: Session) -> bool:
+    """True while `begin_write` ends a read transaction: commit hooks keep their pending work
+    for the write transaction instead of writing it now."""
+    return bool(session.info.get(_HANDOVER))
+
+
+def commit_despite(session: Session, error: BaseException) -> None:
+    """Decided by a service: commit what the session holds even though `error` is raised
+    (a refusal that must stay on record, e.g. signature.invalid with its audit entry)."""
+    session.info[_KEEP] = error
+
+
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """The one place a transaction commits (CLI and workers; requests use the dependency)."""
-    session = factory()
+def committed(session: Session) -> Iterator[Session]:
+    """The one place a transaction ends: commit on success, roll back on error (unless the
+    service kept a refusal with `commit_despite`), close always. Requests and workers both
+    use it."""
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if session.info.pop(_KEEP, None) is exc:
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        else:
+            session.rollback()
         raise
+    else:
+        session.info.pop(_KEEP, None)
+        session.commit()
     finally:
         session.close()
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction for the CLI and workers (requests use the session dependency)."""
+    with committed(factory()) as session:
+        yield session

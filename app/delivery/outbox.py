@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from app.audit import service as audit
 from app.core.timeutil import utcnow
 from app.delivery.models import Delivery
-from app.delivery.service import trace
+from app.delivery.repository import add_trace as trace
 
 PENDING = ("queued", "retrying")
 IN_FLIGHT = ("queued", "sending", "retrying")

@@ -8,46 +8,23 @@ is). Push and axis deliveries are `queued` for the worker, in that same transact
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, Unprocessable
 from app.core.timeutil import utcnow
-from app.delivery.models import Delivery, TraceEvent
+from app.delivery import repository as repo
+from app.delivery.models import Delivery
+from app.delivery.repository import add_trace, deliveries_of, delivery_to, inbox
 from app.directory.models import Organization
 
-
-def trace(
-    session: Session,
-    document: str,
-    event: str,
-    *,
-    organ_id: str | None = None,
-    delivery: str | None = None,
-    detail: dict[str, object] | None = None,
-    at: datetime | None = None,
-) -> None:
-    session.add(
-        TraceEvent(
-            document=document,
-            delivery=delivery,
-            event=event,
-            organ_id=organ_id,
-            detail=detail,
-            at=at or utcnow(),
-        )
-    )
+trace = add_trace  # the trace writer lives with its model; this name is kept for callers
 
 
 def resolve_recipients(session: Session, organ_ids: Iterable[str]) -> list[Organization]:
     """Every recipient must be in the directory and active (organization.unknown otherwise)."""
     wanted = list(dict.fromkeys(organ_ids))
-    found = {
-        o.organ_id: o
-        for o in session.scalars(select(Organization).where(Organization.organ_id.in_(wanted)))
-    }
+    found = repo.organizations(session, wanted)
     unknown = [o for o in wanted if o not in found]
     if unknown:
         raise Unprocessable(
@@ -94,7 +71,7 @@ def enqueue(
         out.append(d)
     session.flush()
     for d in out:
-        trace(
+        add_trace(
             session,
             document,
             f"{kind}.{d.state}",
@@ -113,44 +90,11 @@ def visible_delivery(session: Session, delivery_id: str, organ_ids: frozenset[st
     return d
 
 
-def inbox(
-    session: Session,
-    organ_ids: Iterable[str],
-    *,
-    states: tuple[str, ...],
-    after: str | None,
-    limit: int,
-) -> list[Delivery]:
-    stmt = (
-        select(Delivery)
-        .where(
-            Delivery.organ_id.in_(list(organ_ids)),
-            Delivery.mode == "pull",
-            Delivery.state.in_(states),
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    if after:
-        stmt = stmt.where(Delivery.id > after)
-    return list(session.scalars(stmt))
-
-
-def deliveries_of(session: Session, document: str, *, kind: str = "document") -> list[Delivery]:
-    return list(
-        session.scalars(
-            select(Delivery)
-            .where(Delivery.document == document, Delivery.kind == kind)
-            .order_by(Delivery.organ_id)
-        )
-    )
-
-
-def delivery_to(session: Session, document: str, organ_id: str) -> Delivery | None:
-    return session.scalars(
-        select(Delivery).where(
-            Delivery.document == document,
-            Delivery.kind == "document",
-            Delivery.organ_id == organ_id,
-        )
-    ).one_or_none()
+__all__ = [
+    "deliveries_of",
+    "delivery_to",
+    "enqueue",
+    "inbox",
+    "resolve_recipients",
+    "visible_delivery",
+]

@@ -9,29 +9,26 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
-from app.core.db import unit_of_work
+from app.core.db import begin_write, read_first, unit_of_work
 from app.core.errors import HubError
 from app.core.timeutil import LOCAL_TZ, utcnow
-from app.delivery import service as delivery
+from app.delivery import repository as delivery_repo
 from app.delivery.models import AxisReceipt, Delivery
 from app.directory import service as directory
-from app.directory.models import Organization
-from app.documents import axis_trust, statuses
+from app.documents import axis_trust, pipeline, statuses
+from app.documents import repository as documents_repo
 from app.documents import service as documents
 from app.documents.models import Document
 from app.documents.service import SignatureInvalid
-from app.edxml import EdxmlError, ParsedMessage, parse_message
+from app.edxml import EdxmlError, ParsedMessage, serialize
 from app.edxml.interop import placeholder_removed
 from app.hub import Hub
-from app.signing.report import ValidationReport
-from app.signing.validation import validate
 
 log = logging.getLogger("app.inbound")
 
@@ -61,13 +58,15 @@ def receive_item(
     hub: Hub, sessions: sessionmaker[Session], axis: AxisConnector, item: ReceivedItem
 ) -> str:
     with sessions() as s:
-        seen = s.get(AxisReceipt, item.doc_id)
+        read_first(s)
+        seen = delivery_repo.receipt(s, item.doc_id)
     if seen is not None:
         axis.update_status(item.doc_id, "done")
         return seen.outcome
     data = axis.get_edoc(item.doc_id)
     try:
         with unit_of_work(sessions) as s:
+            read_first(s)  # parse and verify without the SQLite write lock
             outcome = _store(s, hub, item, data)
     except IntegrityError:
         # Another worker stored the same item first; its receipt now recognises it.
@@ -83,6 +82,7 @@ def _receipt(
     document: str | None = None,
     detail: str | None = None,
 ) -> str:
+    begin_write(s)
     s.add(
         AxisReceipt(
             axis_doc_id=item.doc_id,
@@ -98,7 +98,7 @@ def _receipt(
 
 def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
     try:
-        parsed = parse_message(data, max_bytes=hub.settings.max_edxml_bytes)
+        parsed = pipeline.parse(hub, data)
     except EdxmlError as exc:
         audit.record(
             s,
@@ -112,17 +112,6 @@ def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
     if parsed.kind == "status":
         return _store_status(s, hub, item, parsed)
     return _store_document(s, hub, item, parsed)
-
-
-def _local_recipients(s: Session, organ_ids: list[str]) -> list[str]:
-    rows = s.scalars(
-        select(Organization.organ_id).where(
-            Organization.organ_id.in_(organ_ids),
-            Organization.route == "local",
-            Organization.active.is_(True),
-        )
-    )
-    return list(rows)
 
 
 def _refuse(
@@ -160,7 +149,7 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
         sender = axis_trust.check_sender(s, item.from_organ, from_organ)
     except HubError as exc:
         return _refuse(s, item, "document", exc, from_organ=from_organ)
-    existing = axis_trust.key_holder(s, from_organ, document_id)
+    existing = documents_repo.document_by_sender(s, from_organ, document_id)
     if existing:
         audit.record(
             s,
@@ -171,7 +160,7 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
             details={"axis_doc_id": item.doc_id, "from": from_organ, "document_id": document_id},
         )
         return _receipt(s, item, "duplicate", existing)
-    local = _local_recipients(s, [o.organ_id for o in doc_model.to])
+    local = delivery_repo.local_active(s, [o.organ_id for o in doc_model.to])
     if not local:
         return _refuse(
             s,
@@ -180,14 +169,13 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
             HubError("no local recipient in To", code="organization.unknown"),
             from_organ=from_organ,
         )
-    now = utcnow()
+    sub = pipeline.Submission(AXIS, parsed, origin="vpcp")
     # The SDK's placeholder Signature is no signature: such a message is unsigned (SPEC 3).
     with placeholder_removed(parsed.root) as noted:
-        report = validate(
-            parsed.root, expected_organ_id=from_organ, trust=hub.custody.trust_store(s), at=now
-        )
-    report = documents.with_warnings(report, noted)
-    if not report.passed:
+        pipeline.sign_or_verify(s, hub, sub, unsigned="verify", refuse=False)
+    assert sub.verdict is not None
+    sub.verdict = documents.with_warnings(sub.verdict, noted)
+    if not sub.verdict.passed:
         if sender is None or not sender.active:
             # Nobody to answer 02 to without inventing (or reviving) a directory entry from
             # unverified input.
@@ -196,23 +184,23 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
                 item,
                 "document",
                 SignatureInvalid(
-                    f"the signature is {report.indication} and {from_organ} is not an active "
-                    "organization of the directory",
-                    code="signature.invalid",
+                    f"the signature is {sub.verdict.indication} and {from_organ} is not an "
+                    "active organization of the directory"
                 ),
                 from_organ=from_organ,
             )
-        return _quarantine(s, hub, item, parsed, local, report.to_dict())
+        return _quarantine(s, hub, item, sub, local)
     # Deliver to the local recipients only; the others were the axis's to reach.
-    parsed.document.to = [o for o in doc_model.to if o.organ_id in local]
+    doc_model.to = [o for o in doc_model.to if o.organ_id in local]
+    begin_write(s)
     try:
-        with s.begin_nested():
+        with s.begin_nested():  # a refusal undoes the submission, not the receipt
             if sender is None:
                 directory.add_verified_sender(s, from_organ, doc_model.from_.organ_name)
-            doc = documents.submit(s, hub, AXIS, parsed, origin="vpcp")
+            doc = pipeline.submit_document(s, hub, sub)
     except HubError as exc:
         return _refuse(s, item, "document", exc, from_organ=from_organ)
-    delivery.trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
+    documents_repo.add_trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
     return _receipt(s, item, "delivered", doc.id)
 
 
@@ -220,16 +208,15 @@ def _quarantine(
     s: Session,
     hub: Hub,
     item: ReceivedItem,
-    parsed: ParsedMessage,
+    sub: pipeline.Submission,
     local: list[str],
-    report: dict[str, object],
 ) -> str:
     """Keep the document for auditors, deliver it to no one, and answer 02 (SPEC section 5)."""
-    from app.edxml import serialize
-
-    assert parsed.document is not None
-    doc_model = parsed.document
-    data = serialize(parsed.root)
+    begin_write(s)
+    doc_model, verdict = sub.message, sub.verdict
+    assert verdict is not None
+    report = verdict.to_dict()
+    data = serialize(sub.root)
     doc = Document(
         document_id=doc_model.effective_document_id,
         from_organ=doc_model.from_.organ_id,
@@ -250,13 +237,8 @@ def _quarantine(
     # one is refused before this): the directory is never edited from unverified input.
     s.add(doc)
     s.flush()
-    documents.keep_report(
-        s,
-        doc,
-        ValidationReport.from_dict(report),
-        "receipt",
-    )
-    delivery.trace(
+    documents.keep_report(s, doc, verdict, "receipt")
+    documents_repo.add_trace(
         s,
         doc.id,
         "quarantined",
@@ -333,20 +315,20 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
                 details={"axis_doc_id": item.doc_id, "from": from_organ},
             )
             return _receipt(s, item, "duplicate", doc.id, detail=f"replay of status {replayed}")
-        with s.begin_nested():
-            status = statuses.report(
-                s,
-                hub,
-                doc,
-                organ_id=from_organ,
-                code=msg.status_code,
-                description=msg.description,
-                staff=msg.staff_info.model_dump() if msg.staff_info else None,
-                timestamp=timestamp,
-                actor=f"axis:{from_organ}",
-                root=parsed.root,
-                origin="vpcp",
-            )
+        # Every refusal of report() is raised at its read stage, before it begins writing.
+        status = statuses.report(
+            s,
+            hub,
+            doc,
+            organ_id=from_organ,
+            code=msg.status_code,
+            description=msg.description,
+            staff=msg.staff_info.model_dump() if msg.staff_info else None,
+            timestamp=timestamp,
+            actor=f"axis:{from_organ}",
+            root=parsed.root,
+            origin="vpcp",
+        )
     except HubError as exc:
         return _refuse(s, item, "status", exc, from_organ=from_organ)
     return _receipt(s, item, "delivered", status.document)

@@ -7,27 +7,33 @@ QLVB software often registers and assigns in one step), or to 02 from any state 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from lxml import etree
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.clients.service import Principal
+from app.core.db import read_first
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.directory.models import Organization
+from app.documents import repository as repo
 from app.documents.models import Document, StatusMessage
 from app.documents.schemas import StatusIn, StatusOut
-from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.service import get_visible, require_serves
 from app.edxml import Organization as EdxmlOrganization
-from app.edxml import ResponseFor, StaffInfo, build_status_tree, serialize
+from app.edxml import ParsedMessage, ResponseFor, StaffInfo, build_status_tree, serialize
 from app.edxml import StatusMessage as EdxmlStatus
+from app.edxml.interop import names_document, strip_placeholder_signature
 from app.hub import Hub
-from app.signing.validation import validate
+
+if TYPE_CHECKING:
+    from app.documents.pipeline import StatusReport
 
 PROGRESS = ("01", "03", "04", "05", "06")
 ANSWERS = ("15", "16")
@@ -76,118 +82,152 @@ def report(
     root: etree._Element | None = None,
     origin: str = "api",
 ) -> StatusMessage:
-    """Record a status, move the recipient's state, and route the status message back."""
-    now = utcnow()
-    reporter = _organization(session, organ_id)
-    if code == "13":
-        if organ_id != doc.from_organ:
+    """Record a status, move the recipient's state, and route the status message back
+    (the stages of `app.documents.pipeline.report_status`)."""
+    from app.documents.pipeline import StatusReport, report_status
+
+    rep = StatusReport(
+        document=doc,
+        organ_id=organ_id,
+        code=code,
+        description=description,
+        staff=staff,
+        timestamp=timestamp,
+        actor=actor,
+        root=root,
+        origin=origin,
+    )
+    return report_status(session, hub, rep)
+
+
+def authorise(session: Session, rep: StatusReport) -> Organization:
+    """The reporter exists and the status may follow the recipient's current one (reads)."""
+    reporter = _organization(session, rep.organ_id)
+    _check(session, rep, move=False)
+    return reporter
+
+
+def _check(session: Session, rep: StatusReport, *, move: bool) -> None:
+    """Check the transition; with `move`, apply it (at the store stage, on fresh rows)."""
+    doc = rep.document
+    if rep.code == "13":
+        if rep.organ_id != doc.from_organ:
             raise Conflict(
                 "only the sender asks to take a document back (13)", code="status.transition"
             )
         targets = delivery.deliveries_of(session, doc.id)
-        for t in targets:
-            t.pending_change, t.updated_at = "13", now
-        to = [t.organ_id for t in targets]
+        if move:
+            for t in targets:
+                t.pending_change, t.updated_at = "13", rep.at
+        rep.to = [t.organ_id for t in targets]
+        return
+    d = delivery.delivery_to(session, doc.id, rep.organ_id)
+    if d is None:
+        raise NotFound("no such document", code="document.not_found")
+    if move:
+        session.refresh(d)  # what the read stage saw may have moved since
+    check_transition(d.status_code, rep.code, change_pending=d.pending_change is not None)
+    rep.to = [doc.from_organ]
+    if not move:
+        return
+    if rep.code in ANSWERS:
+        d.pending_change = None
     else:
-        d = delivery.delivery_to(session, doc.id, organ_id)
-        if d is None:
-            raise NotFound("no such document", code="document.not_found")
-        check_transition(
-            d.status_code,
-            code,
-            change_pending=d.pending_change is not None,
-        )
-        if code in ANSWERS:
-            d.pending_change = None
-        else:
-            d.status_code = code
-            if code == "02":
-                d.state = "rejected"
-        d.updated_at = now
-        to = [doc.from_organ]
+        d.status_code = rep.code
+        if rep.code == "02":
+            d.state = "rejected"
+    d.updated_at = rep.at
 
-    local_ts = (
-        (timestamp or now).astimezone(LOCAL_TZ).replace(tzinfo=None)
-        if (timestamp or now).tzinfo
-        else (timestamp or now)
+
+def build_tree(rep: StatusReport, reporter: Organization) -> etree._Element:
+    """The status edXML the hub writes for a status reported as JSON (or by the hub)."""
+    doc, now = rep.document, rep.at
+    ts = rep.timestamp or now
+    local_ts = ts.astimezone(LOCAL_TZ).replace(tzinfo=None) if ts.tzinfo else ts
+    msg = EdxmlStatus(
+        from_=EdxmlOrganization(organ_id=rep.organ_id, organ_name=reporter.name),
+        response_for=ResponseFor(
+            organ_id=doc.from_organ,
+            code=doc.code,
+            promulgation_date=doc.promulgation_date.strftime("%Y/%m/%d")
+            if doc.promulgation_date
+            else None,
+            document_id=doc.document_id,
+        ),
+        staff_info=StaffInfo(**rep.staff) if rep.staff else None,
+        status_code=rep.code,
+        description=rep.description,
+        timestamp=local_ts,
     )
-    if root is None:
-        msg = EdxmlStatus(
-            from_=EdxmlOrganization(organ_id=organ_id, organ_name=reporter.name),
-            response_for=ResponseFor(
-                organ_id=doc.from_organ,
-                code=doc.code,
-                promulgation_date=doc.promulgation_date.strftime("%Y/%m/%d")
-                if doc.promulgation_date
-                else None,
-                document_id=doc.document_id,
-            ),
-            staff_info=StaffInfo(**staff) if staff else None,
-            status_code=code,
-            description=description,
-            timestamp=local_ts,
-        )
-        root = build_status_tree(msg)
-    trust = hub.custody.trust_store(session)
-    # Traffic from the axis is verified, never signed by the hub on anyone's behalf (SPEC 5).
-    if has_signature(root) or origin == "vpcp":
-        result = validate(root, expected_organ_id=organ_id, trust=trust, at=now)
-        if not result.passed:
-            raise SignatureInvalid(
-                f"the status message's signature is {result.indication}",
-                extra={"validation": result.to_dict()},
-            )
-    elif reporter.route == "local":
-        from app.signing.xmldsig import sign_tree
+    return build_status_tree(msg)
 
-        sign_tree(root, hub.custody.signer_for(session, organ_id))
-    data = serialize(root)
+
+def store(session: Session, hub: Hub, rep: StatusReport, root: etree._Element) -> StatusMessage:
+    """Move the recipient's state and write the status message (in the write transaction)."""
+    _check(session, rep, move=True)
     status = StatusMessage(
-        document=doc.id,
-        from_organ=organ_id,
-        to_organs=to,
-        code=code,
-        description=description,
-        staff=staff,
-        reported_at=(timestamp or now),
-        blob=hub.blobs.put(data),
-        origin=origin,
-        accepted_at=now,
+        document=rep.document.id,
+        from_organ=rep.organ_id,
+        to_organs=rep.to,
+        code=rep.code,
+        description=rep.description,
+        staff=rep.staff,
+        reported_at=(rep.timestamp or rep.at),
+        blob=hub.blobs.put(serialize(root)),
+        origin=rep.origin,
+        accepted_at=rep.at,
     )
     session.add(status)
     session.flush()
-    recipients = delivery.resolve_recipients(session, to)
-    delivery.enqueue(
-        session, kind="status", document=doc.id, message_id=status.id, recipients=recipients
-    )
-    delivery.trace(
-        session, doc.id, "status", organ_id=organ_id, detail={"code": code, "status_id": status.id}
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action="status.reported",
-        target_type="document",
-        target_id=doc.id,
-        details={"from": organ_id, "code": code, "to": to},
-    )
+    rep.status = status
     return status
 
 
 def report_from_api(
-    session: Session, hub: Hub, principal: Principal, doc: Document, body: StatusIn
+    session: Session,
+    hub: Hub,
+    principal: Principal,
+    document_id: str,
+    parse: Callable[[], StatusIn | ParsedMessage],
 ) -> StatusMessage:
-    require_serves(principal, body.organ_id)
+    """POST /documents/{id}/statuses: JSON (the hub writes and signs the status edXML) or a
+    status edXML. Reads until the pipeline's store stage."""
+    read_first(session)
+    doc = get_visible(session, principal, document_id)
+    body = parse()
+    if isinstance(body, StatusIn):
+        require_serves(principal, body.organ_id)
+        return report(
+            session,
+            hub,
+            doc,
+            organ_id=body.organ_id,
+            code=body.code,
+            description=body.description,
+            staff=body.staff.model_dump() if body.staff else None,
+            timestamp=body.timestamp,
+            actor=principal.actor,
+        )
+    if body.kind != "status" or body.status is None:
+        raise Unprocessable("this is a document, not a status message", code="edxml.invalid")
+    msg = body.status
+    strip_placeholder_signature(body.root)  # the SDK's placeholder is no signature (SPEC 3)
+    if not names_document(msg.response_for.document_id, doc.document_id):
+        raise Unprocessable(
+            "ResponseFor/DocumentId does not name this document", code="edxml.invalid"
+        )
+    require_serves(principal, msg.from_.organ_id)
     return report(
         session,
         hub,
         doc,
-        organ_id=body.organ_id,
-        code=body.code,
-        description=body.description,
-        staff=body.staff.model_dump() if body.staff else None,
-        timestamp=body.timestamp,
+        organ_id=msg.from_.organ_id,
+        code=msg.status_code,
+        description=msg.description,
+        staff=msg.staff_info.model_dump() if msg.staff_info else None,
+        timestamp=msg.timestamp.replace(tzinfo=LOCAL_TZ),
         actor=principal.actor,
+        root=body.root,
     )
 
 
@@ -206,11 +246,7 @@ def status_out(s: StatusMessage) -> StatusOut:
 
 
 def list_statuses(session: Session, doc: Document, principal: Principal) -> list[StatusMessage]:
-    rows = list(
-        session.scalars(
-            select(StatusMessage).where(StatusMessage.document == doc.id).order_by(StatusMessage.id)
-        )
-    )
+    rows = repo.statuses_of(session, doc.id)
     if principal.role == "system" and doc.from_organ not in principal.organ_ids:
         rows = [
             r
@@ -240,7 +276,7 @@ def acknowledge(
     d.updated_at = now
     if result == "fail":
         d.last_error = reason
-    delivery.trace(
+    repo.add_trace(
         session,
         d.document,
         f"{d.kind}.{d.state}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.delivery.service import trace
+from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
 from app.documents.service import keep_report
 from app.edxml import parse_file

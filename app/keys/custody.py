@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core.db import begin_write
 from app.core.errors import NotFound, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
@@ -324,6 +325,12 @@ class KeyCustody:
         nextUpdate (or past it). A write: the worker runs it on a schedule, never a read."""
         crl = session.get(PublishedCrl, ISSUING)
         if crl is None or crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
+            return False
+        # Take the write transaction (a no-op for a session already writing) and look again:
+        # another process may have refreshed them meanwhile.
+        begin_write(session)
+        session.scalars(select(PublishedCrl).execution_options(populate_existing=True)).all()
+        if crl.next_update - utcnow() > CRL_REFRESH_BEFORE:
             return False
         self.publish_crls(session, actor=actor)
         return True

@@ -111,14 +111,15 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
     """Send the demo's two documents: province → Government Office, other province → Sở Nội vụ."""
     from app import demo
     from app.clients.service import Principal
-    from app.core.db import make_engine, make_sessionmaker, unit_of_work
-    from app.documents import service
+    from app.core.db import unit_of_work
+    from app.documents import pipeline, service
     from app.edxml import EdxmlDocument, build_document_tree, serialize
+    from app.hooks import open_sessions
     from app.hub import Hub
     from app.signing.xmldsig import Signer, sign_tree
 
     hub = Hub.from_settings(settings)
-    sessions = make_sessionmaker(make_engine(settings.database_url))
+    sessions = open_sessions(settings.database_url)
     said = []
     body = {
         "from": {"organ_id": demo.PROVINCE, "organ_name": demo.PROVINCE_NAME},
@@ -129,9 +130,8 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
     }
     principal = Principal("demo", "demo", "system", frozenset({demo.PROVINCE}))
     with unit_of_work(sessions) as s:
-        doc = service.submit(
-            s, hub, principal, service.parsed_from_json(EdxmlDocument.model_validate(body))
-        )
+        parsed = service.parsed_from_json(EdxmlDocument.model_validate(body))
+        doc = pipeline.submit_document(s, hub, pipeline.Submission(principal, parsed))
         said.append(f"demo: sent {doc.document_id} to the Government Office through the axis")
         key, cert, ca_cert = hub.custody.issue_detached(s, OTHER_PROVINCE, "UBND tỉnh Hà Tĩnh")
     incoming = {

@@ -1,9 +1,5 @@
 """Interchange statistics (SPEC 9): daily counters kept by a flush listener, and reports.
 
-Importing the package installs the listener once for the whole process, so every process
-that loads the models (API, worker, CLI, migrations, tests) keeps the counters.
+The listener is installed explicitly on a session factory (`app.hooks.install_session_hooks`),
+by every process that writes: the API, the worker, the CLI, the tests' fixtures.
 """
-
-from app.stats import listener as _listener
-
-_listener.install()

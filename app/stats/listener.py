@@ -16,12 +16,13 @@ ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` re
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, inspect, select
+from sqlalchemy import Connection, Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from app.core import timeutil
 from app.delivery.models import Delivery
@@ -64,8 +65,8 @@ SEEN = "lienthong.stats.seen"
 BORN = "lienthong.stats.born"
 STACK = "lienthong.stats.tally"
 
-_installed = False
 _warned: set[str] = set()
+_HOOKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 # -- snapshots ----------------------------------------------------------------------------------
@@ -485,21 +486,25 @@ def _upsert(dialect: str, table: Table, key: tuple[str, ...], used: tuple[str, .
     return stmt
 
 
-def install() -> None:
-    """Listen on every Session and Engine of the process (idempotent)."""
-    global _installed
-    if _installed:
+def install(sessions: sessionmaker[Session]) -> None:
+    """Listen on this factory's sessions and on its engine (idempotent)."""
+    # Installed targets are remembered in weak sets, not asked with `event.contains`: its
+    # registry is keyed by id() and may answer for a dead target whose id a new one reuses.
+    engine = sessions.kw["bind"]
+    if sessions in _HOOKED:
         return
-    event.listen(Session, "before_flush", _before_flush)
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "after_commit", _forget)
-    event.listen(Session, "after_rollback", _forget)
-    event.listen(Session, "after_soft_rollback", _forget)
-    event.listen(Session, "do_orm_execute", _bulk_statement)
-    event.listen(Engine, "begin", _on_begin)
-    event.listen(Engine, "savepoint", _on_savepoint)
-    event.listen(Engine, "release_savepoint", _on_release_savepoint)
-    event.listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
-    event.listen(Engine, "rollback", _on_rollback)
-    event.listen(Engine, "commit", _on_commit)
-    _installed = True
+    _HOOKED.add(sessions)
+    event.listen(sessions, "before_flush", _before_flush)
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "after_commit", _forget)
+    event.listen(sessions, "after_rollback", _forget)
+    event.listen(sessions, "after_soft_rollback", _forget)
+    event.listen(sessions, "do_orm_execute", _bulk_statement)
+    if engine not in _HOOKED:
+        _HOOKED.add(engine)
+        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "savepoint", _on_savepoint)
+        event.listen(engine, "release_savepoint", _on_release_savepoint)
+        event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
+        event.listen(engine, "rollback", _on_rollback)
+        event.listen(engine, "commit", _on_commit)

@@ -1,0 +1,523 @@
+"""The one path of a message through the hub, top to bottom:
+
+    parse → authorise → sign or verify → store → route → answer
+
+A `Submission` carries the parsed message, the verdict and the rows written through the
+stages. Everything up to `store` only reads (on SQLite in a deferred transaction, without the
+write lock): the write transaction begins at `store` (`begin_write`). API submissions
+(`submit_from_api`), statuses (`report_status`) and documents from the axis
+(`app.documents.inbound`) all run these stages; the axis configures `sign or verify` not to
+refuse (a failing signature is quarantined instead) and parses its own bytes.
+
+Business data is read from the parsed tree only after the signature over the whole file
+(Reference URI="") has been checked or made, so what is stored and routed is what is signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from lxml import etree
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.clients.service import Principal
+from app.core.db import begin_write, commit_despite, read_first
+from app.core.errors import Conflict, PayloadTooLarge, Unprocessable
+from app.core.timeutil import utcnow
+from app.delivery import service as delivery
+from app.directory.models import Organization
+from app.documents import repository as repo
+from app.documents import service
+from app.documents import statuses as status_rules
+from app.documents.models import Document, StatusMessage
+from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.edxml import (
+    EdxmlDocument,
+    EdxmlWarning,
+    ParsedMessage,
+    parse_message,
+    prepare_package,
+    serialize_to,
+)
+from app.edxml.payloads import DetachedPayloads, detach_payloads
+from app.hub import Hub
+from app.signing import ValidationReport, validate
+
+
+@dataclass
+class Submission:
+    """One message on its way through the stages: what was parsed, decided and written."""
+
+    principal: Principal
+    parsed: ParsedMessage
+    origin: str = "api"  # "api" (a department system) or "vpcp" (the national axis)
+    actor: str = ""
+    at: datetime = field(default_factory=utcnow)
+    # authorise
+    sender: Organization | None = None
+    recipients: list[Organization] = field(default_factory=list)
+    revoke_targets: list[Document] = field(default_factory=list)
+    update_target: Document | None = None
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    replaced_ids: list[str] = field(default_factory=list)
+    # sign or verify (large attachment texts held outside the tree meanwhile)
+    payloads: DetachedPayloads | None = None
+    verdict: ValidationReport | None = None
+    signed_by_hub: bool = False
+    warnings: list[EdxmlWarning] = field(default_factory=list)  # what was accepted liberally
+    # store
+    blob: str = ""
+    size: int = 0
+    document: Document | None = None
+
+    def __post_init__(self) -> None:
+        self.actor = self.actor or (
+            self.principal.actor if self.origin == "api" else f"axis:{self.from_organ}"
+        )
+
+    @property
+    def message(self) -> EdxmlDocument:
+        if self.parsed.kind != "document" or self.parsed.document is None:
+            raise Unprocessable(
+                "this is a status message: post it to /documents/{id}/statuses",
+                code="edxml.invalid",
+            )
+        return self.parsed.document
+
+    @property
+    def root(self) -> etree._Element:
+        return self.parsed.root
+
+    @property
+    def from_organ(self) -> str:
+        doc = self.parsed.document
+        return doc.from_.organ_id if doc is not None else "-"
+
+
+# -- the API's submission: every stage, in order ----------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+    document: Document | None = None
+
+
+def submit_from_api(
+    session: Session,
+    hub: Hub,
+    principal: Principal,
+    parse: Callable[[], ParsedMessage],
+    *,
+    idempotency_key: str | None,
+    request_hash: str,
+) -> Answer:
+    """POST /documents: a replayed Idempotency-Key answers as before; otherwise all stages."""
+    read_first(session)
+    replay = service.idempotent_replay(session, principal, idempotency_key, request_hash)
+    if replay is not None:
+        return Answer(replay[0], replay[1], replayed=True)
+    sub = Submission(principal, parse())
+    authorise(session, hub, sub)
+    try:
+        sign_and_store(session, hub, sub)
+    except SignatureInvalid as exc:
+        refuse(session, sub, exc)
+        raise
+    doc = route_and_record(session, sub)
+    body = service.to_out(session, doc, principal, warnings=sub.warnings).model_dump(
+        mode="json", by_alias=True
+    )
+    service.remember(session, principal, idempotency_key, request_hash, 202, body)
+    return Answer(202, body, document=doc)
+
+
+def parse(hub: Hub, data: bytes) -> ParsedMessage:
+    """Bytes from the axis: parsed once, safely (no DTD, entities or network; capped)."""
+    return parse_message(data, max_bytes=hub.settings.max_edxml_bytes)
+
+
+def submit_document(session: Session, hub: Hub, sub: Submission) -> Document:
+    """authorise → sign or verify → store → route → answer, for callers that parsed already
+    (the axis, the demo)."""
+    authorise(session, hub, sub)
+    sign_and_store(session, hub, sub)
+    return route_and_record(session, sub)
+
+
+def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
+    # SDK habits (SPEC 3): the placeholder Signature dropped, DocumentId and TraceHeader
+    # written into the package the hub signs (a sender-signed package is never changed).
+    sub.warnings = [
+        *sub.parsed.warnings,
+        *prepare_package(
+            sub.root,
+            document_id=sub.message.effective_document_id,
+            hub_organ_id=hub.settings.hub_organ_id,
+            when=sub.at,
+        ),
+    ]
+    # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
+    # tree is not used afterwards, so they are not put back.
+    with detach_payloads(sub.root, restore=False) as sub.payloads:
+        if sub.verdict is None:  # the axis verified before deciding to quarantine
+            sign_or_verify(session, hub, sub)
+        assert sub.verdict is not None
+        sub.verdict = service.with_warnings(sub.verdict, sub.warnings)
+        store(session, hub, sub)
+
+
+def route_and_record(session: Session, sub: Submission) -> Document:
+    route(session, sub)
+    return answer(session, sub)
+
+
+# -- stages -----------------------------------------------------------------------------------
+
+
+def authorise(session: Session, hub: Hub, sub: Submission) -> None:
+    """Who may send this, to whom, and what it changes: reads only."""
+    msg = sub.message
+    from_organ = msg.from_.organ_id
+    if sub.origin == "api":
+        require_serves(sub.principal, from_organ)
+    sender = session.get(Organization, from_organ)
+    if sender is None or not sender.active:
+        raise Unprocessable(
+            f"{from_organ} is not an active organization of the directory",
+            code="organization.unknown",
+        )
+    if sub.origin == "api" and sender.route != "local":
+        raise Unprocessable(
+            f"{from_organ} is not a local organization", code="organization.invalid"
+        )
+    sub.sender = sender
+    document_id = msg.effective_document_id
+    if repo.document_by_sender(session, from_organ, document_id) is not None:
+        raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
+
+    recipients = [o.organ_id for o in msg.to]
+    business = msg.business
+    if msg.business_type == 1:
+        sub.revoke_targets = _targets(
+            session,
+            from_organ,
+            [r.document_id for r in msg.response_for if r.document_id],
+            origin=sub.origin,
+        )
+        for t in sub.revoke_targets:
+            recipients += [d.organ_id for d in delivery.deliveries_of(session, t.id)]
+    elif msg.business_type == 2:
+        target_id = business.document_id or next(
+            (r.document_id for r in msg.response_for if r.document_id), None
+        )
+        if not target_id:
+            raise Unprocessable("an update names the document it updates", code="edxml.invalid")
+        sub.update_target = _targets(session, from_organ, [target_id], origin=sub.origin)[0]
+        for r in business.document_info.receivers if business.document_info else []:
+            (sub.added if r.receiver_type == 0 else sub.removed).append(r.organ_id)
+        recipients += sub.removed
+    elif msg.business_type == 3:
+        sub.replaced_ids = [r.document_id for r in business.replacement_infos]
+        _targets(session, from_organ, sub.replaced_ids, origin=sub.origin)
+
+    sub.recipients = delivery.resolve_recipients(session, recipients)
+    if from_organ in {r.organ_id for r in sub.recipients}:
+        raise Unprocessable("a document is not sent to its own sender", code="edxml.invalid")
+    carried = sum(a.size for a in msg.attachments)
+    if carried > hub.settings.max_document_bytes:
+        raise PayloadTooLarge(
+            f"the attachments hold {carried} bytes, more than MAX_DOCUMENT_BYTES "
+            f"({hub.settings.max_document_bytes})"
+        )
+
+
+def _targets(
+    session: Session, from_organ: str, document_ids: list[str], *, origin: str
+) -> list[Document]:
+    """The sender's own documents named by a revoke, update or replace. A quarantined copy is
+    never the target of traffic from the axis (it is not the From's)."""
+    if not document_ids:
+        return []
+    found = repo.documents_by_sender(session, from_organ, document_ids, quarantined=origin == "api")
+    missing = sorted(set(document_ids) - {d.document_id for d in found})
+    if missing:
+        raise Unprocessable(
+            f"{from_organ} sent no document {', '.join(missing)}", code="document.unknown_target"
+        )
+    return found
+
+
+def sign_or_verify(
+    session: Session,
+    hub: Hub,
+    sub: Submission,
+    *,
+    organ_id: str | None = None,
+    unsigned: Literal["sign", "accept", "verify"] = "sign",
+    refuse: bool = True,
+) -> None:
+    """Signed input must be TOTAL_PASSED (or, with `refuse=False`, its verdict is left for the
+    caller: the axis quarantines). Unsigned input is signed as its sender (`sign`), accepted
+    as it is (`accept`: statuses of organizations the hub holds no key for) or given its
+    failing verdict (`verify`: documents from the axis)."""
+    organ = organ_id or sub.from_organ
+    trust = hub.custody.trust_store(session)
+    if has_signature(sub.root) or unsigned == "verify":
+        report = validate(
+            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        )
+        sub.verdict = report
+        if refuse and not report.passed:
+            if sub.parsed.kind == "status":
+                title = f"the status message's signature is {report.indication}"
+            else:
+                title = f"the signature is {report.indication}" + (
+                    f" ({report.sub_indication})" if report.sub_indication else ""
+                )
+            raise SignatureInvalid(title, extra={"validation": report.to_dict()})
+        return
+    if unsigned == "accept":
+        return
+    from app.signing.xmldsig import sign_tree
+
+    sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
+    sub.signed_by_hub = True
+    if sub.parsed.kind == "document":
+        sub.verdict = validate(
+            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        )
+
+
+def store(session: Session, hub: Hub, sub: Submission) -> Document:
+    """The write transaction begins here: the blob, the document row, its report and trace."""
+    begin_write(session)
+    msg = sub.message
+    assert sub.verdict is not None
+    sub.blob, sub.size = hub.blobs.put_writer(lambda out: serialize_to(sub.root, out, sub.payloads))
+    doc = Document(
+        document_id=msg.effective_document_id,
+        from_organ=sub.from_organ,
+        business_type=msg.business_type,
+        subject=msg.subject,
+        code=f"{msg.code.code_number}/{msg.code.code_notation}",
+        promulgation_date=msg.promulgation_info.promulgation_date,
+        to_organs=[o.organ_id for o in msg.to],
+        response_for=[r.document_id for r in msg.response_for if r.document_id] + sub.replaced_ids,
+        attachments=[
+            {"content_id": a.content_id, "name": a.name, "content_type": a.content_type}
+            | {"size": a.size}
+            for a in msg.attachments
+        ],
+        origin=sub.origin,
+        submitted_by=sub.principal.client_id if sub.origin == "api" else None,
+        blob=sub.blob,
+        size=sub.size,
+        signed_by_hub=sub.signed_by_hub,
+        accepted_at=sub.at,
+    )
+    session.add(doc)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"{sub.from_organ} already sent {doc.document_id}", code="document.duplicate"
+        ) from exc
+    sub.document = doc
+    service.keep_report(session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
+    repo.add_trace(
+        session,
+        doc.id,
+        "accepted",
+        organ_id=sub.from_organ,
+        detail={"origin": sub.origin, "size": sub.size},
+        at=sub.at,
+    )
+    repo.add_trace(
+        session,
+        doc.id,
+        "signed" if sub.signed_by_hub else "verified",
+        organ_id=sub.from_organ,
+        detail={"indication": sub.verdict.indication, "sub_indication": sub.verdict.sub_indication},
+        at=sub.at,
+    )
+    return doc
+
+
+def route(session: Session, sub: Submission) -> None:
+    """One delivery per recipient; revokes and updates change the earlier document's copies."""
+    doc, msg = sub.document, sub.message
+    assert doc is not None
+    pending = str(msg.business_type) if msg.business_type in (1, 2) else None
+    delivery.enqueue(
+        session,
+        kind="document",
+        document=doc.id,
+        message_id=doc.id,
+        recipients=sub.recipients,
+        pending_change=pending,
+    )
+    for t in sub.revoke_targets:
+        for d in delivery.deliveries_of(session, t.id):
+            d.revoked = True
+            d.updated_at = sub.at
+        repo.add_trace(session, t.id, "revoked", organ_id=sub.from_organ, detail={"by": doc.id})
+    target = sub.update_target
+    if target is not None:
+        if sub.added:
+            existing = {d.organ_id for d in delivery.deliveries_of(session, target.id)}
+            new_orgs = delivery.resolve_recipients(
+                session, [a for a in sub.added if a not in existing]
+            )
+            delivery.enqueue(
+                session,
+                kind="document",
+                document=target.id,
+                message_id=target.id,
+                recipients=new_orgs,
+            )
+        for organ in sub.removed:
+            copy = delivery.delivery_to(session, target.id, organ)
+            if copy is not None:
+                copy.revoked = True
+                copy.updated_at = sub.at
+        repo.add_trace(
+            session,
+            target.id,
+            "updated",
+            organ_id=sub.from_organ,
+            detail={"by": doc.id, "added": sub.added, "removed": sub.removed},
+        )
+
+
+def answer(session: Session, sub: Submission) -> Document:
+    """The audit entry (appended at commit) and the stored document."""
+    doc = sub.document
+    assert doc is not None and sub.verdict is not None
+    audit.record(
+        session,
+        actor=sub.actor,
+        action="document.accepted",
+        target_type="document",
+        target_id=doc.id,
+        details={
+            "document_id": doc.document_id,
+            "from": sub.from_organ,
+            "to": [r.organ_id for r in sub.recipients],
+            "business_type": doc.business_type,
+            "signed_by_hub": sub.signed_by_hub,
+            "indication": sub.verdict.indication,
+            "sha256": sub.blob,
+        },
+    )
+    return doc
+
+
+def refuse(session: Session, sub: Submission, error: SignatureInvalid) -> None:
+    """A signature that does not pass is refused (422) but stays on record: nothing of the
+    submission was written, so the refusal is the transaction's only write and commits."""
+    session.rollback()
+    begin_write(session)
+    msg = sub.parsed.document
+    audit.record(
+        session,
+        actor=sub.principal.actor,
+        action="document.refused",
+        target_type="document",
+        target_id=msg.effective_document_id if msg else "-",
+        details={
+            "code": error.code,
+            "detail": error.detail,
+            "document_id": msg.effective_document_id if msg else None,
+            "from": msg.from_.organ_id if msg else None,
+            "indication": error.extra.get("validation", {}).get("indication"),
+        },
+    )
+    commit_despite(session, error)
+
+
+# -- statuses: the same stages for a status message -----------------------------------------
+
+
+@dataclass
+class StatusReport:
+    """A status on its way: who reports what about which document."""
+
+    document: Document
+    organ_id: str
+    code: str
+    description: str | None
+    staff: dict[str, str | None] | None
+    timestamp: datetime | None
+    actor: str
+    root: etree._Element | None = None
+    origin: str = "api"
+    at: datetime = field(default_factory=utcnow)
+    to: list[str] = field(default_factory=list)
+    status: StatusMessage | None = None
+
+
+# Statuses are checked against their reporter by `authorise`; the submission's principal is
+# the hub itself, which carries the status on.
+HUB = Principal(client_id="hub", name="hub", role="system", organ_ids=frozenset())
+
+
+def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessage:
+    """authorise (transition) → sign or verify → store → route → answer.
+
+    (Parsed by the caller: the API's body, an axis item, or built here from JSON.)"""
+    reporter = status_rules.authorise(session, rep)
+    root = rep.root if rep.root is not None else status_rules.build_tree(rep, reporter)
+    sub = Submission(
+        HUB,
+        ParsedMessage(root=root, kind="status"),
+        origin=rep.origin,
+        actor=rep.actor,
+        at=rep.at,
+    )
+    sign_or_verify(
+        session,
+        hub,
+        sub,
+        organ_id=rep.organ_id,
+        # Traffic from the axis is verified, never signed by the hub on anyone's behalf (SPEC 5).
+        unsigned="verify"
+        if rep.origin == "vpcp"
+        else ("sign" if reporter.route == "local" else "accept"),
+    )
+    # store: the write transaction begins; the transition is re-checked on the fresh row
+    begin_write(session)
+    status = status_rules.store(session, hub, rep, root)
+    # route: back to the sender (or, for a 13, to every recipient)
+    delivery.enqueue(
+        session,
+        kind="status",
+        document=rep.document.id,
+        message_id=status.id,
+        recipients=delivery.resolve_recipients(session, rep.to),
+    )
+    # answer
+    repo.add_trace(
+        session,
+        rep.document.id,
+        "status",
+        organ_id=rep.organ_id,
+        detail={"code": rep.code, "status_id": status.id},
+    )
+    audit.record(
+        session,
+        actor=rep.actor,
+        action="status.reported",
+        target_type="document",
+        target_id=rep.document.id,
+        details={"from": rep.organ_id, "code": rep.code, "to": rep.to},
+    )
+    return status

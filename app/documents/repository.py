@@ -1,0 +1,176 @@
+"""Queries on documents, their statuses, reports and trace: what the pipeline and the
+routers read. (The trace writer, `add_trace`, lives with its model in the delivery layer,
+below documents, because the outbox writes trace events too.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.delivery.models import Delivery, TraceEvent
+from app.delivery.repository import add_trace
+from app.documents.models import Document, StatusMessage, ValidationRecord
+
+
+def trace_of(session: Session, document: str) -> list[TraceEvent]:
+    return list(
+        session.scalars(
+            select(TraceEvent).where(TraceEvent.document == document).order_by(TraceEvent.id)
+        )
+    )
+
+
+def document_by_sender(session: Session, from_organ: str, document_id: str) -> str | None:
+    """The hub id of (From, DocumentId), if that document was accepted already. A quarantined
+    copy holds no key (SPEC 5): the real document after a forged one is not a duplicate."""
+    return session.scalars(
+        select(Document.id).where(
+            Document.from_organ == from_organ,
+            Document.document_id == document_id,
+            Document.quarantined.is_(False),
+        )
+    ).first()
+
+
+def documents_by_sender(
+    session: Session, from_organ: str, document_ids: Iterable[str], *, quarantined: bool = True
+) -> list[Document]:
+    """The sender's documents with those DocumentIds, real ones first; `quarantined=False`
+    leaves quarantined copies out (they are never targets of traffic from the axis)."""
+    stmt = select(Document).where(
+        Document.from_organ == from_organ, Document.document_id.in_(list(document_ids))
+    )
+    if not quarantined:
+        stmt = stmt.where(Document.quarantined.is_(False))
+    return list(session.scalars(stmt.order_by(Document.quarantined)))
+
+
+def sent_through_api(session: Session, document_id: str | None) -> Document | None:
+    """The local document an axis status answers (by DocumentId)."""
+    return session.scalars(
+        select(Document).where(Document.document_id == document_id, Document.origin == "api")
+    ).first()
+
+
+def documents_by_id(session: Session, ids: Iterable[str]) -> dict[str, Document]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))}
+
+
+def statuses_by_id(session: Session, ids: Iterable[str]) -> dict[str, StatusMessage]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.scalars(select(StatusMessage).where(StatusMessage.id.in_(wanted)))
+    return {s.id: s for s in rows}
+
+
+def statuses_of(session: Session, document: str) -> list[StatusMessage]:
+    return list(
+        session.scalars(
+            select(StatusMessage)
+            .where(StatusMessage.document == document)
+            .order_by(StatusMessage.id)
+        )
+    )
+
+
+def latest_validation(session: Session, document: str) -> tuple[ValidationRecord | None, int]:
+    """The newest report and how many reports the document has."""
+    rec = session.scalars(
+        select(ValidationRecord)
+        .where(ValidationRecord.document == document)
+        .order_by(ValidationRecord.id.desc())
+        .limit(1)
+    ).one_or_none()
+    count = session.scalar(
+        select(func.count())
+        .select_from(ValidationRecord)
+        .where(ValidationRecord.document == document)
+    )
+    return rec, int(count or 0)
+
+
+def list_documents(
+    session: Session,
+    *,
+    organs: set[str],
+    direction: str | None,
+    since: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    """Documents sent by or delivered to `organs` (all documents when empty), by id."""
+    stmt = select(Document).order_by(Document.id).limit(limit)
+    if after:
+        stmt = stmt.where(Document.id > after)
+    if since:
+        stmt = stmt.where(Document.accepted_at >= since)
+    received = select(Delivery.document).where(Delivery.kind == "document")
+    if organs:
+        received = received.where(Delivery.organ_id.in_(organs))
+    if direction == "sent":
+        if organs:
+            stmt = stmt.where(Document.from_organ.in_(organs))
+    elif direction == "received":
+        stmt = stmt.where(Document.id.in_(received))
+    elif organs:
+        stmt = stmt.where(Document.from_organ.in_(organs) | Document.id.in_(received))
+    return list(session.scalars(stmt))
+
+
+def signatures_page(
+    session: Session,
+    *,
+    indication: str | None,
+    organ_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    """Documents by id with their signature summary filters (the auditors' list)."""
+    stmt = select(Document).order_by(Document.id).limit(limit)
+    if indication:
+        stmt = stmt.where(Document.indication == indication)
+    if organ_id:
+        stmt = stmt.where(Document.from_organ == organ_id)
+    if since:
+        stmt = stmt.where(Document.accepted_at >= since)
+    if until:
+        stmt = stmt.where(Document.accepted_at <= until)
+    if after:
+        stmt = stmt.where(Document.id > after)
+    return list(session.scalars(stmt))
+
+
+def report_counts(session: Session, documents: list[str]) -> dict[str, int]:
+    """How many validation reports each document has, in one query."""
+    rows = session.execute(
+        select(ValidationRecord.document, func.count())
+        .where(ValidationRecord.document.in_(documents))
+        .group_by(ValidationRecord.document)
+    ).all()
+    return {doc: int(n) for doc, n in rows}
+
+
+__all__ = [
+    "add_trace",
+    "document_by_sender",
+    "documents_by_id",
+    "documents_by_sender",
+    "latest_validation",
+    "list_documents",
+    "report_counts",
+    "sent_through_api",
+    "signatures_page",
+    "statuses_by_id",
+    "statuses_of",
+    "trace_of",
+]
