@@ -45,13 +45,12 @@ from app.edxml.models import (
 )
 from app.edxml.parser import (
     MAX_DEPTH,
-    ParsedMessage,
-    ValidationOutcome,
     parse_file,
     parse_message,
     validate_file,
     validate_message,
 )
+from app.edxml.reader import ParsedMessage, ValidationOutcome
 from app.edxml.schema import NS
 from app.edxml.summary import message_summary, outcome_summary
 

@@ -33,7 +33,7 @@ from app.edxml.models import format_timestamp
 from app.edxml.schema import q
 
 if TYPE_CHECKING:
-    from app.edxml.parser import ParsedMessage
+    from app.edxml.reader import ParsedMessage
 
 PLACEHOLDER_SIGNATURE = "edxml.placeholder_signature"
 MANIFEST_CONTENT_TYPE = "edxml.manifest_content_type"

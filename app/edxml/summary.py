@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.edxml.parser import ParsedMessage, ValidationOutcome
+from app.edxml.reader import ParsedMessage, ValidationOutcome
 
 
 def message_summary(parsed: ParsedMessage) -> dict[str, Any]:

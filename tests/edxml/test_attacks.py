@@ -19,12 +19,12 @@ from app.edxml import (
 )
 from app.edxml.parser import (
     MAX_ATTRIBUTES_PER_ELEMENT,
-    MAX_ERRORS,
     MAX_MARKUP,
     MAX_NAMESPACE_DECLARATIONS,
     MAX_NAMESPACE_URI_CHARS,
     MAX_NAMESPACES_PER_ELEMENT,
 )
+from app.edxml.reader import MAX_ERRORS
 from tests.edxml.factory import MAX_BYTES, document_bytes, line_of
 
 BASE = document_bytes()
