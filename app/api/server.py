@@ -61,6 +61,21 @@ class _HeaderDeadline:
         if self._awaiting_headers() and not self.transport.is_closing():
             self.transport.close()
 
+    # The deadline is armed when a connection opens and after each response, and dropped with
+    # the connection; each calls on to uvicorn's protocol (next in the MRO).
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)  # type: ignore[misc]
+
 
 class HeaderTimeoutH11(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with the header deadline."""
@@ -68,18 +83,6 @@ class HeaderTimeoutH11(_HeaderDeadline, H11Protocol):
     def _awaiting_headers(self) -> bool:
         # h11 stays IDLE until it holds a complete header block for the next request.
         return self.conn.their_state is h11.IDLE
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_deadline()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
 
 
 def _httptools_protocol() -> type[Any] | None:
@@ -96,18 +99,6 @@ def _httptools_protocol() -> type[Any] | None:
             # A complete header block makes a new cycle (even when it is queued behind a
             # running one), so a finished or absent cycle means none is complete yet.
             return self.cycle is None or self.cycle.response_complete
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_deadline()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm_header_deadline()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_header_deadline()
-            super().connection_lost(exc)
 
     return HeaderTimeoutHttpTools
 

@@ -90,17 +90,6 @@ def status_target(session: Session, response_for: ResponseFor, from_organ: str) 
     )
 
 
-def key_holder(session: Session, from_organ: str, document_id: str) -> str | None:
-    """The document holding (From, DocumentId): quarantined copies hold no key."""
-    return session.scalars(
-        select(Document.id).where(
-            Document.from_organ == from_organ,
-            Document.document_id == document_id,
-            Document.quarantined.is_(False),
-        )
-    ).first()
-
-
 def replayed_status(
     session: Session, doc: Document, from_organ: str, code: str, timestamp: datetime
 ) -> str | None:

@@ -347,17 +347,22 @@ class AxisState:
                 for m in sorted(waiting, key=lambda m: m.created_time)
             ]
 
+    def _addressed(self, system_id: str, doc_id: str) -> StoredMessage:
+        """The message `doc_id` if it was addressed to `system_id` (called under the lock)."""
+        message = self._messages.get(doc_id)
+        if message is None or system_id not in message.statuses:
+            raise AxisError(
+                f"no document {doc_id!r} for this system",
+                retryable=False,
+                error_code=ERROR_UNKNOWN_DOC,
+            )
+        return message
+
     def get(self, system_id: str, doc_id: str) -> bytes:
         """The edXML of an item addressed to ``system_id`` (also after it is done)."""
         self._system(system_id)
         with self._lock:
-            message = self._messages.get(doc_id)
-            if message is None or system_id not in message.statuses:
-                raise AxisError(
-                    f"no document {doc_id!r} for this system",
-                    retryable=False,
-                    error_code=ERROR_UNKNOWN_DOC,
-                )
+            message = self._addressed(system_id, doc_id)
             return message.edxml
 
     def update_status(self, system_id: str, doc_id: str, status: str) -> None:
@@ -366,13 +371,7 @@ class AxisState:
         if status not in ACK_STATUSES:
             raise _bad_request(f"status must be one of {', '.join(ACK_STATUSES)}")
         with self._lock:
-            message = self._messages.get(doc_id)
-            if message is None or system_id not in message.statuses:
-                raise AxisError(
-                    f"no document {doc_id!r} for this system",
-                    retryable=False,
-                    error_code=ERROR_UNKNOWN_DOC,
-                )
+            message = self._addressed(system_id, doc_id)
             if message.statuses[system_id] == "done" and status != "done":
                 raise AxisError(
                     f"{doc_id!r} is already done", retryable=False, error_code=ERROR_CONFLICT
