@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import begin_write, commit_despite, read_first
-from app.core.errors import Conflict, PayloadTooLarge, Unprocessable
+from app.core.errors import Conflict, HubError, PayloadTooLarge, Unprocessable
 from app.core.timeutil import utcnow
 from app.delivery import service as delivery
 from app.directory.models import Organization
@@ -38,6 +38,7 @@ from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
 from app.edxml import (
     EdxmlDocument,
+    EdxmlError,
     EdxmlWarning,
     ParsedMessage,
     parse_message,
@@ -125,12 +126,17 @@ def submit_from_api(
     replay = service.idempotent_replay(session, principal, idempotency_key, request_hash)
     if replay is not None:
         return Answer(replay[0], replay[1], replayed=True)
-    sub = Submission(principal, parse())
-    authorise(session, hub, sub)
+    parsed: ParsedMessage | None = None
     try:
+        parsed = parse()
+        sub = Submission(principal, parsed)
+        authorise(session, hub, sub)
         sign_and_store(session, hub, sub)
-    except SignatureInvalid as exc:
-        refuse(session, sub, exc)
+    except (HubError, EdxmlError) as exc:
+        # Every refused submission stays on record (SPEC 8), whatever stage refused it; the
+        # gate has already turned away callers without a valid key, so only clients the hub
+        # knows can add entries.
+        refuse(session, principal, parsed, exc)
         raise
     doc = route_and_record(session, sub)
     body = service.to_out(session, doc, principal, warnings=sub.warnings).model_dump(
@@ -421,24 +427,31 @@ def answer(session: Session, sub: Submission) -> Document:
     return doc
 
 
-def refuse(session: Session, sub: Submission, error: SignatureInvalid) -> None:
-    """A signature that does not pass is refused (422) but stays on record: nothing of the
-    submission was written, so the refusal is the transaction's only write and commits."""
+def refuse(
+    session: Session,
+    principal: Principal,
+    parsed: ParsedMessage | None,
+    error: HubError | EdxmlError,
+) -> None:
+    """A refused submission (422 `signature.invalid`, a malformed or forbidden message, a
+    duplicate, …) stays on record: nothing of the submission was written, so the refusal's
+    audit entry is the transaction's only write and commits while the request fails."""
     session.rollback()
     begin_write(session)
-    msg = sub.parsed.document
+    msg = parsed.document if parsed is not None else None
+    extra = error.extra if isinstance(error, HubError) else {}
     audit.record(
         session,
-        actor=sub.principal.actor,
+        actor=principal.actor,
         action="document.refused",
         target_type="document",
         target_id=msg.effective_document_id if msg else "-",
         details={
             "code": error.code,
-            "detail": error.detail,
+            "detail": error.detail[:500],  # bounded: it may quote the input
             "document_id": msg.effective_document_id if msg else None,
             "from": msg.from_.organ_id if msg else None,
-            "indication": error.extra.get("validation", {}).get("indication"),
+            "indication": extra.get("validation", {}).get("indication"),
         },
     )
     commit_despite(session, error)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEntry
 from app.delivery.models import Delivery
 from app.documents.models import Document
 from app.edxml import EdxmlDocument, build_document
@@ -62,6 +64,13 @@ def test_xml_cost_bombs_refused_and_nothing_stored(
     assert _stored(sessions, settings) == before
     # the hub still takes a normal document afterwards
     if path == "/api/v1/documents":
+        with sessions() as s:  # each refused submission is on record (SPEC 8)
+            refused = s.scalars(
+                select(AuditEntry.details).where(AuditEntry.action == "document.refused")
+            ).all()
+        assert [json.loads(d)["code"] for d in refused] == ["edxml.forbidden_construct"] * len(
+            _bombs(world)
+        )
         ok = client.post(
             path,
             content=_valid(world),

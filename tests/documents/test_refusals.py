@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEntry
 from app.delivery.models import Delivery
 from app.documents.models import Document
 from app.edxml import EdxmlDocument, build_document
@@ -146,6 +148,16 @@ def test_attack_corpus_is_refused_with_its_code_and_nothing_is_stored(
         if code == "edxml.malformed":
             assert problem["line"] and problem["column"], (name, problem)
     assert _counts(sessions, blobs) == before
+    # Each refusal stays on record, and only that (SPEC 8).
+    with sessions() as s:
+        refused = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "document.refused")
+            .order_by(AuditEntry.seq)
+        ).all()
+    codes = [json.loads(e.details)["code"] for e in refused]
+    assert codes == [code for _, _, _, code in _attacks(world)]
+    assert all(e.actor == f"client:{world.client_ids['system']}" for e in refused)
 
 
 def test_oversize_is_413_before_parsing(client, world: World, app, sessions, settings) -> None:  # type: ignore[no-untyped-def]
