@@ -41,7 +41,7 @@ class Recorder:
 )
 def test_unauthenticated_large_post_refused_before_the_body_is_read(
     client, world: World, sessions, path: str, ctype: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for headers, code in (
         ({}, "auth.missing"),
         ({"Authorization": "Basic eDp5"}, "auth.missing"),
@@ -58,7 +58,7 @@ def test_unauthenticated_large_post_refused_before_the_body_is_read(
         assert s.scalar(select(func.count()).select_from(Document)) == 0
 
 
-def test_wrong_role_refused_before_the_body_is_read(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_role_refused_before_the_body_is_read(client, world: World) -> None:
     body = Recorder()
     r = client.post(
         "/api/v1/documents",
@@ -69,7 +69,7 @@ def test_wrong_role_refused_before_the_body_is_read(client, world: World) -> Non
     assert body.pulled == 0
 
 
-def test_revoked_key_refused_at_the_gate(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_key_refused_at_the_gate(client, world: World) -> None:
     r = client.delete(f"/api/v1/clients/{world.client_ids['auditor']}", headers=world.auth("admin"))
     assert r.status_code in (200, 204), r.text
     body = Recorder(1024 * 1024)
@@ -101,7 +101,7 @@ class TestRateLimitOverHttp:
         settings.rate_limit_per_minute = 3
         return settings
 
-    def test_over_the_rate_is_429_with_retry_after(self, client, world: World) -> None:  # type: ignore[no-untyped-def]
+    def test_over_the_rate_is_429_with_retry_after(self, client, world: World) -> None:
         for _ in range(3):
             assert (
                 client.get("/api/v1/organizations", headers=world.auth("auditor")).status_code

@@ -29,7 +29,7 @@ def _serve(protocol: type[Any]) -> Iterator[tuple[str, int]]:
         await asyncio.sleep(1.5)  # longer than the header deadline: a request in progress
         return {"ok": "yes"}
 
-    class Quick(protocol):  # type: ignore[valid-type, misc]
+    class Quick(protocol):  # type: ignore[misc]
         header_timeout = 1.0
 
     sock = socket.socket()
@@ -98,7 +98,7 @@ def test_complete_requests_are_served_on_a_kept_alive_connection(address: tuple[
 
 def test_serve_passes_the_bounds_to_uvicorn(tmp_path: Any) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         http_keep_alive=7,
         http_max_connections=50,

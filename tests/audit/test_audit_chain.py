@@ -12,7 +12,7 @@ from app.cli import main as cli
 from tests.conftest import World
 
 
-def _tamper(sessions, sql: str, **params) -> None:  # type: ignore[no-untyped-def]
+def _tamper(sessions, sql: str, **params) -> None:
     """Edit the log behind the application's back, as someone with database access could."""
     with sessions() as s:
         if s.bind.dialect.name == "postgresql":
@@ -24,7 +24,7 @@ def _tamper(sessions, sql: str, **params) -> None:  # type: ignore[no-untyped-de
         s.commit()
 
 
-def test_chain_verifies_and_links(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_chain_verifies_and_links(client, world: World) -> None:
     r = client.get("/api/v1/audit/log/verify", headers=world.auth("auditor"))
     assert r.status_code == 200
     verdict = r.json()
@@ -53,7 +53,7 @@ def test_chain_verifies_and_links(client, world: World) -> None:  # type: ignore
 )
 def test_tampering_names_the_entry(
     client, world: World, sessions, sql: str, reason: str, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _tamper(sessions, sql, seq=5)
     verdict = client.get("/api/v1/audit/log/verify", headers=world.auth("admin")).json()
     assert verdict["ok"] is False
@@ -66,20 +66,20 @@ def test_tampering_names_the_entry(
     assert result.exit_code == 1 and '"seq": 5' in result.output
 
 
-def test_truncating_the_tail_is_detected(client, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_truncating_the_tail_is_detected(client, world: World, sessions) -> None:
     last = client.get("/api/v1/audit/log/verify", headers=world.auth("admin")).json()["entries"]
     _tamper(sessions, "DELETE FROM audit_log WHERE seq = :seq", seq=last)
     verdict = client.get("/api/v1/audit/log/verify", headers=world.auth("admin")).json()
     assert verdict["ok"] is False and verdict["first_broken"]["seq"] == last
 
 
-def test_log_is_append_only_for_the_application(world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_log_is_append_only_for_the_application(world: World, sessions) -> None:
     with sessions() as s, pytest.raises(Exception, match="append-only"):
         s.execute(text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
         s.commit()
 
 
-def test_cli_verify_ok(world: World, sessions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_verify_ok(world: World, sessions, monkeypatch) -> None:
     monkeypatch.setenv(
         "LIENTHONG_DATABASE_URL", str(sessions.kw["bind"].url.render_as_string(hide_password=False))
     )

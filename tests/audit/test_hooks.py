@@ -24,7 +24,7 @@ def test_importing_the_packages_installs_nothing_process_wide() -> None:
     assert not event.contains(Engine, "commit", listener._on_commit)
 
 
-def test_a_factory_without_the_hooks_refuses_to_audit(settings, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_a_factory_without_the_hooks_refuses_to_audit(settings, world: World) -> None:
     engine = make_engine(settings.database_url)
     try:
         bare = make_sessionmaker(engine)
@@ -41,7 +41,7 @@ def test_a_factory_without_the_hooks_refuses_to_audit(settings, world: World) ->
         engine.dispose()
 
 
-def test_the_app_and_the_fixtures_count_statistics(client, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_the_app_and_the_fixtures_count_statistics(client, world: World, sessions) -> None:
     r = client.post(
         "/api/v1/documents",
         json=document_json(world.OWN, [world.OWN2]),

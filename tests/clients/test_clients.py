@@ -9,7 +9,7 @@ from app.core.security import hash_api_key
 from tests.conftest import World
 
 
-def test_key_is_shown_once_and_stored_only_as_hash(client, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_key_is_shown_once_and_stored_only_as_hash(client, world: World, sessions) -> None:
     r = client.post(
         "/api/v1/clients",
         json={"name": "QLVB Sở Tư pháp", "role": "system", "organ_ids": [world.OWN]},
@@ -32,7 +32,7 @@ def test_key_is_shown_once_and_stored_only_as_hash(client, world: World, session
     )
 
 
-def test_revocation_takes_effect_on_the_next_request(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_revocation_takes_effect_on_the_next_request(client, world: World) -> None:
     headers = world.auth("reporter")
     assert client.get("/api/v1/organizations", headers=headers).status_code == 200
     r = client.delete(
@@ -50,7 +50,7 @@ def test_revocation_takes_effect_on_the_next_request(client, world: World) -> No
     )
 
 
-def test_client_validation(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_client_validation(client, world: World) -> None:
     admin = world.auth("admin")
     cases = [
         ({"name": "x", "role": "system"}, "client.invalid"),
@@ -65,7 +65,7 @@ def test_client_validation(client, world: World) -> None:  # type: ignore[no-unt
     assert len(client.get("/api/v1/clients", headers=admin).json()["items"]) == before
 
 
-def test_missing_and_malformed_credentials(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_missing_and_malformed_credentials(client, world: World) -> None:
     r = client.get("/api/v1/organizations")
     assert r.status_code == 401 and r.json()["code"] == "auth.missing"
     assert r.headers["www-authenticate"] == "Bearer"

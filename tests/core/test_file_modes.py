@@ -22,7 +22,7 @@ def _mode(path: Path) -> int:
 
 
 def _settings(data: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data, key_passphrase="x")  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=data, key_passphrase="x")
 
 
 def test_new_data_dir_database_wal_shm_and_blobs_are_private(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from app.core.config import Settings, format_settings_error
 from app.main import create_app
 
 
-def test_healthz_readyz_metrics(client, world) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_readyz_metrics(client, world) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/readyz")
     assert r.status_code == 200, r.text
@@ -38,7 +38,7 @@ def test_readyz_names_an_unmigrated_schema(tmp_path: Path) -> None:
         database_url=f"sqlite:///{tmp_path}/empty.db",
         data_dir=tmp_path,
         worker_enabled=False,
-    )  # type: ignore[call-arg]
+    )
     with TestClient(create_app(settings)) as c:
         r = c.get("/readyz")
     assert r.status_code == 503
@@ -47,7 +47,7 @@ def test_readyz_names_an_unmigrated_schema(tmp_path: Path) -> None:
 
 
 def test_readyz_names_an_unreachable_database() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url="postgresql://nobody@127.0.0.1:1/none",
         key_passphrase="x",
@@ -58,7 +58,7 @@ def test_readyz_names_an_unreachable_database() -> None:
     assert r.status_code == 503 and "database" in r.json()["failing"]
 
 
-def test_request_id_is_propagated(client) -> None:  # type: ignore[no-untyped-def]
+def test_request_id_is_propagated(client) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
 
@@ -74,36 +74,36 @@ def test_request_id_is_propagated(client) -> None:  # type: ignore[no-untyped-de
 )
 def test_wrong_settings_fail_with_the_variable_named(
     monkeypatch, env: dict[str, str], needle: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ValidationError) as err:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
     assert needle in format_settings_error(err.value)
     for command in (["db", "upgrade"], ["stats", "check"]):  # stats loads settings itself
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 2 and needle in result.output, command
 
 
-def test_settings_defaults_and_postgres_driver(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_settings_defaults_and_postgres_driver(monkeypatch) -> None:
     monkeypatch.setenv("LIENTHONG_DATA_DIR", "/tmp/x")
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (
         s.database_url == "sqlite:////tmp/x/lienthong.db"
         and s.max_document_bytes == 50 * 1024 * 1024
     )
     monkeypatch.setenv("LIENTHONG_DATABASE_URL", "postgresql://u@h/db")
-    assert Settings(_env_file=None).database_url == "postgresql+psycopg://u@h/db"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).database_url == "postgresql+psycopg://u@h/db"
 
 
-def test_openapi_describes_problem_answers(client) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_describes_problem_answers(client) -> None:
     spec = client.get("/openapi.json").json()
     op = spec["paths"]["/api/v1/organizations/{organ_id}"]["get"]
     assert "application/problem+json" in op["responses"]["404"]["content"]
     assert "application/problem+json" in op["responses"]["401"]["content"]
 
 
-def test_cli_clients_create_json_bootstraps_an_admin(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_clients_create_json_bootstraps_an_admin(tmp_path: Path, monkeypatch) -> None:
     import json
 
     monkeypatch.setenv("LIENTHONG_DATA_DIR", str(tmp_path))
@@ -113,7 +113,7 @@ def test_cli_clients_create_json_bootstraps_an_admin(tmp_path: Path, monkeypatch
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert set(out) == {"id", "api_key", "role", "organ_ids"} and out["role"] == "admin"
-    settings = Settings(_env_file=None, data_dir=tmp_path, worker_enabled=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, worker_enabled=False)
     with TestClient(create_app(settings)) as c:
         r = c.get("/api/v1/clients", headers={"Authorization": f"Bearer {out['api_key']}"})
         assert r.status_code == 200 and r.json()["items"][0]["id"] == out["id"]

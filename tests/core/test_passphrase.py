@@ -69,7 +69,7 @@ def test_processes_racing_on_a_fresh_data_dir_share_one_passphrase(tmp_path: Pat
 
 
 def test_an_existing_passphrase_is_kept_and_an_empty_one_refused(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path, worker_enabled=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, worker_enabled=False)
     (tmp_path / "key-passphrase").write_text("kept-as-it-is\n")
     assert resolve_key_passphrase(settings) == "kept-as-it-is"
     (tmp_path / "key-passphrase").write_text("")

@@ -14,12 +14,12 @@ def _org(code: str) -> Organization:
     return Organization(organ_id=code, name=code, level=1, route="local", active=True)
 
 
-def _count(sessions) -> int:  # type: ignore[no-untyped-def]
+def _count(sessions) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count()).select_from(Organization)) or 0)
 
 
-def test_an_error_rolls_back_unless_the_service_kept_that_refusal(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_an_error_rolls_back_unless_the_service_kept_that_refusal(sessions) -> None:
     with pytest.raises(Conflict), committed(sessions()) as s:
         s.add(_org("000.00.01.H41"))
         s.flush()
@@ -41,7 +41,7 @@ def test_an_error_rolls_back_unless_the_service_kept_that_refusal(sessions) -> N
     assert _count(sessions) == 1
 
 
-def test_a_reading_session_does_not_block_another_writer(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_reading_session_does_not_block_another_writer(sessions) -> None:
     reader = sessions()
     try:
         read_first(reader)
@@ -58,7 +58,7 @@ def test_a_reading_session_does_not_block_another_writer(sessions) -> None:  # t
     assert _count(sessions) == 2
 
 
-def test_begin_write_refuses_rows_changed_while_reading_on_sqlite(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_begin_write_refuses_rows_changed_while_reading_on_sqlite(sessions) -> None:
     with sessions() as s:
         read_first(s)
         s.scalar(select(func.count()).select_from(Organization))
@@ -72,11 +72,11 @@ def test_begin_write_refuses_rows_changed_while_reading_on_sqlite(sessions) -> N
             assert _count(sessions) == 1
 
 
-def _sqlite(s) -> bool:  # type: ignore[no-untyped-def]
+def _sqlite(s) -> bool:
     return bool(s.get_bind().dialect.name == "sqlite")
 
 
-def test_a_write_in_a_read_transaction_is_refused_on_sqlite(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_in_a_read_transaction_is_refused_on_sqlite(sessions) -> None:
     with sessions() as s:
         read_first(s)
         s.add(_org("000.00.01.H41"))

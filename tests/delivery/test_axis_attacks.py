@@ -617,11 +617,12 @@ def test_a_replayed_genuine_status_is_dropped_and_audited(
 
     def pending() -> str | None:
         with sessions() as s:
-            return s.scalars(
+            change: str | None = s.scalars(
                 select(Delivery.pending_change).where(
                     Delivery.kind == "document", Delivery.document == doc["id"]
                 )
             ).one()
+        return change
 
     take_back()
     answer = status_root(

@@ -87,7 +87,7 @@ def _pending(sessions: Any) -> int:
 @pytest.mark.parametrize("workers", [2, 4])
 def test_worker_processes_never_send_a_delivery_twice(
     client, world: World, sessions, settings, axis: str, tmp_path: Path, workers: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     n = 120
     for _ in range(n):
         r = client.post(
@@ -123,7 +123,7 @@ def _free_port() -> int:
 
 def test_killing_hub_and_workers_loses_nothing_answered_2xx(
     client, world: World, sessions, settings, axis: str, receiver: Receiver, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     push_org(client, world, receiver)
     env = _env(settings, axis)
     port = _free_port()

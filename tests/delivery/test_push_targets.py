@@ -91,7 +91,7 @@ class TestRefusedByDefault:
         settings.webhook_allow_private = False
         return settings
 
-    def test_api_refuses_private_push_urls_and_stores_nothing(self, client, world: World) -> None:  # type: ignore[no-untyped-def]
+    def test_api_refuses_private_push_urls_and_stores_nothing(self, client, world: World) -> None:
         admin = world.auth("admin")
         for url in PRIVATE_URLS:
             r = client.post(
@@ -111,7 +111,7 @@ class TestRefusedByDefault:
 
     def test_worker_rechecks_at_send_time(
         self, client, world: World, sessions, app: Any, receiver: Receiver
-    ) -> None:  # type: ignore[no-untyped-def]
+    ) -> None:
         """A loopback URL stored earlier (allowed then, or DNS changed since) is not contacted."""
         with unit_of_work(sessions) as s:
             create_organization(
@@ -143,7 +143,7 @@ class TestRefusedByDefault:
 
 def test_last_error_does_not_describe_internal_services(
     client, world: World, sessions, app: Any
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -167,7 +167,7 @@ def test_last_error_does_not_describe_internal_services(
     assert d.last_error == "webhook not reachable: connection refused or failed"
 
 
-def test_push_url_shown_to_admins_only(client, world: World, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+def test_push_url_shown_to_admins_only(client, world: World, receiver: Receiver) -> None:
     r = client.post(
         ORGS,
         json={"organ_id": PUSH, "name": "x", "delivery": {"mode": "push", "url": receiver.url}},

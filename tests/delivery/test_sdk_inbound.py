@@ -23,7 +23,7 @@ def worker(app: Any, axis: str) -> Worker:
 
 def test_sdk_document_with_only_the_placeholder_is_quarantined_as_unsigned(
     client, world: World, sessions, worker: Worker, axis: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sdk = SdkDocument(
         world.OTHER_PROVINCE,
         [world.OWN],
@@ -71,7 +71,7 @@ def test_sdk_document_with_only_the_placeholder_is_quarantined_as_unsigned(
 
 def test_status_from_the_axis_naming_the_delivered_document_id_reaches_the_sender(
     client, world: World, sessions, worker: Worker, axis: str, pki_material: PkiMaterial
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The id the axis recipient read in the package (the hub filled it in) is accepted back,
     also with its date written yyyy-MM-dd as one C# client does."""
     sdk = SdkDocument(
@@ -89,6 +89,7 @@ def test_status_from_the_axis_naming_the_delivered_document_id_reaches_the_sende
     assert len(held) == 1
     read = parse_message(connector(axis, VPCP).get_edoc(held[0].doc_id), max_bytes=10**7).document
     assert read is not None and read.document_id == doc["document_id"]
+    assert read.document_id is not None  # for mypy: implied by the equality above
 
     c_sharp_form = read.document_id.replace("2026/11/26", "2026-11-26")
     assert c_sharp_form != read.document_id

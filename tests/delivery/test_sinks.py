@@ -16,7 +16,7 @@ SECRET = webhooks.new_secret()
 
 def _job(mode: str, kind: str = "document", **kw: str | None) -> Job:
     claimed = Claimed("dlv-1", kind, "doc-1", "msg-1", "000.00.00.G22", mode, 1)
-    return Job(claimed, b"<edXML/>", "000.00.02.H41", **kw)  # type: ignore[arg-type]
+    return Job(claimed, b"<edXML/>", "000.00.02.H41", **kw)
 
 
 def _http(status: int, seen: list[httpx.Request]) -> httpx.Client:

@@ -4,16 +4,16 @@ re-drive, ordering, and inbound items from the axis (SPEC sections 6 and 7)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
-from app.connectors.vpcp import AxisError
+from app.connectors.vpcp import AckStatus, AxisConnector, AxisError
 from app.core import webhooks
 from app.core.db import unit_of_work
+from app.core.timeutil import utcnow
 from app.delivery import outbox
 from app.delivery.models import Delivery
 from app.edxml import EdxmlDocument, build_document_tree, build_status_tree, serialize
@@ -42,7 +42,7 @@ def drain(worker: Worker, sessions: Any, rounds: int = 10, *, skip_backoff: bool
                 s.execute(
                     update(Delivery)
                     .where(Delivery.state == "retrying")
-                    .values(next_attempt_at=outbox.utcnow())
+                    .values(next_attempt_at=utcnow())
                 )
         worker._last_poll = 0.0
         idle = 0 if worker.run_once() else idle + 1
@@ -79,7 +79,7 @@ def signer_for(pki_material: PkiMaterial, organ: str) -> Signer:
 
 def test_push_delivery_is_signed_with_standard_webhooks(
     client, world: World, sessions, worker: Worker, receiver: Receiver
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     secret = push_org(client, world, receiver)
     doc = client.post(
         DOCS, json=document_json(world.OWN, ["000.00.05.H41"]), headers=world.auth("system")
@@ -101,7 +101,7 @@ def test_push_delivery_is_signed_with_standard_webhooks(
 
 def test_failures_retry_then_die_and_redrive_delivers(
     client, world: World, sessions, worker: Worker, receiver: Receiver
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     push_org(client, world, receiver)
     receiver.status = 503
     client.post(
@@ -111,7 +111,7 @@ def test_failures_retry_then_die_and_redrive_delivers(
     with sessions() as s:
         d = s.scalars(select(Delivery)).one()
         assert d.state == "retrying" and d.attempts == 1 and "503" in (d.last_error or "")
-        assert d.next_attempt_at > outbox.utcnow()
+        assert d.next_attempt_at > utcnow()
     drain(worker, sessions)
     assert len(receiver.received) == 3  # MAX_ATTEMPTS
     dead = client.get(
@@ -154,7 +154,7 @@ def test_backoff_grows_with_jitter() -> None:
 
 def test_axis_outbound_and_faults(
     client, world: World, sessions, worker: Worker, axis: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     httpx.put(f"{axis}/_mock/faults", json={"error_rate": 1.0, "seed": 1})
     doc = client.post(
         DOCS, json=document_json(world.OWN, [world.EXTERNAL]), headers=world.auth("system")
@@ -183,7 +183,7 @@ def test_axis_outbound_and_faults(
 
 def test_lose_after_accept_is_invisible_to_the_sender(
     client, world: World, sessions, worker: Worker, axis: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The axis said OK: the hub counts it delivered. (Only the axis's own lists can show the loss.)"""
     httpx.put(f"{axis}/_mock/faults", json={"lose_after_accept_rate": 1.0, "seed": 3})
     client.post(DOCS, json=document_json(world.OWN, [world.EXTERNAL]), headers=world.auth("system"))
@@ -194,7 +194,7 @@ def test_lose_after_accept_is_invisible_to_the_sender(
 
 def test_unknown_axis_recipient_is_dead_at_once(
     client, world: World, sessions, worker: Worker
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client.post(
         "/api/v1/organizations",
         json={"organ_id": "000.00.00.G99", "name": "Bộ X", "route": "vpcp"},
@@ -210,18 +210,22 @@ def test_unknown_axis_recipient_is_dead_at_once(
 
 
 def _send_from_axis(
-    axis: str, system: Any, root: Any, to: list[str], message_type: str = "edoc"
+    axis: str,
+    system: Any,
+    root: Any,
+    to: list[str],
+    message_type: Literal["edoc", "status"] = "edoc",
 ) -> str:
     return str(
         connector(axis, system).send_edoc(
             serialize(root), from_organ=system.organ_ids[0], to=to, message_type=message_type
         )
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_inbound_document_lands_once_even_when_update_status_fails(
     client, world: World, sessions, worker: Worker, axis: str, pki_material: PkiMaterial
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     root = build_document_tree(
         EdxmlDocument.model_validate(
             document_json(world.OTHER_PROVINCE, [world.OWN, "000.00.00.G22"])
@@ -229,21 +233,22 @@ def test_inbound_document_lands_once_even_when_update_status_fails(
     )
     sign_tree(root, signer_for(pki_material, world.OTHER_PROVINCE))
     _send_from_axis(axis, OTHER, root, [world.OWN])
-    real = worker.axis
-    assert real is not None
+    current = worker.axis
+    assert current is not None
+    real: AxisConnector = current
     calls: list[str] = []
 
     class FlakyAck:
-        def __getattr__(self, name: str) -> Callable[..., Any]:
+        def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-        def update_status(self, doc_id: str, status: str) -> None:
+        def update_status(self, doc_id: str, status: AckStatus) -> None:
             calls.append(doc_id)
             if len(calls) == 1:
                 raise AxisError("connection reset", retryable=True)
-            real.update_status(doc_id, status)  # type: ignore[arg-type]
+            real.update_status(doc_id, status)
 
-    worker.axis = FlakyAck()  # type: ignore[assignment]
+    worker.axis = FlakyAck()
     drain(worker, sessions)
     assert len(calls) == 2  # listed again after the failed ack, recognised, acknowledged
     items = client.get(
@@ -257,7 +262,7 @@ def test_inbound_document_lands_once_even_when_update_status_fails(
 
 def test_inbound_forgery_is_quarantined_and_answered_02(
     client, world: World, sessions, worker: Worker, axis: str, pki_material: PkiMaterial
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     root = build_document_tree(
         EdxmlDocument.model_validate(
             document_json(world.OTHER_PROVINCE, [world.OWN])
@@ -291,7 +296,7 @@ def test_inbound_forgery_is_quarantined_and_answered_02(
 
 def test_status_from_the_axis_reaches_the_sender(
     client, world: World, sessions, worker: Worker, axis: str, pki_material: PkiMaterial
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     doc = client.post(
         DOCS, json=document_json(world.OWN, [world.EXTERNAL]), headers=world.auth("system")
     ).json()
@@ -321,7 +326,7 @@ def test_status_from_the_axis_reaches_the_sender(
 
 def test_a_status_never_overtakes_its_document(
     client, world: World, sessions, worker: Worker, receiver: Receiver
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     push_org(client, world, receiver)
     receiver.status = 500
     doc = client.post(
@@ -335,7 +340,7 @@ def test_a_status_never_overtakes_its_document(
     )
     assert r.status_code == 202, r.text
     with unit_of_work(sessions) as s:
-        s.execute(update(Delivery).values(next_attempt_at=outbox.utcnow()))
+        s.execute(update(Delivery).values(next_attempt_at=utcnow()))
     worker.run_once()  # the document fails again; the status must wait
     assert all(b"StatusCode" not in x["body"] for x in receiver.received)
     receiver.status = 200

@@ -43,7 +43,7 @@ def test_bad_organ_ids_are_named(code: str) -> None:
     assert organ_id_problem(code)
 
 
-def test_create_read_update_deactivate(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_create_read_update_deactivate(client, world: World) -> None:
     admin = world.auth("admin")
     body = {
         "organ_id": "000.01.02.H41",
@@ -114,7 +114,7 @@ def test_create_read_update_deactivate(client, world: World) -> None:  # type: i
 )
 def test_invalid_organizations_are_refused_and_nothing_changes(
     client, world: World, body, status, code
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     admin = world.auth("admin")
     before = client.get(ORGS, params={"limit": 500}, headers=admin).json()["items"]
     log_before = client.get("/api/v1/audit/log/verify", headers=admin).json()["entries"]
@@ -132,7 +132,7 @@ def test_invalid_organizations_are_refused_and_nothing_changes(
     assert client.get("/api/v1/audit/log/verify", headers=admin).json()["entries"] == log_before
 
 
-def test_parent_cycle_is_refused(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_parent_cycle_is_refused(client, world: World) -> None:
     admin = world.auth("admin")
     r = client.put(
         f"{ORGS}/{world.PROVINCE}",
@@ -143,12 +143,12 @@ def test_parent_cycle_is_refused(client, world: World) -> None:  # type: ignore[
     assert client.get(f"{ORGS}/{world.PROVINCE}", headers=admin).json()["parent_id"] is None
 
 
-def test_unknown_organization_is_404(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_organization_is_404(client, world: World) -> None:
     r = client.get(f"{ORGS}/000.00.77.H41", headers=world.auth("system"))
     assert r.status_code == 404 and r.json()["code"] == "organization.not_found"
 
 
-def test_cursor_pagination_walks_every_organization_once(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_cursor_pagination_walks_every_organization_once(client, world: World) -> None:
     seen: list[str] = []
     cursor = None
     while True:
@@ -165,7 +165,7 @@ def test_cursor_pagination_walks_every_organization_once(client, world: World) -
     assert bad.status_code == 422 and bad.json()["code"] in {"cursor.invalid", "request.invalid"}
 
 
-def test_changes_are_audited(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_changes_are_audited(client, world: World) -> None:
     admin = world.auth("admin")
     client.put(
         f"{ORGS}/{world.OWN}",

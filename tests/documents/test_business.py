@@ -24,7 +24,7 @@ def _inbox(client: Any, world: World, organ: str, role: str) -> list[dict[str, A
     )
 
 
-def test_revoke_reaches_every_recipient_and_marks_their_copy(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_reaches_every_recipient_and_marks_their_copy(client, world: World) -> None:
     target = _post(client, world, document_json(world.OWN, [world.OWN2, world.FOREIGN]))
     revoke = document_json(
         world.OWN,
@@ -65,7 +65,7 @@ def test_revoke_reaches_every_recipient_and_marks_their_copy(client, world: Worl
     assert codes == ["15", "16"]
 
 
-def test_revoke_of_an_unknown_document_is_refused(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_of_an_unknown_document_is_refused(client, world: World) -> None:
     body = document_json(
         world.OWN,
         [world.OWN2],
@@ -76,7 +76,7 @@ def test_revoke_of_an_unknown_document_is_refused(client, world: World) -> None:
     assert r.status_code == 422 and r.json()["code"] == "document.unknown_target"
 
 
-def test_update_adds_and_removes_receivers(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_update_adds_and_removes_receivers(client, world: World) -> None:
     target = _post(client, world, document_json(world.OWN, [world.OWN2]))
     update = document_json(
         world.OWN,
@@ -111,7 +111,7 @@ def test_update_adds_and_removes_receivers(client, world: World) -> None:  # typ
     assert r.status_code == 202
 
 
-def test_replace_links_to_the_replaced_documents(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_replace_links_to_the_replaced_documents(client, world: World) -> None:
     old = _post(client, world, document_json(world.OWN, [world.OWN2]))
     new = _post(
         client,
@@ -145,7 +145,7 @@ def test_replace_links_to_the_replaced_documents(client, world: World) -> None: 
     assert bad.status_code == 422 and bad.json()["code"] == "document.unknown_target"
 
 
-def test_sender_asks_back_with_13_and_recipients_answer(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sender_asks_back_with_13_and_recipients_answer(client, world: World) -> None:
     doc = _post(client, world, document_json(world.OWN, [world.FOREIGN]))
     url = f"{DOCS}/{doc['id']}/statuses"
     r = client.post(

@@ -14,7 +14,7 @@ from tests.conftest import World
 from tests.factories import document_json
 
 
-def test_send_json_and_xml_over_http(app, world: World, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_send_json_and_xml_over_http(app, world: World, tmp_path: Path) -> None:
     server = MockAxisServer.start(app)  # any ASGI app, served by uvicorn in a thread
     try:
         env = {"LIENTHONG_API_URL": server.url, "LIENTHONG_API_KEY": world.keys["system"]}

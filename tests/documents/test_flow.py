@@ -23,10 +23,11 @@ def inbox(
         "/api/v1/inbox", params={"organ_id": organ_id, "state": state}, headers=world.auth(role)
     )
     assert r.status_code == 200, r.text
-    return r.json()["items"]
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
 
 
-def test_json_submission_is_signed_stored_and_in_the_inbox(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_json_submission_is_signed_stored_and_in_the_inbox(client, world: World) -> None:
     body = document_json(
         world.OWN, [world.OWN2, world.FOREIGN], attachments=[("Công văn.pdf", b"%PDF-1.7 hello")]
     )
@@ -57,7 +58,7 @@ def test_json_submission_is_signed_stored_and_in_the_inbox(client, world: World)
     assert got.content == edxml.content
 
 
-def test_xml_submission_and_validate_endpoint(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_xml_submission_and_validate_endpoint(client, world: World) -> None:
     from app.edxml import EdxmlDocument, build_document
 
     body = document_json(world.OWN, [world.OWN2])
@@ -82,7 +83,7 @@ def test_xml_submission_and_validate_endpoint(client, world: World) -> None:  # 
     assert v.json()["signature"]["indication"] == "TOTAL_PASSED"
 
 
-def test_idempotent_retry_and_duplicates(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_idempotent_retry_and_duplicates(client, world: World) -> None:
     body = document_json(world.OWN, [world.OWN2])
     first = submit(client, world, body, **{"Idempotency-Key": "k-1"})
     again = submit(client, world, body, **{"Idempotency-Key": "k-1"})
@@ -97,7 +98,7 @@ def test_idempotent_retry_and_duplicates(client, world: World) -> None:  # type:
     assert len(inbox(client, world, world.OWN2)) == 1
 
 
-def test_ack_twice_sends_status_01_once(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_ack_twice_sends_status_01_once(client, world: World) -> None:
     doc = submit(client, world, document_json(world.OWN, [world.FOREIGN])).json()
     item = inbox(client, world, world.FOREIGN, role="system_foreign")[0]
     for _ in range(2):
@@ -120,7 +121,7 @@ def test_ack_twice_sends_status_01_once(client, world: World) -> None:  # type: 
 
 def test_three_recipients_report_03_to_06_and_the_sender_sees_every_status(
     client, world: World, sessions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from app.clients.schemas import ClientCreate
     from app.clients.service import create_client
     from app.core.db import unit_of_work
@@ -175,7 +176,7 @@ def test_three_recipients_report_03_to_06_and_the_sender_sees_every_status(
     }
 
 
-def test_statuses_out_of_order_are_refused(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_statuses_out_of_order_are_refused(client, world: World) -> None:
     doc = submit(client, world, document_json(world.OWN, [world.FOREIGN])).json()
     auth = world.auth("system_foreign")
     url = f"{DOCS}/{doc['id']}/statuses"
@@ -196,7 +197,7 @@ def test_statuses_out_of_order_are_refused(client, world: World) -> None:  # typ
     assert codes == ["04", "06"]
 
 
-def test_foreign_client_sees_nothing(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_foreign_client_sees_nothing(client, world: World) -> None:
     doc = submit(client, world, document_json(world.OWN, [world.OWN2])).json()
     other = world.auth("system_foreign")
     for path in ("", "/edxml", "/trace", "/statuses", "/validation", "/attachments/cid:1"):
@@ -222,7 +223,7 @@ def test_foreign_client_sees_nothing(client, world: World) -> None:  # type: ign
     assert r.status_code == 403 and r.json()["code"] == "auth.forbidden"
 
 
-def test_unknown_recipient_and_trace(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_recipient_and_trace(client, world: World) -> None:
     r = submit(client, world, document_json(world.OWN, ["000.00.77.H41"]))
     assert r.status_code == 422 and r.json()["code"] == "organization.unknown"
     doc = submit(client, world, document_json(world.OWN, [world.OWN2])).json()
@@ -235,7 +236,7 @@ def test_unknown_recipient_and_trace(client, world: World) -> None:  # type: ign
     assert events[:3] == ["accepted", "signed", "document.available"]
 
 
-def test_listing_sent_and_received_with_cursor(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_listing_sent_and_received_with_cursor(client, world: World) -> None:
     sent = [
         submit(client, world, document_json(world.OWN, [world.FOREIGN])).json()["id"]
         for _ in range(3)

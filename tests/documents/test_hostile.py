@@ -47,7 +47,7 @@ def _bombs(world: World) -> dict[str, bytes]:
 @pytest.mark.parametrize("path", ["/api/v1/documents", "/api/v1/edxml/validate"])
 def test_xml_cost_bombs_refused_and_nothing_stored(
     client, world: World, sessions, settings, path: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     before = _stored(sessions, settings)
     assert before == (0, 0, 0)
     for name, payload in _bombs(world).items():
@@ -84,7 +84,7 @@ BAD_TYPES = ["text/plain\r\nX-Evil: 1", "text/html\nSet-Cookie: a=b", "pdf", "a/
 
 def test_attachment_content_type_must_be_a_media_type(
     client, world: World, sessions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A CR/LF in ContentType used to be stored and then break every download (500)."""
     for bad in BAD_TYPES:
         body = document_json(world.OWN, [world.OWN2], attachments=[("a.pdf", b"%PDF-1.7")])
@@ -106,7 +106,7 @@ def test_attachment_content_type_must_be_a_media_type(
     assert _stored(sessions, settings) == (0, 0, 0)
 
 
-def test_attachment_download_headers(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_attachment_download_headers(client, world: World) -> None:
     name = 'Báo cáo "quý" 4;\r\nX-Evil: 1.pdf'.replace("\r\n", " ")
     body = document_json(world.OWN, [world.OWN2], attachments=[(name, b"%PDF-1.7 hi")])
     body["attachments"][0]["content_type"] = 'application/pdf; name="x y"'
@@ -128,7 +128,7 @@ def test_attachment_download_headers(client, world: World) -> None:  # type: ign
     assert edxml.headers["x-content-type-options"] == "nosniff"
 
 
-def test_trace_hides_a_co_recipients_events(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_trace_hides_a_co_recipients_events(client, world: World) -> None:
     r = client.post(
         "/api/v1/documents",
         json=document_json(world.OWN, [world.OWN2, world.FOREIGN]),
@@ -175,7 +175,7 @@ def test_trace_hides_a_co_recipients_events(client, world: World) -> None:  # ty
     assert own_deliveries == {world.FOREIGN}  # the same rule as the document view
 
 
-def test_status_edxml_bomb_refused(client, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_status_edxml_bomb_refused(client, world: World, sessions) -> None:
     """The same parser guards edXML status messages (and inbound axis traffic)."""
     from app.documents.models import StatusMessage
     from app.edxml import StatusMessage as EdxmlStatus

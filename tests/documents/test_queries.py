@@ -36,9 +36,7 @@ def _send(client: Any, world: World, n: int) -> None:
         assert r.status_code == 202, r.text
 
 
-def test_document_and_inbox_lists_cost_the_same_for_2_and_6_rows(  # type: ignore[no-untyped-def]
-    app, client, world: World
-) -> None:
+def test_document_and_inbox_lists_cost_the_same_for_2_and_6_rows(app, client, world: World) -> None:
     docs, inbox = "/api/v1/documents", f"/api/v1/inbox?organ_id={world.OWN2}"
     _send(client, world, 2)
     few = (

@@ -132,7 +132,7 @@ def _counts(sessions: Any, blobs: Path) -> tuple[int, int, int]:
 
 def test_attack_corpus_is_refused_with_its_code_and_nothing_is_stored(
     client, world: World, sessions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     blobs = Path(settings.data_dir) / "blobs"
     before = _counts(sessions, blobs)
     for name, payload, status, code in _attacks(world):
@@ -160,7 +160,7 @@ def test_attack_corpus_is_refused_with_its_code_and_nothing_is_stored(
     assert all(e.actor == f"client:{world.client_ids['system']}" for e in refused)
 
 
-def test_oversize_is_413_before_parsing(client, world: World, app, sessions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_is_413_before_parsing(client, world: World, app, sessions, settings) -> None:
     app.state.settings.max_document_bytes = 4096
     big = _valid(world, attachments=[("big.bin", b"\0" * 20_000)])
     r = client.post(
@@ -178,7 +178,7 @@ def test_oversize_is_413_before_parsing(client, world: World, app, sessions, set
     assert _counts(sessions, Path(settings.data_dir) / "blobs")[:2] == (0, 0)
 
 
-def test_from_not_served_and_unsupported_type(client, world: World, sessions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_from_not_served_and_unsupported_type(client, world: World, sessions, settings) -> None:
     r = client.post(
         "/api/v1/documents",
         content=build_document(
@@ -202,7 +202,7 @@ def test_from_not_served_and_unsupported_type(client, world: World, sessions, se
 
 def test_tampered_signed_document_is_refused_with_its_report(
     client, world: World, sessions, pki_material
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from app.edxml import build_document_tree, serialize
     from app.signing.xmldsig import Signer, sign_tree
 
@@ -238,7 +238,7 @@ def test_tampered_signed_document_is_refused_with_its_report(
 @pytest.mark.skipif(
     not (SHARED / "interop" / "edxml").exists(), reason="shared interop samples absent"
 )
-def test_sdk_samples_validate_with_the_placeholder_as_no_signature(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_samples_validate_with_the_placeholder_as_no_signature(client, world: World) -> None:
     sample = (SHARED / "interop" / "edxml" / "status_05_processing.edxml").read_bytes()
     v = client.post(
         "/api/v1/edxml/validate",

@@ -56,7 +56,7 @@ def _read_back(data: bytes) -> EdxmlDocument:
     return document
 
 
-def test_sdk_document_without_document_id_round_trips(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_document_without_document_id_round_trips(client, world: World) -> None:
     sdk, body = _sdk_package(world)
     r = client.post(DOCS, content=body, headers=world.auth("system") | XML)
     assert r.status_code == 202, r.text
@@ -73,6 +73,7 @@ def test_sdk_document_without_document_id_round_trips(client, world: World) -> N
     delivered = _delivered(client, world, doc["id"])
     read = _read_back(delivered)
     assert read.document_id == doc["document_id"]  # carried in the package, not recomputed
+    assert read.document_id is not None  # for mypy: implied by the equality above
     assert [t.organ_id for t in read.trace_headers] == [world.OWN, HUB_ORGAN]
     assert read.attachments[0].data == PDF
     assert read.attachments[0].content_type == "application/pdf"
@@ -106,7 +107,7 @@ def test_sdk_document_without_document_id_round_trips(client, world: World) -> N
     assert wrong.status_code == 422 and wrong.json()["code"] == "edxml.invalid"
 
 
-def test_sdk_document_with_its_own_document_id_keeps_it(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_document_with_its_own_document_id_keeps_it(client, world: World) -> None:
     _, body = _sdk_package(world, document_id=f"{world.OWN},2026/11/26,99/UBND-VP")
     r = client.post(DOCS, content=body, headers=world.auth("system") | XML)
     assert r.status_code == 202, r.text
@@ -114,11 +115,12 @@ def test_sdk_document_with_its_own_document_id_keeps_it(client, world: World) ->
     assert doc["document_id"] == f"{world.OWN},2026/11/26,99/UBND-VP"
     read = _read_back(_delivered(client, world, doc["id"]))
     assert read.document_id == doc["document_id"]
+    assert read.document_id is not None  # for mypy: implied by the equality above
     assert read.trace_headers[-1].organ_id == HUB_ORGAN
     assert _status_back(client, world, doc, read.document_id).status_code == 202
 
 
-def test_json_submission_carries_document_id_and_trace_header(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_json_submission_carries_document_id_and_trace_header(client, world: World) -> None:
     body = document_json(world.OWN, [world.OWN2], attachments=[("cv.pdf", PDF)])
     r = client.post(DOCS, json=body, headers=world.auth("system"))
     assert r.status_code == 202, r.text
@@ -126,13 +128,14 @@ def test_json_submission_carries_document_id_and_trace_header(client, world: Wor
     assert doc["warnings"] == []
     read = _read_back(_delivered(client, world, doc["id"]))
     assert read.document_id == doc["document_id"]
+    assert read.document_id is not None  # for mypy: implied by the equality above
     assert [t.organ_id for t in read.trace_headers] == [HUB_ORGAN]
     assert read.attachments[0].data == PDF
     ok = _status_back(client, world, doc, read.document_id)
     assert ok.status_code == 202, ok.text
 
 
-def test_content_type_contradicted_by_the_bytes_is_a_warning(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_content_type_contradicted_by_the_bytes_is_a_warning(client, world: World) -> None:
     body = document_json(
         world.OWN, [world.OWN2], attachments=[("cv.pdf", b"PK\x03\x04" + b"0" * 40)]
     )
@@ -161,7 +164,7 @@ def test_content_type_contradicted_by_the_bytes_is_a_warning(client, world: Worl
     assert again.json()["warnings"] == first.json()["warnings"] != []
 
 
-def test_validate_says_what_submission_would_do(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_validate_says_what_submission_would_do(client, world: World) -> None:
     _, body = _sdk_package(world)
     v = client.post("/api/v1/edxml/validate", content=body, headers=world.auth("reporter") | XML)
     assert v.status_code == 200, v.text
@@ -193,7 +196,7 @@ def test_validate_says_what_submission_would_do(client, world: World) -> None:  
     assert v.json()["valid"] is True and v.json()["signature"]["indication"] == "TOTAL_PASSED"
 
 
-def test_xmlsec1_verifies_the_sealed_sdk_package(client, world: World, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_xmlsec1_verifies_the_sealed_sdk_package(client, world: World, tmp_path: Path) -> None:
     from tests.keys.test_signatures_api import xmlsec1_verify
 
     _, body = _sdk_package(world)
@@ -206,7 +209,7 @@ def test_xmlsec1_verifies_the_sealed_sdk_package(client, world: World, tmp_path:
     assert ok.returncode == 0, ok.stderr
 
 
-def test_the_trace_header_names_the_configured_hub(client, world: World, app) -> None:  # type: ignore[no-untyped-def]
+def test_the_trace_header_names_the_configured_hub(client, world: World, app) -> None:
     app.state.hub.settings.hub_organ_id = "000.00.00.H39"
     _, body = _sdk_package(world)
     r = client.post(DOCS, content=body, headers=world.auth("system") | XML)
@@ -220,15 +223,15 @@ def test_hub_organ_id_setting_must_be_an_organ_id(tmp_path: Path) -> None:
 
     from app.core.config import Settings
 
-    ok = Settings(_env_file=None, data_dir=tmp_path, hub_organ_id="000.00.00.H39")  # type: ignore[call-arg]
+    ok = Settings(_env_file=None, data_dir=tmp_path, hub_organ_id="000.00.00.H39")
     assert ok.hub_organ_id == "000.00.00.H39"
-    assert Settings(_env_file=None, data_dir=tmp_path).hub_organ_id == HUB_ORGAN  # type: ignore[call-arg]
+    assert Settings(_env_file=None, data_dir=tmp_path).hub_organ_id == HUB_ORGAN
     for bad in ("h39", "000..H39", "A" * 36, ""):
         with pytest.raises(ValidationError):
-            Settings(_env_file=None, data_dir=tmp_path, hub_organ_id=bad)  # type: ignore[call-arg]
+            Settings(_env_file=None, data_dir=tmp_path, hub_organ_id=bad)
 
 
-def test_sdk_status_with_a_placeholder_signature_is_accepted(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_status_with_a_placeholder_signature_is_accepted(client, world: World) -> None:
     from tests.edxml.sdk import PLACEHOLDER_SIGNATURE
 
     body = document_json(world.OWN, [world.OWN2])
@@ -252,7 +255,7 @@ def test_sdk_status_with_a_placeholder_signature_is_accepted(client, world: Worl
 
 def test_signed_package_without_document_id_is_kept_as_signed_with_a_warning(
     client, world: World, pki_material
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from app.edxml import serialize
     from app.signing.xmldsig import Signer, sign_tree
 
@@ -280,7 +283,7 @@ def test_signed_package_without_document_id_is_kept_as_signed_with_a_warning(
 @pytest.mark.skipif(not (SHARED / "interop" / "edxml").is_dir(), reason="shared samples absent")
 def test_the_sdk_sample_itself_round_trips(
     client, world: World, app, sessions, pki_material
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """edoc_new.edxml from the SDK, posted byte for byte, between two units made local here."""
     from app.core.db import unit_of_work
     from app.signing import pki
@@ -293,7 +296,9 @@ def test_the_sdk_sample_itself_round_trips(
             "/api/v1/organizations", json={"organ_id": organ, "name": organ}, headers=admin
         )
         assert r.status_code == 201, r.text
-        key, cert = pki.issue_org_certificate(*pki_material.issuing, organ, organ)
+        key, cert = pki.issue_org_certificate(
+            pki_material.issuing[0], pki_material.issuing[1], organ, organ
+        )
         with unit_of_work(sessions) as s:
             app.state.hub.custody.install_key(s, organ, key, cert, actor="test")
     made = client.post(
@@ -314,6 +319,7 @@ def test_the_sdk_sample_itself_round_trips(
     read = _read_back(delivered)
     original = _read_back(sample)
     assert read.document_id == doc["document_id"] == original.document_id
+    assert read.document_id is not None  # for mypy: implied by the equality above
     assert read.attachments[0].data == original.attachments[0].data
     assert [t.organ_id for t in read.trace_headers] == ["000.00.00.G22", HUB_ORGAN]
     status = sdk_status(

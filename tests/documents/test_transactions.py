@@ -58,7 +58,7 @@ def _forged(world: World, pki_material: Any) -> bytes:
     return serialize(root).replace("triển khai".encode(), "hủy bỏ".encode())
 
 
-def test_an_accepted_submission_uses_one_session(client, app, world: World, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_an_accepted_submission_uses_one_session(client, app, world: World, sessions) -> None:
     with Checkouts(app) as seen:
         r = client.post(
             DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system")
@@ -71,7 +71,7 @@ def test_an_accepted_submission_uses_one_session(client, app, world: World, sess
         assert s.scalar(select(func.count()).select_from(Document)) == 1
 
 
-def test_a_refused_signature_is_kept_in_the_same_session(  # type: ignore[no-untyped-def]
+def test_a_refused_signature_is_kept_in_the_same_session(
     client, app, world: World, sessions, pki_material
 ) -> None:
     headers = world.auth("system") | {"Content-Type": "application/xml"}
@@ -104,7 +104,7 @@ def blocked_signing(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading
     release.set()
 
 
-def test_a_request_signing_does_not_hold_the_write_lock(  # type: ignore[no-untyped-def]
+def test_a_request_signing_does_not_hold_the_write_lock(
     client, world: World, sessions, blocked_signing
 ) -> None:
     entered, release = blocked_signing
@@ -135,7 +135,7 @@ def test_a_request_signing_does_not_hold_the_write_lock(  # type: ignore[no-unty
         assert s.scalar(select(func.count()).select_from(Document)) == 2
 
 
-def test_a_reading_request_does_not_hold_the_write_lock(  # type: ignore[no-untyped-def]
+def test_a_reading_request_does_not_hold_the_write_lock(
     client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.documents import service

@@ -233,7 +233,7 @@ def test_names_document(given: str | None, named: bool) -> None:
 
 
 def _infoset(root: etree._Element) -> list[tuple[object, ...]]:
-    return [(e.tag, e.text, e.tail, dict(e.attrib)) for e in root.iter()]
+    return [(e.tag, e.text, e.tail, dict(e.attrib.items())) for e in root.iter()]
 
 
 def test_placeholder_removed_only_while_the_block_runs() -> None:

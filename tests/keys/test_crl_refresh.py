@@ -37,7 +37,8 @@ def due_crl(app: Any, sessions: Any, world: World, monkeypatch: pytest.MonkeyPat
         with unit_of_work(sessions) as s:
             app.state.hub.custody.publish_crls(s, actor="test")
     with sessions() as s:
-        return app.state.hub.custody.crl_der(s)
+        der: bytes = app.state.hub.custody.crl_der(s)
+    return der
 
 
 def test_reading_trust_and_the_crl_never_publishes(

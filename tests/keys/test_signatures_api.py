@@ -55,7 +55,7 @@ def _submit(
     return dict(r.json())
 
 
-def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: Path) -> None:
     _submit(client, world)
     item = client.get(
         "/api/v1/inbox", params={"organ_id": world.OWN2}, headers=world.auth("system")
@@ -75,7 +75,7 @@ def test_xmlsec1_verifies_what_the_hub_delivers(client, world: World, tmp_path: 
     assert bad.returncode != 0
 
 
-def test_pki_endpoints_publish_ca_and_crl(client, world: World, sessions, app) -> None:  # type: ignore[no-untyped-def]
+def test_pki_endpoints_publish_ca_and_crl(client, world: World, sessions, app) -> None:
     crl = x509.load_der_x509_crl(client.get("/pki/crl").content)
     assert len(list(crl)) == 0
     with unit_of_work(sessions) as s:
@@ -93,7 +93,7 @@ def test_pki_endpoints_publish_ca_and_crl(client, world: World, sessions, app) -
 
 def test_revalidation_after_a_backdated_revocation_shows_the_change(
     client, world: World, sessions, app
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     doc = _submit(client, world)
     first = client.get(f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor")).json()
     assert first["report"]["indication"] == "TOTAL_PASSED" and first["reports"] == 1
@@ -130,7 +130,7 @@ def test_revalidation_after_a_backdated_revocation_shows_the_change(
 
 def test_rotation_signs_new_documents_and_old_reports_still_verify(
     client, world: World, sessions, app
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     old = _submit(client, world)
     with unit_of_work(sessions) as s:
         row = app.state.hub.custody.issue(s, world.OWN, actor="test", key_type="ec")
@@ -145,7 +145,7 @@ def test_rotation_signs_new_documents_and_old_reports_still_verify(
     assert org["certificate"]["serial"] == row.serial
 
 
-def test_audit_signatures_filters(client, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_audit_signatures_filters(client, world: World) -> None:
     a = _submit(client, world)
     b = _submit(client, world, organ=world.OWN2, to=[world.OWN])
     by_org = client.get(
@@ -169,7 +169,7 @@ def test_audit_signatures_filters(client, world: World) -> None:  # type: ignore
 
 def test_cli_pki_revoke_issue_and_crl(
     world: World, sessions, settings, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv(
         "LIENTHONG_DATABASE_URL", sessions.kw["bind"].url.render_as_string(hide_password=False)
     )
@@ -193,7 +193,7 @@ def test_cli_pki_revoke_issue_and_crl(
 
 def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
     pki_material, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Attachments over 1 MiB are hashed around a stand-in (memory); the digest must not change."""
 
     from app.edxml import EdxmlDocument, build_document_tree, serialize
@@ -207,11 +207,12 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
     )
     root = build_document_tree(EdxmlDocument.model_validate(body))
     plain = __import__("hashlib").sha256()
-    root.getroottree().write_c14n(
+    # lxml-stubs omit write_c14n's exclusive/with_comments keywords
+    root.getroottree().write_c14n(  # type: ignore[call-arg]
         type("W", (), {"write": lambda self, d: plain.update(d)})(),
         exclusive=True,
         with_comments=False,
-    )  # type: ignore[attr-defined]
+    )
     assert c14n_digest(root, "sha256") == plain.digest()
     before = serialize(root)
     assert c14n_digest(root, "sha256") and serialize(root) == before  # the tree is put back exactly
@@ -226,7 +227,7 @@ def test_large_attachments_take_the_streaming_digest_and_xmlsec1_agrees(
 
 def test_registered_fingerprint_binds_a_certificate_without_organ_id(
     client, world: World, pki_material
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from cryptography.hazmat.primitives import hashes
 
     from app.edxml import EdxmlDocument, build_document_tree, serialize
@@ -281,7 +282,7 @@ def test_registered_fingerprint_binds_a_certificate_without_organ_id(
 
 def test_large_attachment_through_the_api_is_signed_stored_and_served_intact(
     client, world: World, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Payloads over 1 MiB leave the tree while the hub signs and stores (memory); the bytes
     stored must be the whole signed document, which an independent verifier accepts."""
     payload = os.urandom(1_700_000)

@@ -86,7 +86,7 @@ def test_private_key_encryption_round_trip(demo_pki: Pki, party: str) -> None:
     pem = pki.encrypt_private_key(key, "mật khẩu bí mật")
     assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     loaded = pki.decrypt_private_key(pem, "mật khẩu bí mật")
-    assert loaded.private_numbers() == key.private_numbers()  # type: ignore[comparison-overlap]
+    assert loaded.private_numbers() == key.private_numbers()
 
 
 def test_wrong_passphrase_is_refused(demo_pki: Pki) -> None:

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -247,7 +248,7 @@ def _set_id(root: etree._Element) -> None:
 
 
 def _c14n_of_id(root: etree._Element) -> bytes:
-    target = root.xpath("//*[@Id='msg']")[0]  # type: ignore[index]
+    target = cast(list[etree._Element], root.xpath("//*[@Id='msg']"))[0]
     return etree.tostring(target, method="c14n", exclusive=True)
 
 
@@ -551,7 +552,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     original = TrustStore._compute_chain
 
-    def counted(self: TrustStore, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def counted(self: TrustStore, *args: object, **kwargs: object):
         calls.append(1)
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
 

@@ -155,7 +155,7 @@ class Driver:
 
 
 @pytest.fixture
-def driver(client, world: World, sessions, app, pki_material: PkiMaterial) -> Iterator[Driver]:  # type: ignore[no-untyped-def]
+def driver(client, world: World, sessions, app, pki_material: PkiMaterial) -> Iterator[Driver]:
     from app.clients.schemas import ClientCreate
     from app.clients.service import create_client
 

@@ -57,7 +57,7 @@ def test_csv_cell() -> None:
 
 def test_every_csv_export_neutralises_formulas(
     client, world: World, settings: Any, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     admin = world.auth("admin")
     for organ_id, name in HOSTILE.items():
         r = client.post(
