@@ -301,7 +301,7 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
     from_organ = msg.from_.organ_id
     try:
         axis_trust.check_sender(s, item.from_organ, from_organ)
-        axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
+        verdict = axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
         doc = axis_trust.status_target(s, msg.response_for, from_organ)
         timestamp = msg.timestamp.replace(tzinfo=LOCAL_TZ)
         replayed = axis_trust.replayed_status(s, doc, from_organ, msg.status_code, timestamp)
@@ -328,6 +328,7 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
             actor=f"axis:{from_organ}",
             root=parsed.root,
             origin="vpcp",
+            verified=verdict,
         )
     except HubError as exc:
         return _refuse(s, item, "status", exc, from_organ=from_organ)

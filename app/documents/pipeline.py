@@ -476,6 +476,9 @@ class StatusReport:
     at: datetime = field(default_factory=utcnow)
     to: list[str] = field(default_factory=list)
     status: StatusMessage | None = None
+    # A passing verdict the caller already reached (the axis checks the signature before
+    # anything else), so the sign-or-verify stage does not validate the same tree again.
+    verified: ValidationReport | None = None
 
 
 # Statuses are checked against their reporter by `authorise`; the submission's principal is
@@ -496,16 +499,19 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
         actor=rep.actor,
         at=rep.at,
     )
-    sign_or_verify(
-        session,
-        hub,
-        sub,
-        organ_id=rep.organ_id,
-        # Traffic from the axis is verified, never signed by the hub on anyone's behalf (SPEC 5).
-        unsigned="verify"
-        if rep.origin == "vpcp"
-        else ("sign" if reporter.route == "local" else "accept"),
-    )
+    if rep.verified is not None and rep.verified.passed:
+        sub.verdict = rep.verified
+    else:
+        sign_or_verify(
+            session,
+            hub,
+            sub,
+            organ_id=rep.organ_id,
+            # Traffic from the axis is verified, never signed by the hub on anyone's behalf (SPEC 5).
+            unsigned="verify"
+            if rep.origin == "vpcp"
+            else ("sign" if reporter.route == "local" else "accept"),
+        )
     # store: the write transaction begins; the transition is re-checked on the fresh row
     begin_write(session)
     status = status_rules.store(session, hub, rep, root)

@@ -31,6 +31,7 @@ from app.edxml import ParsedMessage, ResponseFor, StaffInfo, build_status_tree, 
 from app.edxml import StatusMessage as EdxmlStatus
 from app.edxml.interop import names_document, strip_placeholder_signature
 from app.hub import Hub
+from app.signing.report import ValidationReport
 
 if TYPE_CHECKING:
     from app.documents.pipeline import StatusReport
@@ -81,6 +82,7 @@ def report(
     actor: str,
     root: etree._Element | None = None,
     origin: str = "api",
+    verified: ValidationReport | None = None,
 ) -> StatusMessage:
     """Record a status, move the recipient's state, and route the status message back
     (the stages of `app.documents.pipeline.report_status`)."""
@@ -96,6 +98,7 @@ def report(
         actor=actor,
         root=root,
         origin=origin,
+        verified=verified,
     )
     return report_status(session, hub, rep)
 

@@ -355,27 +355,23 @@ def _check_tree(root: etree._Element) -> None:
         raise EdxmlError(
             FORBIDDEN_CONSTRUCT, f"elements nested deeper than {MAX_DEPTH} levels", 422, line
         )
-    long_attributes = _tools.long_attributes(root)
-    if isinstance(long_attributes, list) and long_attributes:
-        value = long_attributes[0]
-        parent = value.getparent() if isinstance(value, etree._ElementUnicodeResult) else None
-        raise EdxmlError(
-            FORBIDDEN_CONSTRUCT,
-            f"an attribute value is longer than {MAX_ATTRIBUTE_CHARS} characters",
-            422,
-            line_of(parent),
-        )
-    crowded = _tools.crowded_element(root)
-    if isinstance(crowded, list) and crowded:
-        value = crowded[0]
-        parent = value.getparent() if isinstance(value, etree._ElementUnicodeResult) else None
-        raise EdxmlError(
-            FORBIDDEN_CONSTRUCT,
-            f"an element has more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes",
-            422,
-            line_of(parent),
-        )
+    _refuse_first_attribute(
+        _tools.long_attributes(root),
+        f"an attribute value is longer than {MAX_ATTRIBUTE_CHARS} characters",
+    )
+    _refuse_first_attribute(
+        _tools.crowded_element(root),
+        f"an element has more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes",
+    )
     _check_namespaces(root)
+
+
+def _refuse_first_attribute(found: Any, detail: str) -> None:
+    """Refuse at the element of the first attribute an XPath cap check found, if any."""
+    if isinstance(found, list) and found:
+        value = found[0]
+        parent = value.getparent() if isinstance(value, etree._ElementUnicodeResult) else None
+        raise EdxmlError(FORBIDDEN_CONSTRUCT, detail, 422, line_of(parent))
 
 
 def _check_namespaces(root: etree._Element) -> None:
