@@ -13,6 +13,7 @@ from app.core.blobs import BlobStore
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
+from app.signing.pdf_signing import Timestamper
 
 
 class ConfigurationError(RuntimeError):
@@ -77,6 +78,9 @@ class Hub:
     blobs: BlobStore
     custody: KeyCustody
     metrics: Metrics = field(default_factory=Metrics)
+    pdf_timestamper: Timestamper | None = None
+    """The RFC 3161 client `sign_pdf=true` timestamps with (PAdES B-LT); None: B-B, no
+    timestamp (set by the process that holds a TSA client)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:

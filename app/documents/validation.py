@@ -5,11 +5,14 @@ revoked before it shows REVOKED."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
+from app.documents.pdf_signatures import attachment_verdicts
 from app.documents.service import keep_report
 from app.edxml import parse_file
 from app.hub import Hub
@@ -18,19 +21,29 @@ from app.signing.validation import validate
 
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
-    report = validate(
-        parsed.root,
-        expected_organ_id=doc.from_organ,
-        trust=hub.custody.trust_store(session),
+    trust = hub.custody.trust_store(session)
+    pdfs = attachment_verdicts(
+        parsed.document,
+        organ_id=doc.from_organ,
+        trust=trust,
         at=doc.accepted_at,
+        max_bytes=hub.settings.max_document_bytes,
     )
+    report = validate(
+        parsed.root, expected_organ_id=doc.from_organ, trust=trust, at=doc.accepted_at
+    )
+    report = dataclasses.replace(report, attachments=pdfs)
     rec = keep_report(session, doc, report, "revalidation")
     session.flush()
     trace(
         session,
         doc.id,
         "revalidated",
-        detail={"indication": report.indication, "sub_indication": report.sub_indication},
+        detail={
+            "indication": report.indication,
+            "sub_indication": report.sub_indication,
+            "pdf_indication": report.pdf_indication,
+        },
     )
     audit.record(
         session,

@@ -1,0 +1,172 @@
+"""The PDF attachments of a message: their signatures checked, or signed by the hub as the
+sending organization (SPEC 5.3). The signing package (`app.signing.pdf_*`) does the work on
+bytes; this module finds the attachments in a parsed message, swaps a signed PDF into the
+tree, and applies PDF_SIGNATURE_POLICY.
+
+Memory: an attachment is decoded into a temporary file in slices, signed from that file into
+another, and its new base64 text is built from that file, so signing a 50 MB PDF holds the old
+and new base64 texts of the tree, not several decoded copies.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from lxml import etree
+
+from app.core.errors import Unprocessable
+from app.documents.service import SignatureInvalid
+from app.edxml import EdxmlDocument, ParsedMessage
+from app.edxml.models import Attachment, LazyBase64
+from app.edxml.schema import q
+from app.signing import TrustStore, ValidationReport
+from app.signing.pdf_containers import looks_like_pdf, looks_like_zip
+from app.signing.pdf_signing import PdfSigningError, Timestamper, sign_pdf
+from app.signing.pdf_validation import AttachmentInput, validate_attachments
+from app.signing.report import AttachmentVerdict
+from app.signing.xmldsig import Signer
+
+_HEAD_CHARS = 1368  # base64 characters that decode to the first 1026 bytes
+_SPOOL = 4 * 1024 * 1024
+
+
+def _head(att: Attachment) -> bytes:
+    return next(att.iter_chunks(_HEAD_CHARS), b"")
+
+
+def _inputs(attachments: list[Attachment]) -> Iterator[AttachmentInput]:
+    """Decoded PDF and ZIP attachments, one at a time (others are never decoded whole)."""
+    for att in attachments:
+        head = _head(att)
+        if looks_like_zip(head) or looks_like_pdf(att.name, att.content_type, head):
+            yield AttachmentInput(att.content_id, att.name, att.content_type, att.data)
+
+
+def attachment_verdicts(
+    message: EdxmlDocument | None,
+    *,
+    organ_id: str,
+    trust: TrustStore,
+    at: dt.datetime,
+    max_bytes: int,
+) -> tuple[AttachmentVerdict, ...]:
+    """A verdict per PDF (top level or in a ZIP) of a document; () for a status message.
+
+    Read the attachments before their large texts are detached from the tree."""
+    if message is None:
+        return ()
+    return validate_attachments(
+        _inputs(message.attachments),
+        expected_organ_id=organ_id,
+        trust=trust,
+        at=at,
+        max_bytes=max_bytes,
+    )
+
+
+def enforce_policy(policy: str, report: ValidationReport) -> None:
+    """PDF_SIGNATURE_POLICY=require_valid: every PDF attachment passes, or 422."""
+    if policy != "require_valid":
+        return
+    failing = [a for a in report.attachments if not a.passed]
+    if failing:
+        first = failing[0]
+        where = first.name + (f" ({first.path_in_zip})" if first.path_in_zip else "")
+        raise SignatureInvalid(
+            f"the PDF attachment {where} is {first.indication}"
+            + (f" ({first.sub_indication})" if first.sub_indication else "")
+            + "; PDF_SIGNATURE_POLICY=require_valid",
+            extra={"validation": report.to_dict()},
+        )
+
+
+def _payload_element(root: etree._Element, content_id: str) -> etree._Element:
+    for att in root.iter(q("Attachment")):
+        cid = att.find(q("ContentId"))
+        if cid is not None and (cid.text or "").strip() == content_id:
+            payload = att.find(q("ContentTransferEncoded"))
+            if payload is not None:
+                return payload
+    raise KeyError(content_id)
+
+
+def _text_of(element: etree._Element) -> Callable[[], str]:
+    def read() -> str:
+        return element.text or ""
+
+    return read
+
+
+def _base64_of(source: IO[bytes]) -> str:
+    source.seek(0)
+    parts: list[str] = []
+    while chunk := source.read(3 * (1 << 18)):  # a multiple of 3: no padding in between
+        parts.append(base64.b64encode(chunk).decode("ascii"))
+    return "".join(parts)
+
+
+def sign_pdf_attachments(
+    parsed: ParsedMessage,
+    *,
+    signer: Signer,
+    organ_id: str,
+    organ_name: str,
+    trust: TrustStore,
+    timestamper: Timestamper | None,
+    at: dt.datetime,
+) -> list[str]:
+    """Sign every top-level PDF attachment of an unsigned package as `organ_id` (sign_pdf=true),
+    in the tree and in the parsed models; the ContentIds signed. A PDF already signed keeps its
+    signatures and gets one more. A PDF the hub cannot sign is refused (422)."""
+    message = parsed.document
+    if message is None:
+        return []
+    signed: list[str] = []
+    for i, att in enumerate(message.attachments):
+        head = _head(att)
+        if looks_like_zip(head) or not looks_like_pdf(att.name, att.content_type, head):
+            continue
+        with (
+            tempfile.SpooledTemporaryFile(_SPOOL) as source,
+            tempfile.SpooledTemporaryFile(_SPOOL) as output,
+        ):
+            for chunk in att.iter_chunks():
+                source.write(chunk)
+            source.seek(0)
+            try:
+                sign_pdf(
+                    source,
+                    output,
+                    signer=signer,
+                    organ_id=organ_id,
+                    organ_name=organ_name,
+                    trust=trust,
+                    timestamper=timestamper,
+                    when=at,
+                )
+            except PdfSigningError as exc:
+                raise Unprocessable(
+                    f"the attachment {att.name} cannot be signed as a PDF: {exc}",
+                    code="attachment.unsignable",
+                ) from exc
+            text = _base64_of(output)
+            size = output.tell()
+        element = _payload_element(parsed.root, att.content_id)
+        element.text = text
+        del text
+        # read from the tree like any parsed attachment, never a second decoded copy
+        message.attachments[i] = Attachment.model_validate(
+            {
+                "content_id": att.content_id,
+                "name": att.name,
+                "description": att.description,
+                "content_type": att.content_type or "application/pdf",
+                "data": LazyBase64(_text_of(element), size),
+            }
+        )
+        signed.append(att.content_id)
+    return signed
