@@ -217,7 +217,7 @@ def test_sign_pdf_signs_each_top_level_pdf_as_the_sender(
     def attachment(cid: str) -> bytes:
         got = client.get(f"{DOCS}/{doc}/attachments/{cid}", headers=world.auth("system"))
         assert got.status_code == 200
-        return got.content
+        return bytes(got.content)
 
     first = attachment("cid:1")
     assert first.startswith(original) and len(first) > len(original)  # incremental update
