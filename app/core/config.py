@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         description="report: PDF attachments' signatures are shown, never block; require_valid: "
         "a document whose PDF attachments do not all pass (unsigned included) is refused",
     )
+    pdf_stamp_font: Path | None = Field(
+        default=None,
+        description="TrueType font of the sign_pdf stamp; default DejaVu Sans (fonts-dejavu-core)",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",

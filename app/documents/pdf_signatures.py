@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO
 
 from lxml import etree
@@ -118,6 +119,7 @@ def sign_pdf_attachments(
     trust: TrustStore,
     timestamper: Timestamper | None,
     at: dt.datetime,
+    font: Path | None = None,
 ) -> list[str]:
     """Sign every top-level PDF attachment of an unsigned package as `organ_id` (sign_pdf=true),
     in the tree and in the parsed models; the ContentIds signed. A PDF already signed keeps its
@@ -147,6 +149,7 @@ def sign_pdf_attachments(
                     trust=trust,
                     timestamper=timestamper,
                     when=at,
+                    font=font,
                 )
             except PdfSigningError as exc:
                 raise Unprocessable(

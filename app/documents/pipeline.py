@@ -224,6 +224,7 @@ def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
         trust=hub.custody.trust_store(session),
         timestamper=hub.pdf_timestamper,
         at=sub.at,
+        font=hub.settings.pdf_stamp_font,
     )
 
 

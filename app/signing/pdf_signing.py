@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,6 @@ Timestamper = Callable[[bytes], bytes]
 """An RFC 3161 client: a DER `TimeStampReq` in, the TSA's DER `TimeStampResp` out (the hub's TSA
 client, or an in-process TSA in tests)."""
 
-FONT_ENV = "LIENTHONG_PDF_STAMP_FONT"
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian/Ubuntu fonts-dejavu-core
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",  # Fedora, Alpine
@@ -61,19 +59,18 @@ class StampFontMissing(PdfSigningError):
     pass
 
 
-def stamp_font_path() -> Path:
-    """DejaVu Sans (it has every Vietnamese letter): LIENTHONG_PDF_STAMP_FONT, else the
-    distribution's fonts-dejavu-core. Raises `StampFontMissing` saying how to install it."""
-    configured = os.environ.get(FONT_ENV)
-    candidates = (configured,) if configured else _FONT_CANDIDATES
+def stamp_font_path(configured: Path | None = None) -> Path:
+    """The stamp's font: `configured` (the PDF_STAMP_FONT setting), else DejaVu Sans (it has
+    every Vietnamese letter) from the distribution's fonts-dejavu-core. Raises
+    `StampFontMissing` saying how to install it."""
+    candidates = (str(configured),) if configured else _FONT_CANDIDATES
     for candidate in candidates:
-        if candidate and Path(candidate).is_file():
+        if Path(candidate).is_file():
             return Path(candidate)
     raise StampFontMissing(
-        "the PDF stamp font DejaVuSans.ttf was not found "
-        f"(looked in {', '.join(c for c in candidates if c)}): install Debian's fonts-dejavu-core "
-        f"(apt-get install fonts-dejavu-core) or point {FONT_ENV} at a TrueType font with "
-        "Vietnamese letters"
+        f"the PDF stamp font was not found (looked in {', '.join(candidates)}): install "
+        "Debian's fonts-dejavu-core (apt-get install fonts-dejavu-core) or set "
+        "LIENTHONG_PDF_STAMP_FONT to a TrueType font with Vietnamese letters"
     )
 
 
@@ -228,6 +225,7 @@ def sign_pdf(
     timestamper: Timestamper | None = None,
     when: dt.datetime | None = None,
     embed_revocation: bool = True,
+    font: Path | None = None,
 ) -> PdfSigned:
     """Sign the PDF read from `source` into `output` (an incremental update of it).
 
@@ -236,7 +234,7 @@ def sign_pdf(
     whose chain the trust store cannot validate (its revocation data is embedded).
     `embed_revocation=False` leaves the DSS out (tests sign with untrusted keys that way).
     """
-    font = stamp_font_path()
+    font_file = stamp_font_path(font)
     when = when or dt.datetime.now(dt.UTC)
     try:
         writer = IncrementalPdfFileWriter(source, strict=False)
@@ -251,7 +249,7 @@ def sign_pdf(
         raise PdfSigningError(f"the PDF's structure cannot be read: {exc}") from exc
     style = TextStampStyle(
         stamp_text=stamp_text(organ_name, organ_id, when).replace("%", "%%"),
-        text_box_style=TextBoxStyle(font=_Em1000Factory(str(font)), font_size=9, leading=12),
+        text_box_style=TextBoxStyle(font=_Em1000Factory(str(font_file)), font_size=9, leading=12),
         border_width=1,
         background=None,
     )

@@ -18,7 +18,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from app.signing import TrustStore
 from app.signing.pdf_containers import MAX_ZIP_ENTRIES
-from app.signing.pdf_signing import FONT_ENV, StampFontMissing, sign_pdf, stamp_text
+from app.signing.pdf_signing import StampFontMissing, sign_pdf, stamp_text
 from app.signing.pdf_validation import AttachmentInput, validate_attachments, validate_pdf
 from app.signing.report import AttachmentVerdict
 from tests.signing.conftest import NOW, OTHER, SENDER, Pki
@@ -266,9 +266,8 @@ def test_the_stamp_text_is_vietnamese_with_local_time() -> None:
 
 
 def test_a_missing_font_fails_with_a_clear_message(
-    demo_pki: Pki, trust: TrustStore, plain: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    demo_pki: Pki, trust: TrustStore, plain: bytes, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(FONT_ENV, str(tmp_path / "absent.ttf"))
     with pytest.raises(StampFontMissing, match="fonts-dejavu-core"):
         sign_pdf(
             io.BytesIO(plain),
@@ -277,6 +276,7 @@ def test_a_missing_font_fails_with_a_clear_message(
             organ_id=SENDER,
             organ_name="x",
             trust=trust,
+            font=tmp_path / "absent.ttf",
         )
 
 
