@@ -15,7 +15,6 @@ import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 from lxml import etree
 
@@ -40,11 +39,20 @@ def _head(att: Attachment) -> bytes:
 
 
 def _inputs(attachments: list[Attachment]) -> Iterator[AttachmentInput]:
-    """Decoded PDF and ZIP attachments, one at a time (others are never decoded whole)."""
+    """Decoded PDF and ZIP attachments, one at a time (others are never decoded whole); a large
+    one is decoded into a temporary file, never held decoded in memory beside its base64."""
     for att in attachments:
         head = _head(att)
-        if looks_like_zip(head) or looks_like_pdf(att.name, att.content_type, head):
+        if not (looks_like_zip(head) or looks_like_pdf(att.name, att.content_type, head)):
+            continue
+        if att.size <= _SPOOL:
             yield AttachmentInput(att.content_id, att.name, att.content_type, att.data)
+            continue
+        with tempfile.TemporaryFile() as decoded:
+            for chunk in att.iter_chunks():
+                decoded.write(chunk)
+            decoded.seek(0)
+            yield AttachmentInput(att.content_id, att.name, att.content_type, decoded)
 
 
 def attachment_verdicts(
@@ -102,14 +110,6 @@ def _text_of(element: etree._Element) -> Callable[[], str]:
     return read
 
 
-def _base64_of(source: IO[bytes]) -> str:
-    source.seek(0)
-    parts: list[str] = []
-    while chunk := source.read(3 * (1 << 18)):  # a multiple of 3: no padding in between
-        parts.append(base64.b64encode(chunk).decode("ascii"))
-    return "".join(parts)
-
-
 def sign_pdf_attachments(
     parsed: ParsedMessage,
     *,
@@ -132,12 +132,16 @@ def sign_pdf_attachments(
         head = _head(att)
         if looks_like_zip(head) or not looks_like_pdf(att.name, att.content_type, head):
             continue
+        element = _payload_element(parsed.root, att.content_id)
         with (
             tempfile.SpooledTemporaryFile(_SPOOL) as source,
             tempfile.SpooledTemporaryFile(_SPOOL) as output,
         ):
             for chunk in att.iter_chunks():
                 source.write(chunk)
+            # The tree's old text goes before the new one is made (memory: SPEC 12); a
+            # refusal below refuses the whole submission, so the tree is not used again.
+            element.text = ""
             source.seek(0)
             try:
                 sign_pdf(
@@ -156,11 +160,11 @@ def sign_pdf_attachments(
                     f"the attachment {att.name} cannot be signed as a PDF: {exc}",
                     code="attachment.unsignable",
                 ) from exc
-            text = _base64_of(output)
-            size = output.tell()
-        element = _payload_element(parsed.root, att.content_id)
-        element.text = text
-        del text
+            size = output.seek(0, 2)
+            output.seek(0)
+            encoded = base64.b64encode(output.read())
+        element.text = encoded  # type: ignore[assignment]  # lxml takes ASCII bytes as text
+        del encoded
         # read from the tree like any parsed attachment, never a second decoded copy
         message.attachments[i] = Attachment.model_validate(
             {

@@ -13,6 +13,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 MAX_ZIP_ENTRIES = 100
 MAX_RATIO = 100
@@ -62,13 +63,13 @@ class ZippedPdf:
     data: bytes
 
 
-def pdfs_in_zip(data: bytes, *, max_bytes: int) -> Iterator[ZippedPdf]:
+def pdfs_in_zip(data: bytes | IO[bytes], *, max_bytes: int) -> Iterator[ZippedPdf]:
     """The PDF entries of a ZIP (by name or magic), decompressed within the limits.
 
     Raises `ContainerLimit` as soon as a limit is passed or the archive is unreadable (what was
     yielded before stays valid, but callers treat the whole ZIP as refused)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ContainerLimit("zip.malformed", f"the ZIP cannot be read: {exc}") from exc
     with archive:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,20 @@ _FONT_CANDIDATES = (
 )
 STAMP_WIDTH, STAMP_HEIGHT, STAMP_MARGIN = 250.0, 72.0, 18.0
 _DEFAULT_MEDIABOX = (0.0, 0.0, 595.0, 842.0)
+
+
+class _Expected(logging.Filter):
+    """Drops two warnings that every signature here would log: the hub embeds revocation data
+    from its trust store on purpose without fetching, and DejaVu Sans carries a table (FFTM)
+    that a subset does not need."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return "fetching is not allowed" not in text and "FFTM NOT subset" not in text
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_Expected())
+logging.getLogger("fontTools.subset").addFilter(_Expected())
 
 
 class PdfSigningError(ValueError):

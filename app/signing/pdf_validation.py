@@ -19,7 +19,7 @@ import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -74,12 +74,13 @@ timestamps, and filling in (signing) form fields, which is how a second signatur
 
 @dataclass(frozen=True, slots=True)
 class AttachmentInput:
-    """One attachment as the caller holds it (decoded bytes and its edXML metadata)."""
+    """One attachment as the caller holds it (decoded bytes, or a seekable file of them for a
+    large one, and its edXML metadata)."""
 
     content_id: str
     name: str
     content_type: str | None
-    data: bytes
+    data: bytes | IO[bytes]
 
 
 def validate_attachments(
@@ -108,7 +109,7 @@ def _verdicts_for(
     policy: Policy,
     max_bytes: int,
 ) -> Iterator[AttachmentVerdict]:
-    head = att.data[:1024]
+    head = _head(att.data)
     if looks_like_zip(head):
         found: list[AttachmentVerdict] = []
         try:
@@ -141,6 +142,15 @@ def _verdicts_for(
         )
 
 
+def _head(data: bytes | IO[bytes]) -> bytes:
+    if isinstance(data, bytes):
+        return data[:1024]
+    data.seek(0)
+    head = data.read(1024)
+    data.seek(0)
+    return head
+
+
 def _refused(att: AttachmentInput, path: str | None, code: str, message: str) -> AttachmentVerdict:
     return AttachmentVerdict(
         content_id=att.content_id,
@@ -153,7 +163,7 @@ def _refused(att: AttachmentInput, path: str | None, code: str, message: str) ->
 
 
 def validate_pdf(
-    data: bytes,
+    data: bytes | IO[bytes],
     *,
     content_id: str = "",
     name: str = "",
@@ -167,7 +177,9 @@ def validate_pdf(
     when = at or dt.datetime.now(dt.UTC)
     att = AttachmentInput(content_id, name, "application/pdf", b"")
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        stream.seek(0)
+        reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
             return _refused(att, path_in_zip, "pdf.encrypted", "the PDF is encrypted")
         signatures = list(reader.embedded_regular_signatures)
