@@ -16,7 +16,7 @@ from app.signing.pdf_validation import validate_pdf
 from app.signing.xmldsig import Signer, sign_tree
 from tests.conftest import PkiMaterial, World
 from tests.factories import document_json
-from tests.signing.pdfgen import make_pdf, make_zip, sign_bytes_pdf
+from tests.signing.pdfgen import in_process_tsa, make_pdf, make_zip, sign_bytes_pdf
 
 DOCS = "/api/v1/documents"
 
@@ -265,3 +265,24 @@ def test_sign_pdf_refuses_what_is_no_pdf(client, world: World, payload: bytes) -
         headers=world.auth("system"),
     )
     assert r.status_code == 422 and r.json()["code"] == "attachment.unsignable", r.text
+
+
+def test_sign_pdf_with_the_hubs_timestamper_is_b_lt(
+    client, app, sessions, world: World, pki_material: PkiMaterial
+) -> None:
+    app.state.hub.pdf_timestamper = in_process_tsa(pki_material.issuing[0], pki_material.issuing[1])
+    r = client.post(
+        DOCS,
+        params={"sign_pdf": "true"},
+        json=document_json(world.OWN, [world.OWN2], attachments=[("qd.pdf", make_pdf())]),
+        headers=world.auth("system"),
+    )
+    assert r.status_code == 202, r.text
+    signed = client.get(
+        f"{DOCS}/{r.json()['id']}/attachments/cid:1", headers=world.auth("system")
+    ).content
+    reader = PdfFileReader(io.BytesIO(signed))
+    assert len(reader.root["/DSS"]["/CRLs"]) >= 1  # revocation data embedded
+    verdict = validate_pdf(signed, expected_organ_id=world.OWN, trust=_hub_trust(app, sessions))
+    assert verdict.indication == "TOTAL_PASSED", verdict
+    assert verdict.signatures[0].timestamp_time is not None

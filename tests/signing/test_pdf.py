@@ -292,11 +292,16 @@ def _tool(name: str, package: str) -> str:
     return found
 
 
+@pytest.mark.parametrize("level", ["B-B", "B-LT"])
 def test_pdfsig_reports_the_hubs_signature_valid_and_trusted(
-    demo_pki: Pki, signed: bytes, tmp_path: Path
+    demo_pki: Pki, trust: TrustStore, plain: bytes, tmp_path: Path, level: str
 ) -> None:
     pdfsig = _tool("pdfsig", "poppler-utils")
     certutil = _tool("certutil", "libnss3-tools")
+    tsa = in_process_tsa(demo_pki.ca_key, demo_pki.ca) if level == "B-LT" else None
+    signed = sign_bytes_pdf(
+        plain, demo_pki.parties["rsa"].signer, trust, organ_id=SENDER, timestamper=tsa
+    )
     nss = tmp_path / "nss"
     nss.mkdir()
     subprocess.run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
@@ -311,10 +316,7 @@ def test_pdfsig_reports_the_hubs_signature_valid_and_trusted(
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed)
     run = subprocess.run(
-        [pdfsig, "-nssdir", f"sql:{nss}", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
+        [pdfsig, "-nssdir", f"sql:{nss}", str(path)], capture_output=True, text=True, check=False
     )
     lines = run.stdout
     assert "Signature Validation: Signature is Valid." in lines, lines
