@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -126,7 +127,7 @@ def _read_entry(
                     return None, budget - len(out)
     except ContainerLimit:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, RuntimeError) as exc:
         raise ContainerLimit(
             "zip.malformed", f"{entry.filename} cannot be decompressed: {exc}"
         ) from exc

@@ -129,6 +129,9 @@ def _verdicts_for(
         except ContainerLimit as exc:
             yield _refused(att, None, exc.code, str(exc))
             return
+        except Exception as exc:  # zlib and struct errors of a damaged archive: a verdict
+            yield _refused(att, None, "zip.malformed", f"the ZIP cannot be read: {exc}")
+            return
         yield from found
     elif looks_like_pdf(att.name, att.content_type, head):
         yield validate_pdf(

@@ -356,3 +356,13 @@ def test_the_stamp_is_on_page_one_top_right(plain: bytes, signed: bytes, tmp_pat
     assert min(xs) > width // 2, "the stamp starts in the right half"
     assert max(ys) < height // 5, "the stamp lies in the top fifth of the page"
     assert max(xs) > width * 0.9, "and reaches the right edge's margin"
+
+
+def test_a_damaged_zip_gets_a_verdict(signed: bytes, trust: TrustStore) -> None:
+    archive = bytearray(make_zip({"cv.pdf": signed + b"x" * 10_000}))
+    # damage the deflated data of the one entry (after its 30-byte local header and name)
+    for i in range(40, 400):
+        archive[i] ^= 0x5A
+    verdict = _zip_verdict(bytes(archive), trust)
+    assert verdict.errors[0].code == "zip.malformed"
+    assert _zip_verdict(b"PK\x03\x04 truncated", trust).errors[0].code == "zip.malformed"
