@@ -383,10 +383,7 @@ class OutsidePki:
         )
         for serial, when in ca.revoked.items():
             b = b.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(when)
-                .build()
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
         return b.sign(signed_by or ca.key, hashes.SHA256()).public_bytes(DER)
 

@@ -1,5 +1,5 @@
 """The outside PKI and its web server (tests/outside_pki.py) wired into a hub under test: the
-outside root is in TRUST_ANCHORS, fetches time out after FETCH_TIMEOUT = 1 s."""
+outside root is in TRUST_ANCHORS, fetches time out after FETCH_TIMEOUT = 2 s."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.factories import document_json
 from tests.outside_pki import OutsidePki, RevocationServer
 
 DOCS = "/api/v1/documents"
-FETCH_TIMEOUT = 1.0
+FETCH_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="session")

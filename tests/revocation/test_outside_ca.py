@@ -61,9 +61,7 @@ CASES: dict[str, Case] = {
     "revoked by OCSP": Case(leaf={"crl_url": None}, revoke=True, sub_indication="REVOKED"),
     "OCSP unknown": Case(
         leaf={"crl_url": None},
-        routes=lambda pki: {
-            "/ocsp": lambda body: Served(pki.ocsp_answer(body, status="unknown"))
-        },
+        routes=lambda pki: {"/ocsp": lambda body: Served(pki.ocsp_answer(body, status="unknown"))},
         sub_indication="TRY_LATER",
     ),
     "OCSP answer signed by an unauthorised key": Case(
@@ -152,20 +150,18 @@ def prepare(outside: Outside, organ: str, name: str) -> Prepared:
         outside.pki.revoke(leaf)
     with outside.server.lock:
         outside.server.routes.update(case.routes(outside.pki))
-    return Prepared(case, outside.pki.signer(leaf, with_intermediate=case.intermediate_in_keyinfo), leaf)
+    return Prepared(
+        case, outside.pki.signer(leaf, with_intermediate=case.intermediate_in_keyinfo), leaf
+    )
 
 
 def evidence_paths(report: dict[str, Any], outside: Outside) -> list[str]:
-    return sorted(
-        str(e["url"]).removeprefix(outside.server.url) for e in report["revocation_data"]
-    )
+    return sorted(str(e["url"]).removeprefix(outside.server.url) for e in report["revocation_data"])
 
 
 def kept(sessions: Any) -> list[tuple[str, str, str]]:
     with sessions() as s:
-        return sorted(
-            (r.kind, r.url, r.sha256) for r in s.scalars(select(RevocationAnswer))
-        )
+        return sorted((r.kind, r.url, r.sha256) for r in s.scalars(select(RevocationAnswer)))
 
 
 def check_evidence(report: dict[str, Any], case: Case, outside: Outside, sessions: Any) -> None:
