@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ssl
+import threading
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 import httpx
 
 Kind = Literal["crl", "ocsp", "cert"]
@@ -93,8 +96,9 @@ class Fetcher:
 
     async def _fetch_all(self, requests: Sequence[Request]) -> list[Fetched]:
         timeout = httpx.Timeout(self.timeout)
+        verify: ssl.SSLContext | bool = _ssl_context() if self.verify_tls else False
         async with httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, verify=self.verify_tls, trust_env=False
+            timeout=timeout, follow_redirects=False, verify=verify, trust_env=False
         ) as client:
             return list(await asyncio.gather(*(self._one(client, r) for r in requests)))
 
@@ -166,6 +170,19 @@ async def _read_capped(response: httpx.Response, cap: int, url: str) -> bytes:
 
 def _since(started: float) -> float:
     return time.monotonic() - started
+
+
+_SSL: ssl.SSLContext | None = None
+_SSL_LOCK = threading.Lock()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context per process (building one costs ~60 ms: the CA bundle is parsed)."""
+    global _SSL
+    with _SSL_LOCK:
+        if _SSL is None:
+            _SSL = ssl.create_default_context(cafile=certifi.where())
+        return _SSL
 
 
 _T = TypeVar("_T")

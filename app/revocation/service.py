@@ -102,19 +102,12 @@ class Material:
     ocsp_responses: tuple[bytes, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()
+    """The SHA-256 of every answer used, sorted: equal for equal material."""
 
     @property
     def empty(self) -> bool:
         return not (self.certificates or self.crls or self.ocsp_responses)
-
-    @property
-    def identity(self) -> tuple[str, ...]:
-        return tuple(
-            sorted(
-                hashlib.sha256(d).hexdigest()
-                for d in (*self.certificates, *self.crls, *self.ocsp_responses)
-            )
-        )
 
 
 def lookup_key(kind: Kind, url: str, key_id: str, serial: int | None = None) -> str:
@@ -228,6 +221,7 @@ class Revocation:
             ocsp_responses=ocsps,
             sources={e.sha256: e.url for e in entries if e.kind != "cert"},
             problems=tuple(problems),
+            identity=tuple(sorted({e.sha256 for e in entries})),
         )
 
     # -- paths ----------------------------------------------------------------------------------
@@ -418,10 +412,15 @@ class Revocation:
         got: dict[bytes, _Entry] = {}
         problems: dict[bytes, list[str]] = {_fp(n.cert): [] for n in needs}
         kept: list[dict[str, Any]] = []
-        for kind in ("ocsp", "crl"):
-            pending = [n for n in needs if _fp(n.cert) not in got]
+        # Round 1: each certificate's first choice (OCSP where it names a responder, else its
+        # CRL); round 2: the CRL of those whose OCSP gave nothing usable. Each round is one
+        # batch of concurrent fetches.
+        for round_ in (1, 2):
             requests: dict[str, tuple[Request, _Need]] = {}
-            for need in pending:
+            for need in needs:
+                if _fp(need.cert) in got or (round_ == 2 and not need.ocsp):
+                    continue
+                kind: Kind = "ocsp" if round_ == 1 and need.ocsp else "crl"
                 for lookup, url in need.ocsp if kind == "ocsp" else need.crl:
                     if lookup in requests:
                         continue
@@ -433,7 +432,6 @@ class Revocation:
             if not requests:
                 continue
             done = self._fetch([r for r, _ in requests.values()])
-            by_lookup: dict[str, dict[str, Any]] = {}
             for (lookup, (_, need)), result in zip(requests.items(), done, strict=True):
                 row = self._accept(result, lookup, need, now)
                 if isinstance(row, str):
@@ -441,12 +439,12 @@ class Revocation:
                     problems[_fp(need.cert)].append(row)
                     continue
                 kept.append(row)
-                by_lookup[lookup] = row
-            for need in pending:
-                for lookup, _ in need.ocsp if kind == "ocsp" else need.crl:
-                    if lookup in by_lookup:
-                        got[_fp(need.cert)] = self._remember(by_lookup[lookup])
-                        break
+                entry = self._remember(row)
+                for other in needs:  # every certificate this answer speaks for
+                    if _fp(other.cert) not in got and lookup in {
+                        k for k, _ in (*other.ocsp, *other.crl)
+                    }:
+                        got[_fp(other.cert)] = entry
         self._keep(session, kept)
         failed = [
             f"{n.cert.subject.rfc4514_string()}: "

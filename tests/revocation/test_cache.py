@@ -97,8 +97,13 @@ def test_the_worker_renews_an_entry_close_to_expiry(
     client, world: World, sessions, app, outside: Outside
 ) -> None:
     pki = outside.pki
-    outside.server.routes["/ocsp"] = lambda body: Served(
-        pki.ocsp_answer(body, next_update=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4))
+    server = outside.server
+    # Short-lived answers, each one a minute longer-lived than the one before.
+    server.routes["/ocsp"] = lambda body: Served(
+        pki.ocsp_answer(
+            body,
+            next_update=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3 + server.hits["/ocsp"]),
+        )
     )
     signer = pki.signer(pki.leaf(World.OWN))
     report_of(client, world, submit(client, world, signer))
