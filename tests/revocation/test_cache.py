@@ -169,3 +169,45 @@ def test_openssl_verifies_the_test_responders_answer(outside: Outside, tmp_path:
     with pytest.raises(checks.Unusable, match="neither by the issuer"):
         checks.check_ocsp(files["rogue.der"], leaf.serial_number, pki.sub.cert, now)
     assert lookup_key("ocsp", "u", "k", 1) != lookup_key("ocsp", "u", "k", 2)
+
+
+def test_revalidation_uses_the_kept_answers_while_the_ca_is_unreachable(
+    client, world: World, sessions, outside: Outside
+) -> None:
+    signer = outside.pki.signer(outside.pki.leaf(World.OWN))
+    r = submit(client, world, signer)
+    first = report_of(client, world, r)
+    with outside.server.lock:
+        outside.server.routes.clear()  # the CA's server now answers 404 to everything
+    outside.server.reset_counts()
+    again = client.post(
+        f"/api/v1/documents/{r.json()['id']}/validation", headers=world.auth("auditor")
+    )
+    assert again.status_code == 200, again.text
+    report = again.json()["report"]
+    assert report["indication"] == "TOTAL_PASSED"
+    assert outside.server.fetches() == 0
+    assert [e["sha256"] for e in report["revocation_data"]] == [
+        e["sha256"] for e in first["revocation_data"]
+    ]
+
+
+def test_edxml_validate_fetches_like_submission(client, world: World, outside: Outside) -> None:
+    from app.edxml import serialize
+    from tests.revocation.conftest import signed_document
+
+    signer = outside.pki.signer(outside.pki.leaf(World.OWN), with_intermediate=False)
+    xml = serialize(signed_document(signer, World.OWN, [World.OWN2]))
+    r = client.post(
+        "/api/v1/edxml/validate",
+        content=xml,
+        headers=world.auth("system") | {"Content-Type": "application/xml"},
+    )
+    assert r.status_code == 200, r.text
+    signature = r.json()["signature"]
+    assert signature["indication"] == "TOTAL_PASSED", signature
+    assert dict(outside.server.hits) == {"/sub.cer": 1, "/ocsp": 1, "/root.crl": 1}
+    assert {e["url"] for e in signature["revocation_data"]} == {
+        f"{outside.server.url}/ocsp",
+        f"{outside.server.url}/root.crl",
+    }
