@@ -1,4 +1,5 @@
-"""What a process holds besides the database: settings, the blob store and key custody."""
+"""What a process holds besides the database: settings, the blob store, key custody and the
+revocation service."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.core.blobs import BlobStore
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
+from app.revocation.service import Revocation
 from app.signing.pdf_signing import Timestamper
 
 
@@ -81,6 +83,8 @@ class Hub:
     pdf_timestamper: Timestamper | None = None
     """The RFC 3161 client `sign_pdf=true` timestamps with (PAdES B-LT); None: B-B, no
     timestamp (set by the process that holds a TSA client)."""
+    revocation: Revocation = field(default_factory=Revocation)
+    """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -88,4 +92,5 @@ class Hub:
             settings=settings,
             blobs=BlobStore(Path(settings.data_dir) / "blobs"),
             custody=KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors),
+            revocation=Revocation(settings.fetch_timeout),
         )

@@ -13,7 +13,8 @@ from app.api.deps import AnyPrincipal, SessionDep
 from app.api.problems import responses
 from app.core.errors import HubError
 from app.core.timeutil import utcnow
-from app.documents.pdf_signatures import attachment_verdicts
+from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
+from app.documents.trust import trust_for
 from app.edxml import EdxmlError, interop, outcome_summary, validate_file, validate_message
 from app.signing.validation import validate
 
@@ -55,18 +56,24 @@ def validate_edxml(
         noted = interop.prepare_for_check(outcome.parsed, result.get("document_id"))
         result["warnings"] += [w.as_dict() for w in noted]
         try:
-            trust = hub.custody.trust_store(session)
             at = utcnow()
             # PDF attachments first: reading them needs the tree as it was parsed.
             pdfs = attachment_verdicts(
                 outcome.parsed.document,
                 organ_id=message.from_.organ_id,
-                trust=trust,
+                trust=hub.custody.trust_store(session),
                 at=at,
                 max_bytes=hub.settings.max_document_bytes,
+                trust_for=pdf_trust(session, hub),
             )
-            report = validate(
-                outcome.parsed.root, expected_organ_id=message.from_.organ_id, trust=trust, at=at
+            trust = trust_for(session, hub, outcome.parsed.root)
+            report = trust.explain(
+                validate(
+                    outcome.parsed.root,
+                    expected_organ_id=message.from_.organ_id,
+                    trust=trust.store,
+                    at=at,
+                )
             )
             signature = dataclasses.replace(report, attachments=pdfs).to_dict()
         except HubError:

@@ -13,20 +13,23 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from lxml import etree
+from sqlalchemy.orm import Session
 
 from app.core.errors import Unprocessable
 from app.documents.service import SignatureInvalid
+from app.documents.trust import trust_for_certificates
 from app.edxml import EdxmlDocument, ParsedMessage
 from app.edxml.models import Attachment, LazyBase64
 from app.edxml.schema import q
+from app.hub import Hub
 from app.signing import TrustStore, ValidationReport
 from app.signing.pdf_containers import looks_like_pdf, looks_like_zip
 from app.signing.pdf_signing import PdfSigningError, Timestamper, sign_pdf
-from app.signing.pdf_validation import AttachmentInput, validate_attachments
+from app.signing.pdf_validation import AttachmentInput, TrustFor, validate_attachments
 from app.signing.report import AttachmentVerdict
 from app.signing.xmldsig import Signer
 
@@ -62,6 +65,7 @@ def attachment_verdicts(
     trust: TrustStore,
     at: dt.datetime,
     max_bytes: int,
+    trust_for: TrustFor | None = None,
 ) -> tuple[AttachmentVerdict, ...]:
     """A verdict per PDF (top level or in a ZIP) of a document; () for a status message.
 
@@ -74,7 +78,18 @@ def attachment_verdicts(
         trust=trust,
         at=at,
         max_bytes=max_bytes,
+        trust_for=trust_for,
     )
+
+
+def pdf_trust(session: Session, hub: Hub) -> TrustFor:
+    """The trust store for the certificates a PDF carries: the hub's, plus the network's
+    revocation data for those it did not issue (SPEC 5.1, as for the edXML signature)."""
+
+    def trust_for(certificates: Sequence[bytes]) -> TrustStore:
+        return trust_for_certificates(session, hub, certificates).store
+
+    return trust_for
 
 
 def enforce_policy(policy: str, report: ValidationReport) -> None:

@@ -39,9 +39,11 @@ from app.documents.models import Document, StatusMessage
 from app.documents.pdf_signatures import (
     attachment_verdicts,
     enforce_policy,
+    pdf_trust,
     sign_pdf_attachments,
 )
 from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.trust import trust_for
 from app.edxml import (
     EdxmlDocument,
     EdxmlError,
@@ -189,6 +191,7 @@ def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
         trust=hub.custody.trust_store(session),
         at=sub.at,
         max_bytes=hub.settings.max_document_bytes,
+        trust_for=pdf_trust(session, hub),
     )
     # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
     # tree is not used afterwards, so they are not put back.
@@ -323,10 +326,17 @@ def sign_or_verify(
     as it is (`accept`: statuses of organizations the hub holds no key for) or given its
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
-    trust = hub.custody.trust_store(session)
     if has_signature(sub.root) or unsigned == "verify":
-        report = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        # Revocation data for certificates the hub did not issue: cached, else fetched now.
+        trust = trust_for(session, hub, sub.root)
+        report = trust.explain(
+            validate(
+                sub.root,
+                expected_organ_id=organ,
+                trust=trust.store,
+                at=sub.at,
+                payloads=sub.payloads,
+            )
         )
         sub.verdict = report
         if refuse and not report.passed:
@@ -345,8 +355,13 @@ def sign_or_verify(
     sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
+        # The hub's own certificate: its own trust store holds the revocation data.
         sub.verdict = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+            sub.root,
+            expected_organ_id=organ,
+            trust=hub.custody.trust_store(session),
+            at=sub.at,
+            payloads=sub.payloads,
         )
 
 

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
-from app.documents.pdf_signatures import attachment_verdicts
+from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
 from app.documents.service import keep_report
+from app.documents.trust import trust_for
 from app.edxml import parse_file
 from app.hub import Hub
 from app.signing.validation import validate
@@ -21,16 +22,19 @@ from app.signing.validation import validate
 
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
-    trust = hub.custody.trust_store(session)
+    trust = trust_for(session, hub, parsed.root)
     pdfs = attachment_verdicts(
         parsed.document,
         organ_id=doc.from_organ,
-        trust=trust,
+        trust=hub.custody.trust_store(session),
         at=doc.accepted_at,
         max_bytes=hub.settings.max_document_bytes,
+        trust_for=pdf_trust(session, hub),
     )
-    report = validate(
-        parsed.root, expected_organ_id=doc.from_organ, trust=trust, at=doc.accepted_at
+    report = trust.explain(
+        validate(
+            parsed.root, expected_organ_id=doc.from_organ, trust=trust.store, at=doc.accepted_at
+        )
     )
     report = dataclasses.replace(report, attachments=pdfs)
     rec = keep_report(session, doc, report, "revalidation")

@@ -14,10 +14,11 @@ Hostile input never raises: an unreadable PDF or a ZIP over the limits is a verd
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -55,6 +56,9 @@ from app.signing.validation import _key_problem
 
 logger = logging.getLogger(__name__)
 
+TrustFor = Callable[[Sequence[bytes]], TrustStore]
+"""Certificates a PDF carries (DER, signers first) → the trust store to validate it with."""
+
 _KEY_USAGE = KeyUsageConstraints(
     key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
 )
@@ -91,13 +95,16 @@ def validate_attachments(
     at: dt.datetime | None = None,
     policy: Policy = DEFAULT_POLICY,
     max_bytes: int = 50 * 1024 * 1024,
+    trust_for: TrustFor | None = None,
 ) -> tuple[AttachmentVerdict, ...]:
     """A verdict for every PDF attachment and every PDF inside a ZIP attachment; other
     attachments give none. `at` is the proof-of-existence time (the hub's receipt)."""
     when = at or dt.datetime.now(dt.UTC)
     verdicts: list[AttachmentVerdict] = []
     for att in attachments:
-        verdicts.extend(_verdicts_for(att, expected_organ_id, trust, when, policy, max_bytes))
+        verdicts.extend(
+            _verdicts_for(att, expected_organ_id, trust, when, policy, max_bytes, trust_for)
+        )
     return tuple(verdicts)
 
 
@@ -108,6 +115,7 @@ def _verdicts_for(
     at: dt.datetime,
     policy: Policy,
     max_bytes: int,
+    trust_for: TrustFor | None,
 ) -> Iterator[AttachmentVerdict]:
     head = _head(att.data)
     if looks_like_zip(head):
@@ -124,6 +132,7 @@ def _verdicts_for(
                         trust=trust,
                         at=at,
                         policy=policy,
+                        trust_for=trust_for,
                     )
                 )
         except ContainerLimit as exc:
@@ -142,6 +151,7 @@ def _verdicts_for(
             trust=trust,
             at=at,
             policy=policy,
+            trust_for=trust_for,
         )
 
 
@@ -175,8 +185,11 @@ def validate_pdf(
     trust: TrustStore,
     at: dt.datetime | None = None,
     policy: Policy = DEFAULT_POLICY,
+    trust_for: TrustFor | None = None,
 ) -> AttachmentVerdict:
-    """Every signature of one PDF; never raises on hostile input."""
+    """Every signature of one PDF; never raises on hostile input. `trust_for`, when given,
+    turns the certificates the PDF carries into the trust store to use (the caller adds the
+    network's revocation data for them, SPEC 5.1); `trust` otherwise."""
     when = at or dt.datetime.now(dt.UTC)
     att = AttachmentInput(content_id, name, "application/pdf", b"")
     try:
@@ -198,6 +211,11 @@ def validate_pdf(
             sub_indication=None,
             errors=(Message("pdf.unsigned", "the PDF carries no signature"),),
         )
+    if trust_for is not None:
+        try:
+            trust = trust_for(_certificates(signatures, dss))
+        except Exception as exc:  # the caller's revocation lookup: say so, keep the base store
+            logger.warning("revocation data for a PDF's certificates unavailable: %s", exc)
     store, dss_certs = _with_dss(trust, dss)
     results = tuple(
         _validate_signature(sig, store, dss_certs, when, expected_organ_id, policy)
@@ -241,14 +259,22 @@ def _dss_material(reader: PdfFileReader) -> _Dss:
 def _with_dss(trust: TrustStore, dss: _Dss) -> tuple[TrustStore, tuple[bytes, ...]]:
     """The trust store plus the PDF's own revocation data (only what it does not hold yet, so
     a PDF whose DSS repeats the hub's CRLs keeps the store and its warm cache)."""
-    store = trust
-    new_crls = [c for c in dss.crls if c not in set(trust.crls)]
-    if new_crls:
-        store = store.with_crls([*trust.crls, *new_crls])
-    new_ocsps = [o for o in dss.ocsps if o not in set(trust.ocsp_responses)]
-    if new_ocsps:
-        store = store.with_ocsp_responses([*trust.ocsp_responses, *new_ocsps])
-    return store, dss.certs
+    have_crls, have_ocsps = set(trust.crls), set(trust.ocsp_responses)
+    new_crls = [c for c in dss.crls if c not in have_crls]
+    new_ocsps = [o for o in dss.ocsps if o not in have_ocsps]
+    if new_crls or new_ocsps:
+        return trust.with_fetched(crls=new_crls, ocsp_responses=new_ocsps), dss.certs
+    return trust, dss.certs
+
+
+def _certificates(signatures: list[EmbeddedPdfSignature], dss: _Dss) -> list[bytes]:
+    """The DER certificates the signatures carry (signers first) and the DSS's."""
+    found: list[bytes] = []
+    for sig in signatures:
+        with contextlib.suppress(Exception):  # an unreadable one is reported by its check
+            found.append(bytes(sig.signer_cert.dump()))
+            found.extend(bytes(c.dump()) for c in sig.other_embedded_certs)
+    return list(dict.fromkeys([*found, *dss.certs]))
 
 
 def _combine(results: tuple[PdfSignatureResult, ...]) -> tuple[str, str | None]:
@@ -458,4 +484,4 @@ def _timestamp_time(status: PdfSignatureStatus) -> dt.datetime | None:
     return ts.timestamp
 
 
-__all__ = ["AttachmentInput", "validate_attachments", "validate_pdf"]
+__all__ = ["AttachmentInput", "TrustFor", "validate_attachments", "validate_pdf"]

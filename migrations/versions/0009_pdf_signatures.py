@@ -1,7 +1,7 @@
 """PDF attachments' signatures on documents; sent_self_signed and sent_pdf_signed counters
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 00:30:00
 
 documents.pdf_indication / pdf_signed summarise the PDF verdicts of the latest report (SPEC
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
