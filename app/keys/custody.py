@@ -97,6 +97,20 @@ class KeyCustody:
         """Forget the memoised trust store (after a revocation or a registration here)."""
         self.caches.invalidate()
 
+    def check_passphrase(self, session: Session) -> None:
+        """Raise `SigningUnavailable` naming LIENTHONG_KEY_PASSPHRASE unless it opens the keys.
+
+        Decrypts the issuing CA key (or, where the CA key is not held here, one signing key);
+        with no PKI yet there is nothing to check.
+        """
+        issuing = session.get(CaMaterial, ISSUING)
+        if issuing is not None and issuing.private_key_enc is not None:
+            self.caches.ca_key(issuing)
+            return
+        row = session.scalars(select(SigningKey).limit(1)).first()
+        if row is not None:
+            self.caches.signer(session, row)
+
     def check_ready(self, session: Session) -> None:
         """Raise unless the passphrase opens the issuing CA key and trust can be built."""
         self.caches.ca_key(ca_material(session, ISSUING))
