@@ -235,6 +235,8 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     settings = load_settings()
     if no_worker:
         settings.worker_enabled = False
+    if processes > 1 and settings.is_sqlite:
+        raise click.UsageError("--workers > 1 needs PostgreSQL")
     _need_port(host, port, "the API", "--port")
     fresh = False
     if settings.is_sqlite and settings.auto_migrate:
@@ -260,9 +262,10 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
         f"Lienthong listening on http://{host}:{port} "
         f"(database: {settings.database_url.split('://')[0]}, worker: {settings.worker_enabled})"
     )
+    from app.core.logging import configure_logging
+
+    configure_logging(settings.log_level)  # uvicorn's own lines go through it (log_config=None)
     if processes > 1:
-        if settings.is_sqlite:
-            raise click.UsageError("--workers > 1 needs PostgreSQL")
         if no_worker:
             os.environ["LIENTHONG_WORKER_ENABLED"] = "false"
         uvicorn.run(
@@ -271,7 +274,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
             host=host,
             port=port,
             workers=processes,
-            log_level="warning",
+            log_level=settings.log_level.lower(),
             access_log=False,
             **uvicorn_options(settings),
         )
@@ -280,7 +283,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
         create_app(settings),
         host=host,
         port=port,
-        log_level="warning",
+        log_level=settings.log_level.lower(),
         access_log=False,
         **uvicorn_options(settings),
     )

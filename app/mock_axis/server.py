@@ -331,8 +331,11 @@ def run_mock(
 
     `secrets` replaces the file's secret of those systems (the file's are placeholders).
     """
+    from app.core.logging import configure_logging
+
     app = create_mock_app(with_secrets(load_systems(systems_file), secrets or {}), verify_signature)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    configure_logging(log_level.upper())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 @dataclass
@@ -362,7 +365,7 @@ class MockAxisServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, lifespan="off")
+        config = uvicorn.Config(app, log_level=log_level, lifespan="off", log_config=None)
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="mock-axis", daemon=True
