@@ -106,13 +106,18 @@ class Watch:
         self.errors: list[str] = []
         self.refused: list[str] = []
         self.requests: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", lambda r: self.requests.append(r.url))
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and self.refused.append(f"{r.status} {r.url}"),
-        )
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.refused.append(f"{response.status} {response.url}")
 
     def clean(self) -> None:
         assert self.errors == [] and self.refused == [], (self.errors, self.refused)
