@@ -1,4 +1,4 @@
-"""`lienthong`: the command line of SPEC section 10."""
+"""`lienthong`: the command line (SPEC section 10); user mistakes end as one line (`explain`)."""
 
 from __future__ import annotations
 
