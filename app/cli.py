@@ -47,8 +47,7 @@ def explain(exc: BaseException) -> NoReturn:
     from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
     from app.core.db import DatabaseMissing
-    from app.core.errors import HubError
-    from app.hub import ConfigurationError
+    from app.core.errors import HubError, SettingError
     from app.signing.pki import KeyDecryptionError
 
     if isinstance(exc, HubError):
@@ -67,7 +66,7 @@ def explain(exc: BaseException) -> NoReturn:
             ),
             EXIT_CONFIG,
         )
-    if isinstance(exc, ConfigurationError):
+    if isinstance(exc, SettingError):
         _fail(str(exc), EXIT_CONFIG)
     if isinstance(exc, KeyDecryptionError):
         _fail(f"{exc}", EXIT_CONFIG, PASSPHRASE_HINT)
@@ -347,6 +346,15 @@ def mock_vpcp(
         from app.mock_axis.hub_trust import HubTrustVerifier
 
         verifier = HubTrustVerifier(hub_url)
+    from pydantic import ValidationError
+
+    from app.mock_axis.state import load_systems
+
+    try:
+        load_systems(systems_file)
+    except (ValidationError, ValueError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise click.BadParameter(f"{systems_file}: {first}", param_hint="--systems") from exc
     run_mock(
         systems_file,
         host,

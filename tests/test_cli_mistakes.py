@@ -214,3 +214,18 @@ def test_every_help_is_plain_and_cites_no_spec_file() -> None:
         assert "SPEC" not in out.output, (path, out.output)
         seen += 1
     assert seen >= 20
+
+
+def test_unreadable_files_named(elsewhere: Path) -> None:
+    assert _run(["db", "upgrade"]).exit_code == 0
+    junk = elsewhere / "anchors.pem"
+    junk.write_text("not a certificate")
+    for path, reason in (
+        (junk, "no readable PEM certificate"),
+        (elsewhere / "nope.pem", "No such"),
+    ):
+        out = _run(["pki", "init"], {"LIENTHONG_TRUST_ANCHORS": str(path)})
+        assert out.exit_code == 2, out.output
+        assert out.output.startswith(f"error: LIENTHONG_TRUST_ANCHORS ({path}): {reason}")
+    out = _run(["mock-vpcp", "--systems", str(junk), "--port", "0"])
+    assert out.exit_code == 2 and f"--systems: {junk}: Invalid JSON" in out.output
