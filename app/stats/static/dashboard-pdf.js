@@ -1,6 +1,7 @@
 // Lienthong dashboard: the PDF signatures (SPEC 5.3, 9). Self-contained beside dashboard.js:
 // it waits for the main script to finish a load (body[data-ready="true"]), reads the shares the
-// main script rendered in #indicators, and, for an admin, lists the PDF verdicts in words.
+// main script rendered in #indicators, and, for an admin or auditor, lists the PDF verdicts
+// in words.
 (() => {
   "use strict";
 
@@ -127,7 +128,7 @@
 
   function onReady() {
     renderShares();
-    if (document.body.dataset.role === "admin") loadVerdicts();
+    if (["admin", "auditor"].includes(document.body.dataset.role)) loadVerdicts();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
