@@ -104,6 +104,8 @@ COLUMN_LABELS: dict[str, str] = {
     "deliveries_sent": "Lượt gửi / Deliveries sent",
     "received": "Văn bản đã nhận / Documents received",
     "sent_signed": "Gửi có chữ ký hợp lệ / Sent with a passing signature",
+    "sent_self_signed": "Gửi do chính cơ quan ký số / Sent signed by the sender itself",
+    "sent_pdf_signed": "Gửi có PDF ký số của cơ quan ban hành / Sent with the issuer's PDF signature",
     "received_valid": "Nhận có chữ ký hợp lệ / Received with a passing signature",
     "central_sent": "Gửi qua Trục / Sent via the axis",
     "central_received": "Nhận qua Trục / Received via the axis",

@@ -4,6 +4,8 @@ PDF-signed documents gives the expected counts in /stats/*, the CSV and the annu
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from app.core.timeutil import LOCAL_TZ
 from app.edxml import EdxmlDocument, build_document_tree, serialize
 from app.signing import TrustStore
 from app.signing.xmldsig import Signer, sign_tree
+from app.stats.reports import COLUMN_LABELS
 from tests.factories import document_json
 from tests.signing.pdfgen import make_pdf, make_zip, sign_bytes_pdf
 from tests.stats.conftest import DOCS, Driver, counters, mismatches
@@ -89,10 +92,10 @@ def test_self_signed_hub_signed_and_pdf_signed_documents_are_counted(driver: Dri
     csv = driver.client.get(
         "/api/v1/stats/interchange", params=params, headers=reporter | {"Accept": "text/csv"}
     ).text
-    header, row = csv.lstrip("\ufeff").splitlines()[:2]
-    columns = header.split(",")
-    values = dict(zip(columns, row.split(","), strict=True))
-    assert (values["sent_self_signed"], values["sent_pdf_signed"]) == ("2", "4")
+    header, row = list(csv_module.reader(io.StringIO(csv.lstrip("\ufeff"))))[:2]
+    values = dict(zip(header, row, strict=True))
+    assert values[COLUMN_LABELS["sent_self_signed"]] == "2"
+    assert values[COLUMN_LABELS["sent_pdf_signed"]] == "4"
 
     report = driver.client.get(
         "/api/v1/stats/report", params={"year": today.year}, headers=reporter
@@ -110,7 +113,7 @@ def test_self_signed_hub_signed_and_pdf_signed_documents_are_counted(driver: Dri
         params={"year": today.year},
         headers=reporter | {"Accept": "text/csv"},
     ).text
-    assert "share_pdf_signed" in report_csv and "sent_pdf_signed" in report_csv
+    assert "share_pdf_signed" in report_csv and COLUMN_LABELS["sent_pdf_signed"] in report_csv
 
     # Re-validation keeps the counts; a PDF verdict that moves (set as the ORM would) moves them.
     first_pdf = answers[1].json()["id"]
