@@ -1,4 +1,5 @@
-"""What a process holds besides the database: settings, the blob store and key custody."""
+"""What a process holds besides the database: settings, the blob store, key custody and the
+TSA client."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.core.blobs import BlobStore
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
+from app.keys.timestamping import TimestampClient
 
 
 class ConfigurationError(RuntimeError):
@@ -76,12 +78,15 @@ class Hub:
     settings: Settings
     blobs: BlobStore
     custody: KeyCustody
+    timestamps: TimestampClient
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
+        custody = KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
         return cls(
             settings=settings,
             blobs=BlobStore(Path(settings.data_dir) / "blobs"),
-            custody=KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors),
+            custody=custody,
+            timestamps=TimestampClient.from_settings(custody, settings),
         )

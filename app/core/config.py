@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
     )
+    tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 TSA that timestamps every signature; unset: the hub's own TSA "
+        "(/pki/tsa), called in process",
+    )
+    fetch_timeout: float = Field(
+        default=5.0, gt=0, description="seconds per request to a TSA (and revocation servers)"
+    )
+    timestamp_lease_seconds: int = Field(
+        default=60, ge=5, description="how long a worker holds a pending timestamp it fetches"
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
     )
@@ -113,6 +124,15 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_tsa(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

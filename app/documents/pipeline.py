@@ -32,7 +32,7 @@ from app.core.timeutil import utcnow
 from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents import repository as repo
-from app.documents import service
+from app.documents import service, timestamps
 from app.documents import statuses as status_rules
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
@@ -70,6 +70,7 @@ class Submission:
     # sign or verify (large attachment texts held outside the tree meanwhile)
     payloads: DetachedPayloads | None = None
     verdict: ValidationReport | None = None
+    timestamp_imprint: bytes | None = None  # set while the token is pending (worker fetches)
     signed_by_hub: bool = False
     warnings: list[EdxmlWarning] = field(default_factory=list)  # what was accepted liberally
     # store
@@ -178,6 +179,9 @@ def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
             sign_or_verify(session, hub, sub)
         assert sub.verdict is not None
         sub.verdict = service.with_warnings(sub.verdict, sub.warnings)
+        sub.verdict, sub.timestamp_imprint = timestamps.stamp_verdict(
+            session, hub, sub.root, sub.verdict
+        )
         store(session, hub, sub)
 
 
@@ -338,7 +342,13 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
             f"{sub.from_organ} already sent {doc.document_id}", code="document.duplicate"
         ) from exc
     sub.document = doc
-    service.keep_report(session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
+    rec = service.keep_report(
+        session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt"
+    )
+    if sub.timestamp_imprint is not None:
+        timestamps.add_pending(
+            session, document=doc.id, report=rec.id, imprint=sub.timestamp_imprint, at=sub.at
+        )
     repo.add_trace(
         session,
         doc.id,

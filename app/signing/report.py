@@ -8,10 +8,12 @@ trust store's cache key.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from cryptography import x509
@@ -174,6 +176,39 @@ class RevocationEvidence:
         return {"type": self.type, "der": base64.b64encode(self.der).decode("ascii")}
 
 
+@dataclass(frozen=True, slots=True)
+class TimestampToken:
+    """An RFC 3161 token over the signature's value, as the report keeps it (SPEC 5.2:
+    `timestamp{gen_time, tsa, serial, token_base64}`); `der` is the CMS ContentInfo."""
+
+    gen_time: dt.datetime
+    tsa: str
+    serial: str
+    der: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "granted",
+            "gen_time": _iso(self.gen_time),
+            "tsa": self.tsa,
+            "serial": self.serial,
+            "token_base64": base64.b64encode(self.der).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimestampToken:
+        return cls(
+            gen_time=cast(dt.datetime, _parse_iso(data["gen_time"])),
+            tsa=data["tsa"],
+            serial=data["serial"],
+            der=base64.b64decode(data["token_base64"]),
+        )
+
+
+TIMESTAMP_PENDING: Mapping[str, Any] = MappingProxyType({"status": "pending"})
+"""The report's `timestamp` while the worker still has to fetch the token (SPEC 5.2)."""
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     """The outcome of one validation (SPEC section 5), kept for every check ever made.
@@ -196,10 +231,23 @@ class ValidationReport:
     validated_at: dt.datetime
     policy: str
     revocation_data: tuple[RevocationEvidence, ...] = ()
+    timestamp: TimestampToken | None = None
+    """The RFC 3161 token over the SignatureValue; `best_signature_time` is its gen_time."""
+    timestamp_pending: bool = False
+    """True while the token is still to be fetched (the TSA did not answer yet)."""
 
     @property
     def passed(self) -> bool:
         return self.indication == TOTAL_PASSED
+
+    def with_timestamp(self, token: TimestampToken) -> ValidationReport:
+        """This report with its token: the token's time becomes the best signature time."""
+        return dataclasses.replace(
+            self, timestamp=token, timestamp_pending=False, best_signature_time=token.gen_time
+        )
+
+    def with_timestamp_pending(self) -> ValidationReport:
+        return dataclasses.replace(self, timestamp=None, timestamp_pending=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: times as ISO 8601 UTC ('Z'), DER as base64."""
@@ -216,12 +264,20 @@ class ValidationReport:
             "validated_at": _iso(self.validated_at),
             "policy": self.policy,
             "revocation_data": [r.to_dict() for r in self.revocation_data],
+            "timestamp": (
+                self.timestamp.to_dict()
+                if self.timestamp is not None
+                else dict(TIMESTAMP_PENDING)
+                if self.timestamp_pending
+                else None
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
         """Inverse of `to_dict`, for reports read back from storage."""
         signed_by = data.get("signed_by")
+        stamp = data.get("timestamp")
         best = _parse_iso(data["best_signature_time"])
         validated = _parse_iso(data["validated_at"])
         assert best is not None and validated is not None
@@ -251,6 +307,12 @@ class ValidationReport:
                 RevocationEvidence(type=r["type"], der=base64.b64decode(r["der"]))
                 for r in data.get("revocation_data", ())
             ),
+            timestamp=(
+                TimestampToken.from_dict(stamp)
+                if stamp is not None and stamp.get("status") == "granted"
+                else None
+            ),
+            timestamp_pending=stamp is not None and stamp.get("status") == "pending",
         )
 
 

@@ -672,3 +672,18 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
 def find_signatures(root: etree._Element) -> list[etree._Element]:
     """All elements named Signature in the document, in any namespace or none."""
     return list(root.getroottree().iter("{*}Signature"))
+
+
+def signature_value_of(root: etree._Element) -> bytes | None:
+    """The decoded SignatureValue of the document's one XML-DSig signature (what an RFC 3161
+    timestamp covers, SPEC 5.2); None when there is no such single signature."""
+    signatures = [s for s in find_signatures(root) if s.tag == ds("Signature")]
+    if len(signatures) != 1:
+        return None
+    value = signatures[0].find(ds("SignatureValue"))
+    if value is None:
+        return None
+    try:
+        return decode_base64(value.text, "SignatureValue")
+    except SignatureFormatError:
+        return None

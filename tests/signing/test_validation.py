@@ -94,6 +94,7 @@ def test_report_is_json_ready_and_round_trips(demo_pki: Pki, check: Check) -> No
         "validated_at",
         "policy",
         "revocation_data",
+        "timestamp",
     }
     assert set(data["signed_by"]) == {"subject", "serial", "issuer", "organ_id"}
     assert set(data["chain"][0]) == {
