@@ -59,6 +59,7 @@ def add_pending(
     session: Session, *, document: str, report: str, imprint: bytes, at: dt.datetime
 ) -> None:
     """The row the worker fetches the token for (in the document's transaction)."""
+    session.flush()  # the report row first: no relationship() tells the flush that order
     session.add(
         PendingTimestamp(
             document=document, report=report, imprint=imprint.hex(), next_attempt_at=at

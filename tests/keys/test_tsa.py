@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEntry
 from app.core.db import unit_of_work
-from app.keys.caches import TSA
+from app.keys.caches import ISSUING, TSA, ca_material
 from app.keys.models import CaMaterial
 from app.signing.timestamps import build_request, imprint_of
 from app.signing.xmldsig import parse_document, signature_value_of
@@ -42,9 +42,7 @@ def test_pki_init_makes_an_encrypted_tsa_key_with_a_critical_timestamping_usage(
         assert row is not None and row.private_key_enc is not None
         assert row.private_key_enc.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())
-        issuing = x509.load_pem_x509_certificate(
-            s.get(CaMaterial, "issuing").certificate_pem.encode()
-        )
+        issuing = x509.load_pem_x509_certificate(ca_material(s, ISSUING).certificate_pem.encode())
         assert cert.issuer == issuing.subject
         ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
         assert ext.critical and list(ext.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
@@ -52,7 +50,7 @@ def test_pki_init_makes_an_encrypted_tsa_key_with_a_critical_timestamping_usage(
         # Made once: running the demo-keys path again keeps it.
         summary = app.state.hub.custody.ensure_demo_keys(s, actor="test")
         assert not summary.created_ca
-        assert s.get(CaMaterial, TSA).certificate_pem == row.certificate_pem
+        assert ca_material(s, TSA).certificate_pem == row.certificate_pem
 
 
 def test_post_pki_tsa_answers_an_openssl_query_that_openssl_verifies(
