@@ -13,7 +13,10 @@ measured in the same run.
 (b) bare: parse + exclusive C14N + SHA-256 + RSA-2048 PKCS#1 v1.5 sign + verify.
 Also measured: the bytes round trip (sign_bytes, then parse the output and validate: one more
 parse and a serialization, which the hub pays anyway when it stores or receives bytes) and one
-uncached validation (what the path-validation cache saves).
+uncached validation (what the path-validation cache saves), and the RFC 3161 token the hub
+adds to every accepted signature (SPEC 5.2): (c) = (a) plus the in-process TSA's token over the
+SignatureValue (what the request path pays when TSA_URL is unset), and one full verification
+of such a token (what the worker and re-validation pay).
 The workloads alternate within each run so that the noise of a shared machine hits them alike;
 each figure is the median over runs of the per-run medians.
 """
@@ -38,7 +41,15 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from app.signing import TrustStore, pki, validate
-from app.signing.xmldsig import Signer, parse_document, safe_parser, sign_bytes, sign_tree
+from app.signing.timestamps import TimestampAuthority, imprint_of, verify_token
+from app.signing.xmldsig import (
+    Signer,
+    parse_document,
+    safe_parser,
+    sign_bytes,
+    sign_tree,
+    signature_value_of,
+)
 
 SENDER = "000.00.00.H41"
 TEXT = (
@@ -130,6 +141,7 @@ def main() -> None:
     ]
     trust = TrustStore([root_cert], [ca_cert], crls)
     signer = Signer(key, cert, [ca_cert])
+    tsa = TimestampAuthority(*pki.issue_tsa_certificate(ca_key, ca_cert, "Bench TSA"))
     assert isinstance(key, rsa.RSAPrivateKey)
     public = key.public_key()
     document = make_document()
@@ -143,6 +155,20 @@ def main() -> None:
         root = parse_document(document)
         sign_tree(root, signer)
         assert validate(root, expected_organ_id=SENDER, trust=trust).passed
+
+    def hub_with_token() -> None:
+        root = parse_document(document)
+        sign_tree(root, signer)
+        report = validate(root, expected_organ_id=SENDER, trust=trust)
+        value = signature_value_of(root)
+        assert report.passed and value is not None
+        report.with_timestamp(tsa.stamp(imprint_of(value)))
+
+    token_imprint = imprint_of(b"a signature value")
+    token = tsa.stamp(token_imprint)
+
+    def token_check() -> None:
+        verify_token(token.der, token_imprint, trust)
 
     def bare() -> None:
         root = etree.fromstring(document, safe_parser())
@@ -159,11 +185,12 @@ def main() -> None:
     signed_size = len(sign_bytes(document, signer))
     print(f"document: {len(document):,} bytes, signed: {signed_size:,} bytes; ", end="")
     print(f"{args.runs} runs x {args.iterations} iterations, median per document")
-    results: dict[str, list[float]] = {"bare": [], "hub": [], "bytes": []}
+    results: dict[str, list[float]] = {"bare": [], "hub": [], "bytes": [], "token": []}
     fastest: dict[str, float] = {}
     for run in range(1, args.runs + 1):
         samples = interleaved_samples(
-            {"bare": bare, "hub": hub_in_tree, "bytes": hub_bytes}, args.iterations
+            {"bare": bare, "hub": hub_in_tree, "bytes": hub_bytes, "token": hub_with_token},
+            args.iterations,
         )
         m = {n: statistics.median(v) * 1000 for n, v in samples.items()}
         for name, values in samples.items():
@@ -171,9 +198,12 @@ def main() -> None:
             fastest[name] = min(fastest.get(name, float("inf")), min(values) * 1000)
         print(
             f"  run {run}: hub {m['hub']:.3f} ms, bare {m['bare']:.3f} ms, "
-            f"ratio {m['hub'] / m['bare']:.2f}; bytes round trip {m['bytes']:.3f} ms"
+            f"ratio {m['hub'] / m['bare']:.2f}; bytes round trip {m['bytes']:.3f} ms; "
+            f"with token {m['token']:.3f} ms"
         )
-    hub_ms, bare_ms, bytes_ms = (statistics.median(results[n]) for n in ("hub", "bare", "bytes"))
+    hub_ms, bare_ms, bytes_ms, token_ms = (
+        statistics.median(results[n]) for n in ("hub", "bare", "bytes", "token")
+    )
     cold = median_ms(cold_chain, max(10, args.iterations // 20))
     print(f"(a) hub sign_tree + validate (cached chain + CRL):             {hub_ms:.3f} ms")
     print(f"(b) bare parse + exc-C14N + SHA-256 + RSA-2048 sign + verify:  {bare_ms:.3f} ms")
@@ -187,6 +217,12 @@ def main() -> None:
         f"bare {fastest['bare']:.3f} ms, ratio {fastest['hub'] / fastest['bare']:.2f}"
     )
     print(f"one uncached validation (path building + 2 CRLs): {cold:.2f} ms")
+    print(
+        f"(c) (a) + in-process RFC 3161 token over the SignatureValue: {token_ms:.3f} ms, "
+        f"ratio (c)/(b) {token_ms / bare_ms:.2f}; the token alone {token_ms - hub_ms:.3f} ms"
+    )
+    check = median_ms(token_check, max(20, args.iterations // 5))
+    print(f"one token verification (signature, ESS, EKU, cached TSA chain): {check:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -166,11 +166,19 @@ class TimestampAuthority:
         self._tsa_name_der = asn1_x509.GeneralName(
             name="directory_name", value=self._asn1_cert.subject
         ).dump()
-        self._cert_der = cert_der
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            self._signature_algorithm = "sha256_ecdsa"
-        else:
-            self._signature_algorithm = "sha256_rsa"
+        self._certificates_der = cms.CertificateSet([self._asn1_cert], implicit=0).dump()
+        self._digest_algorithms_der = cms.DigestAlgorithms([{"algorithm": "sha256"}]).dump()
+        self._digest_algorithm_der = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
+        self._signature_algorithm_der = algos.SignedDigestAlgorithm(
+            {
+                "algorithm": "sha256_ecdsa"
+                if isinstance(key, ec.EllipticCurvePrivateKey)
+                else "sha256_rsa"
+            }
+        ).dump()
+        self._content_type_der = cms.CMSAttribute(
+            {"type": "content_type", "values": ["tst_info"]}
+        ).dump()
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -237,7 +245,7 @@ class TimestampAuthority:
         econtent = tsp.TSTInfo(info).dump()
         signed_attrs = cms.CMSAttributes(
             [
-                cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+                cms.CMSAttribute.load(self._content_type_der),
                 cms.CMSAttribute(
                     {"type": "signing_time", "values": [cms.Time({"utc_time": gen_time})]}
                 ),
@@ -250,7 +258,7 @@ class TimestampAuthority:
         signature = _sign(self._key, signed_attrs.dump())
         signed_data: dict[str, Any] = {
             "version": "v3",
-            "digest_algorithms": [{"algorithm": "sha256"}],
+            "digest_algorithms": cms.DigestAlgorithms.load(self._digest_algorithms_der),
             "encap_content_info": {
                 "content_type": "tst_info",
                 "content": core.ParsableOctetString(econtent),
@@ -259,15 +267,19 @@ class TimestampAuthority:
                 {
                     "version": "v1",
                     "sid": cms.SignerIdentifier.load(self._sid_der),
-                    "digest_algorithm": {"algorithm": "sha256"},
+                    "digest_algorithm": algos.DigestAlgorithm.load(self._digest_algorithm_der),
                     "signed_attrs": signed_attrs,
-                    "signature_algorithm": {"algorithm": self._signature_algorithm},
+                    "signature_algorithm": algos.SignedDigestAlgorithm.load(
+                        self._signature_algorithm_der
+                    ),
                     "signature": signature,
                 }
             ],
         }
         if include_certificate:
-            signed_data["certificates"] = [asn1_x509.Certificate.load(self._cert_der)]
+            signed_data["certificates"] = cms.CertificateSet.load(
+                self._certificates_der, implicit=0
+            )
         return bytes(
             cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
         )

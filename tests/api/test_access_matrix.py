@@ -14,7 +14,7 @@ from tests.api.route_samples import SAMPLES
 from tests.conftest import World
 from tests.factories import document_json
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root", "/pki/tsa"}
 ROLES = ("system", "admin", "auditor", "reporter")
 
 
