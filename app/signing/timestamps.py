@@ -202,7 +202,7 @@ class TimestampAuthority:
             nonce = request["nonce"].native
             cert_req = bool(request["cert_req"].native)
             req_policy = request["req_policy"].native
-            has_extensions = request["extensions"].native is not None
+            has_extensions = not isinstance(request["extensions"], core.Void)
             version = request["version"].native
         except (ValueError, TypeError, KeyError) as exc:
             return rejection("bad_data_format", f"not a TimeStampReq: {exc}")
@@ -330,7 +330,7 @@ def parse_response(response_der: bytes, *, imprint: bytes, nonce: int) -> bytes:
                 f"the TSA answered {status} ({', '.join(sorted(failure or ()))}): "
                 + "; ".join(detail),
             )
-        if token.native is None:
+        if isinstance(token, core.Void):
             raise TimestampError("timestamp.malformed", "a granted answer without a token")
         der = bytes(token.dump())
         info = _tst_info(cms.ContentInfo.load(der))
@@ -388,8 +388,8 @@ def verify_token(
     if asn1_cert is None:
         raise TimestampError("timestamp.no_certificate", "the token carries no TSA certificate")
     cert = x509.load_der_x509_certificate(asn1_cert.dump())
-    _check_signed_attributes(signer_info, signed_data, asn1_cert)
-    _check_signature(signer_info, cert)
+    _check_signed_attributes(signer_info, token_der, asn1_cert)
+    _check_signature(signer_info, cert, token_der)
     _check_timestamping_usage(cert)
     others = [c.dump() for c in _certificates(signed_data) if c.dump() != asn1_cert.dump()]
     others += [c.public_bytes(_DER) for c in extra_certificates]
@@ -427,7 +427,7 @@ def _check_imprint(info: tsp.TSTInfo, imprint: bytes) -> None:
 
 def _certificates(signed_data: cms.SignedData) -> list[asn1_x509.Certificate]:
     certs = signed_data["certificates"]
-    if certs.native is None:
+    if isinstance(certs, core.Void):
         return []
     return [c.chosen for c in certs if c.name == "certificate"]
 
@@ -460,17 +460,19 @@ def _attribute(signed_attrs: cms.CMSAttributes, name: str) -> Any:
 
 
 def _check_signed_attributes(
-    signer_info: cms.SignerInfo, signed_data: cms.SignedData, cert: asn1_x509.Certificate
+    signer_info: cms.SignerInfo, token_der: bytes, cert: asn1_x509.Certificate
 ) -> None:
     attrs = signer_info["signed_attrs"]
-    if attrs.native is None:
+    if isinstance(attrs, core.Void):
         raise TimestampError("timestamp.malformed", "the token has no signed attributes")
     if _attribute(attrs, "content_type").native != "tst_info":
         raise TimestampError("timestamp.malformed", "the signed content type is not TSTInfo")
     algorithm = signer_info["digest_algorithm"]["algorithm"].native
     if algorithm not in _HASHES:
         raise TimestampError("timestamp.algorithm", f"digest {algorithm} is not accepted")
-    econtent = signed_data["encap_content_info"]["content"].contents
+    # The eContent octets as received (a fresh parse: a read value may be re-encoded).
+    econtent = cms.ContentInfo.load(token_der)["content"]["encap_content_info"]["content"]
+    econtent = bytes(econtent.contents)
     digest = hashlib.new(algorithm, econtent).digest()
     if _attribute(attrs, "message_digest").native != digest:
         raise TimestampError("timestamp.digest", "the TSTInfo was changed after signing")
@@ -489,8 +491,11 @@ def _check_signed_attributes(
         )
 
 
-def _check_signature(signer_info: cms.SignerInfo, cert: x509.Certificate) -> None:
-    data = signer_info["signed_attrs"].untag().dump()
+def _check_signature(signer_info: cms.SignerInfo, cert: x509.Certificate, token_der: bytes) -> None:
+    # The signed attributes as a SET, from a fresh parse: asn1crypto re-encodes a value whose
+    # children were read (and a re-encoding is not what was signed if it was not DER).
+    fresh = cms.ContentInfo.load(token_der)["content"]["signer_infos"][0]["signed_attrs"]
+    data = fresh.untag().dump()
     algorithm = signer_info["digest_algorithm"]["algorithm"].native
     hash_algorithm = _HASHES[algorithm]()
     signature = signer_info["signature"].native

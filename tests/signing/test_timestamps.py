@@ -234,3 +234,40 @@ def test_an_rsa_tsa_works_too(tsa: Tsa) -> None:
     imprint = imprint_of(SIGNATURE_VALUE)
     token = TimestampAuthority(key, cert).stamp(imprint)
     assert verify_token(token.der, imprint, tsa.trust).serial == token.serial
+
+
+def test_a_token_from_openssls_tsa_verifies_here(tsa: Tsa, tmp_path: Path) -> None:
+    """Another implementation's token (what a remote TSA_URL answers) passes the same checks."""
+    from cryptography.hazmat.primitives import serialization
+
+    key, cert = pki.issue_tsa_certificate(tsa.issuing[0], tsa.issuing[1], "OpenSSL TSA")
+    (tmp_path / "tsa.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "tsa.pem").write_bytes(pki.cert_to_pem(cert))
+    (tmp_path / "serial").write_text("01\n")
+    (tmp_path / "tsa.cnf").write_text(
+        "[ tsa ]\ndefault_tsa = tsa1\n[ tsa1 ]\n"
+        f"serial = {tmp_path / 'serial'}\nsigner_cert = {tmp_path / 'tsa.pem'}\n"
+        f"signer_key = {tmp_path / 'tsa.key'}\nsigner_digest = sha256\n"
+        "default_policy = 1.2.3.4.1\ndigests = sha256\naccuracy = secs:1\n"
+        "ess_cert_id_alg = sha256\n"
+    )
+    imprint = imprint_of(SIGNATURE_VALUE)
+    request, nonce = build_request(imprint)
+    (tmp_path / "q.tsq").write_bytes(request)
+    reply = openssl(
+        "ts", "-reply", "-config", str(tmp_path / "tsa.cnf"),
+        "-queryfile", str(tmp_path / "q.tsq"), "-out", str(tmp_path / "r.tsr"),
+    )  # fmt: skip
+    assert reply.returncode == 0, reply.stderr
+    token_der = parse_response((tmp_path / "r.tsr").read_bytes(), imprint=imprint, nonce=nonce)
+    token = verify_token(token_der, imprint, tsa.trust)
+    assert token.tsa == cert.subject.rfc4514_string()
+    assert int(token.serial, 16) == int((tmp_path / "serial").read_text(), 16)  # the one it used
+    with pytest.raises(TimestampError):
+        verify_token(token_der, imprint_of(b"other"), tsa.trust)
