@@ -132,3 +132,35 @@ def test_every_accepted_signature_has_a_token_openssl_verifies(
     root = next(c for c in roots if c.subject == c.issuer)
     verified = xmlsec1_verify(root, delivered, tmp_path)
     assert verified.returncode == 0, verified.stderr
+
+
+def test_without_a_tsa_yet_the_document_is_accepted_and_stamped_later(
+    client: Any, world: World, sessions: Any, app: Any
+) -> None:
+    from app.documents.models import PendingTimestamp
+    from app.documents.timestamps import fetch_pending
+
+    hub = app.state.hub
+    with unit_of_work(sessions) as s:
+        row = s.get(CaMaterial, TSA)
+        assert row is not None
+        s.delete(row)  # a database from before the TSA existed
+    hub.custody.invalidate()
+    r = client.post(DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system"))
+    assert r.status_code == 202, r.text
+    doc_id = r.json()["id"]
+    validation = f"{DOCS}/{doc_id}/validation"
+    assert client.get(validation, headers=world.auth("auditor")).json()["report"]["timestamp"] == {
+        "status": "pending"
+    }
+    assert fetch_pending(hub, sessions, "w") == 1  # still no TSA: it waits
+    with unit_of_work(sessions) as s:
+        assert s.scalars(select(PendingTimestamp)).one().last_error
+        assert hub.custody.ensure_demo_keys(s, actor="test").created_ca is False
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert fetch_pending(hub, sessions, "w", now=later) == 1
+    report = client.get(validation, headers=world.auth("auditor")).json()["report"]
+    assert report["timestamp"]["status"] == "granted"
+    assert report["best_signature_time"] == report["timestamp"]["gen_time"]
+    with unit_of_work(sessions) as s:
+        assert s.scalars(select(PendingTimestamp)).all() == []
