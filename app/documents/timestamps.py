@@ -136,14 +136,16 @@ def fetch_pending(
             lease_seconds=hub.settings.timestamp_lease_seconds,
             now=now,
         )
-    for c in claimed:
+    for i, c in enumerate(claimed):
         try:
             with sessions() as s:
                 read_first(s)
                 token = hub.timestamps.stamp(s, c.imprint)
         except TimestampUnavailable as exc:
-            _settle_failure(sessions, c, worker_id, str(exc), now)
-            continue
+            # The TSA is down: the rest of the batch waits with it, so that a round holds the
+            # worker (and the deliveries it sends) for at most one FETCH_TIMEOUT.
+            _settle_failures(sessions, claimed[i:], worker_id, str(exc), now)
+            break
         with unit_of_work(sessions) as s:
             row = _held(s, c, worker_id)
             rec = s.get(ValidationRecord, c.report)
@@ -161,15 +163,21 @@ def fetch_pending(
     return len(claimed)
 
 
-def _settle_failure(
-    sessions: sessionmaker[Session], c: _Claimed, worker_id: str, error: str, now: dt.datetime
+def _settle_failures(
+    sessions: sessionmaker[Session],
+    claimed: list[_Claimed],
+    worker_id: str,
+    error: str,
+    now: dt.datetime,
 ) -> None:
+    """Back to waiting, with backoff (30 s doubling to 1 h); only rows this worker still holds."""
     with unit_of_work(sessions) as s:
-        row = _held(s, c, worker_id)
-        if row is None:
-            return
-        delay = min(RETRY_CAP, RETRY_FIRST * 2 ** max(0, c.attempts - 1))
-        row.next_attempt_at = now + dt.timedelta(seconds=delay)
-        row.lease_until = None
-        row.claimed_by = None
-        row.last_error = error[:500]
+        for c in claimed:
+            row = _held(s, c, worker_id)
+            if row is None:
+                continue
+            delay = min(RETRY_CAP, RETRY_FIRST * 2 ** max(0, c.attempts - 1))
+            row.next_attempt_at = now + dt.timedelta(seconds=delay)
+            row.lease_until = None
+            row.claimed_by = None
+            row.last_error = error[:500]

@@ -104,21 +104,37 @@ def test_remote_tsa_down_never_refuses_and_the_worker_fetches_later(
     assert row.next_attempt_at > start
     assert fetch_pending(hub, sessions, "w1", now=start) == 0  # not due yet
 
-    # A TSA that accepts and never answers: bounded by FETCH_TIMEOUT, still pending.
+    # A TSA that accepts and never answers: bounded by FETCH_TIMEOUT, still pending; the
+    # rest of the batch waits with it instead of holding the worker one timeout each.
+    second = _submit(client, world, number="2/second")
     silent = request.getfixturevalue("silent")
     later = start + dt.timedelta(hours=2)
-    assert fetch_pending(hub, sessions, "w1", now=later) == 1
+    assert fetch_pending(hub, sessions, "w1", now=later) == 2
     row = _pending(sessions, doc["id"])
     assert row is not None and row.attempts == 2 and "ReadTimeout" in (row.last_error or "")
+    other = _pending(sessions, second["id"])
+    assert other is not None and other.last_error == row.last_error
+    assert other.next_attempt_at > later
+    silent.setblocking(False)
+    tried = []
+    while True:
+        try:
+            tried.append(silent.accept()[0])
+        except BlockingIOError:
+            break
+    assert len(tried) == 1  # one connection for the whole round
+    for conn in tried:
+        conn.close()
     assert _report(client, world, doc["id"])["timestamp"] == {"status": "pending"}
     silent.close()
 
     # The TSA comes back (the hub's own app, served over real HTTP on that port).
     server = MockAxisServer.start(app, port=tsa_port)
     try:
-        assert fetch_pending(hub, sessions, "w1", now=later + dt.timedelta(hours=2)) == 1
+        assert fetch_pending(hub, sessions, "w1", now=later + dt.timedelta(hours=2)) == 2
     finally:
         server.stop()
+    assert _pending(sessions, second["id"]) is None
     left = _pending(sessions, doc["id"])
     assert left is None, left.last_error
     report = _report(client, world, doc["id"])
