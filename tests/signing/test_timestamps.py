@@ -31,7 +31,6 @@ from app.signing.timestamps import (
 )
 
 REQUIRE_TOOLS = bool(os.environ.get("LIENTHONG_REQUIRE_TOOLS") or os.environ.get("CI"))
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SIGNATURE_VALUE = b"\x01\x02 the decoded SignatureValue bytes \xff" * 8
 
 
@@ -51,8 +50,9 @@ def tsa() -> Tsa:
     root = pki.create_root_ca("TSA Test Root", key_size=2048)
     issuing = pki.create_issuing_ca(root[0], root[1], "TSA Test Issuing CA")
     key, cert = pki.issue_tsa_certificate(issuing[0], issuing[1], "TSA Test")
+    now = dt.datetime.now(dt.UTC)  # not the import time: xdist may run this much later
     crls = [
-        pki.build_crl(k, c, [], NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=7))
+        pki.build_crl(k, c, [], now - dt.timedelta(hours=1), now + dt.timedelta(days=7))
         for k, c in (root, issuing)
     ]
     trust = TrustStore([root[1]], [issuing[1]], crls)
@@ -193,16 +193,17 @@ def test_a_token_over_another_signature_is_refused(tsa: Tsa) -> None:
 
 def test_a_changed_token_is_refused(tsa: Tsa) -> None:
     imprint = imprint_of(SIGNATURE_VALUE)
-    token = tsa.authority.stamp(imprint, now=NOW)
-    stamp = NOW.strftime("%Y%m%d%H%M%S").encode()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)  # within the TSA certificate's life
+    token = tsa.authority.stamp(imprint, now=now)
+    stamp = now.strftime("%Y%m%d%H%M%S").encode()
     assert token.der.count(stamp) >= 1
     moved = token.der.replace(
-        stamp, (NOW - dt.timedelta(days=365)).strftime("%Y%m%d%H%M%S").encode(), 1
+        stamp, (now - dt.timedelta(days=365)).strftime("%Y%m%d%H%M%S").encode(), 1
     )
     with pytest.raises(TimestampError) as refused:
         verify_token(moved, imprint, tsa.trust)
     assert refused.value.code == "timestamp.digest"
-    assert verify_token(token.der, imprint, tsa.trust).gen_time == NOW
+    assert verify_token(token.der, imprint, tsa.trust).gen_time == now
 
 
 def test_a_token_signed_by_a_certificate_without_timestamping_usage_is_refused(tsa: Tsa) -> None:
