@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from lxml import etree
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import read_first, unit_of_work
@@ -123,10 +123,12 @@ def fetch_pending(
     now = now or utcnow()
     with sessions() as s:  # a read first: most rounds find nothing and take no write lock
         read_first(s)
-        due = s.scalar(
+        waiting = s.scalar(select(func.count()).select_from(PendingTimestamp)) or 0
+        hub.metrics.timestamps_pending.set(waiting)
+        due = waiting and s.scalar(
             select(PendingTimestamp.id).where(PendingTimestamp.next_attempt_at <= now).limit(1)
         )
-    if due is None:
+    if not due:
         return 0
     with unit_of_work(sessions) as s:
         claimed = claim(

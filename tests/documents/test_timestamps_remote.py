@@ -103,6 +103,7 @@ def test_remote_tsa_down_never_refuses_and_the_worker_fetches_later(
     assert row.last_error is not None and "did not answer" in row.last_error
     assert row.next_attempt_at > start
     assert fetch_pending(hub, sessions, "w1", now=start) == 0  # not due yet
+    assert "lienthong_timestamps_pending 1.0" in client.get("/metrics").text
 
     # A TSA that accepts and never answers: bounded by FETCH_TIMEOUT, still pending; the
     # rest of the batch waits with it instead of holding the worker one timeout each.
