@@ -1,5 +1,5 @@
-"""What a process holds besides the database: settings, the blob store, key custody and the
-TSA client."""
+"""What a process holds besides the database: settings, the blob store, key custody, the
+revocation service and the TSA client."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
 from app.keys.timestamping import TimestampClient
+from app.revocation.service import Revocation
 
 
 class ConfigurationError(RuntimeError):
@@ -80,6 +81,8 @@ class Hub:
     custody: KeyCustody
     timestamps: TimestampClient
     metrics: Metrics = field(default_factory=Metrics)
+    revocation: Revocation = field(default_factory=Revocation)
+    """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -89,4 +92,5 @@ class Hub:
             blobs=BlobStore(Path(settings.data_dir) / "blobs"),
             custody=custody,
             timestamps=TimestampClient.from_settings(custody, settings),
+            revocation=Revocation(settings.fetch_timeout),
         )

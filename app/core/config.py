@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",
     )
+    fetch_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="seconds one fetch of revocation data (CRL, OCSP, caIssuers) or of a "
+        "timestamp token may take in all, redirects and body included",
+    )
     http_keep_alive: int = Field(default=5, ge=1, description="seconds an idle connection stays")
     http_header_timeout: float = Field(
         default=10.0, gt=0, description="seconds to receive a request's headers"
@@ -106,9 +113,6 @@ class Settings(BaseSettings):
         default=None,
         description="RFC 3161 TSA that timestamps every signature; unset: the hub's own TSA "
         "(/pki/tsa), called in process",
-    )
-    fetch_timeout: float = Field(
-        default=5.0, gt=0, description="seconds per request to a TSA (and revocation servers)"
     )
     timestamp_lease_seconds: int = Field(
         default=60, ge=5, description="how long a worker holds a pending timestamp it fetches"

@@ -24,6 +24,7 @@ from app.core.db import read_first, unit_of_work
 from app.core.timeutil import utcnow
 from app.delivery.repository import add_trace
 from app.documents.models import PendingTimestamp, ValidationRecord
+from app.documents.trust import trust_for_certificates
 from app.hub import Hub
 from app.keys.timestamping import TimestampUnavailable
 from app.signing.report import ValidationReport
@@ -142,7 +143,11 @@ def fetch_pending(
         try:
             with sessions() as s:
                 read_first(s)
-                token = hub.timestamps.stamp(s, c.imprint)
+                token = hub.timestamps.stamp(
+                    s,
+                    c.imprint,
+                    trust_for=lambda certs: trust_for_certificates(s, hub, certs).store,
+                )
         except TimestampUnavailable as exc:
             # The TSA is down: the rest of the batch waits with it, so that a round holds the
             # worker (and the deliveries it sends) for at most one FETCH_TIMEOUT.

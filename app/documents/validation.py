@@ -18,11 +18,11 @@ from app.delivery.repository import add_trace as trace
 from app.documents import repository as repo
 from app.documents.models import Document, ValidationRecord
 from app.documents.service import keep_report
+from app.documents.trust import trust_for, trust_for_certificates
 from app.edxml import parse_file
 from app.hub import Hub
 from app.signing.report import Message, TimestampToken, ValidationReport
-from app.signing.timestamps import TimestampError, imprint_of, verify_token
-from app.signing.trust import TrustStore
+from app.signing.timestamps import TimestampError, imprint_of, token_certificates, verify_token
 from app.signing.validation import validate
 from app.signing.xmldsig import signature_value_of
 
@@ -32,19 +32,21 @@ def revalidate(
 ) -> ValidationRecord:
     """`now` is when this validation happens (default the clock; tests move it)."""
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
-    trust = hub.custody.trust_store(session)
+    trust = trust_for(session, hub, parsed.root)
     first = repo.first_validation(session, doc.id)
     stamp = first.report.get("timestamp") if first is not None else None
     token: TimestampToken | None = None
     problem: Message | None = None
     if isinstance(stamp, dict) and stamp.get("status") == "granted":
-        token, problem = _proof_of_existence(parsed.root, stamp, trust)
-    report = validate(
-        parsed.root,
-        expected_organ_id=doc.from_organ,
-        trust=trust,
-        at=token.gen_time if token is not None else doc.accepted_at,
-        now=now,
+        token, problem = _proof_of_existence(session, hub, parsed.root, stamp)
+    report = trust.explain(
+        validate(
+            parsed.root,
+            expected_organ_id=doc.from_organ,
+            trust=trust.store,
+            at=token.gen_time if token is not None else doc.accepted_at,
+            now=now,
+        )
     )
     report = _with_timestamp(report, token, pending=_pending(stamp), problem=problem)
     rec = keep_report(session, doc, report, "revalidation")
@@ -71,14 +73,17 @@ def _pending(stamp: object) -> bool:
 
 
 def _proof_of_existence(
-    root: etree._Element, stamp: dict[str, object], trust: TrustStore
+    session: Session, hub: Hub, root: etree._Element, stamp: dict[str, object]
 ) -> tuple[TimestampToken | None, Message | None]:
-    """The kept token, if it still verifies over this document's SignatureValue."""
+    """The kept token, if it still verifies over this document's SignatureValue (the TSA's
+    certificates get revocation data from the network like a signer's, SPEC 5.1)."""
     value = signature_value_of(root)
     if value is None:
         return None, Message("timestamp.invalid", "the document has no single SignatureValue")
     try:
-        token = verify_token(base64.b64decode(str(stamp["token_base64"])), imprint_of(value), trust)
+        der = base64.b64decode(str(stamp["token_base64"]))
+        trust = trust_for_certificates(session, hub, token_certificates(der)).store
+        token = verify_token(der, imprint_of(value), trust)
     except (TimestampError, ValueError, KeyError) as exc:
         code = exc.code if isinstance(exc, TimestampError) else "timestamp.malformed"
         return None, Message(

@@ -10,6 +10,8 @@ before it is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import httpx
 from sqlalchemy.orm import Session
 
@@ -22,8 +24,14 @@ from app.signing.timestamps import (
     TimestampError,
     build_request,
     parse_response,
+    token_certificates,
     verify_token,
 )
+from app.signing.trust import TrustStore
+
+TrustFor = Callable[[Sequence[bytes]], TrustStore]
+"""The trust store to verify a token with, given the certificates it carries (the caller adds
+revocation data from the network for a TSA under an outside CA, `app.revocation`)."""
 
 
 class TimestampUnavailable(Exception):
@@ -51,17 +59,22 @@ class TimestampClient:
     def name(self) -> str:
         return self.url or "in-process"
 
-    def stamp(self, session: Session, imprint: bytes) -> TimestampToken:
+    def stamp(
+        self, session: Session, imprint: bytes, *, trust_for: TrustFor | None = None
+    ) -> TimestampToken:
         """A token over `imprint`, from the hub's TSA in process or from TSA_URL over HTTP
-        (the latter only in the worker). Raises TimestampUnavailable."""
+        (the latter only in the worker), verified with `trust_for` (default: the hub's own
+        trust store). Raises TimestampUnavailable."""
         if self.url is None:
             try:
                 return self._custody.timestamp_authority(session).stamp(imprint)
             except (SigningUnavailable, ValueError) as exc:  # no TSA yet: the worker retries
                 raise TimestampUnavailable(str(exc)) from exc
-        return self._fetch(session, self.url, imprint)
+        return self._fetch(session, self.url, imprint, trust_for)
 
-    def _fetch(self, session: Session, url: str, imprint: bytes) -> TimestampToken:
+    def _fetch(
+        self, session: Session, url: str, imprint: bytes, trust_for: TrustFor | None
+    ) -> TimestampToken:
         request, nonce = build_request(imprint)
         try:
             with (
@@ -86,6 +99,11 @@ class TimestampClient:
             raise TimestampUnavailable(f"the TSA did not answer: {type(exc).__name__}") from exc
         try:
             token_der = parse_response(bytes(body), imprint=imprint, nonce=nonce)
-            return verify_token(token_der, imprint, self._custody.trust_store(session))
+            trust = (
+                trust_for(token_certificates(token_der))
+                if trust_for is not None
+                else self._custody.trust_store(session)
+            )
+            return verify_token(token_der, imprint, trust)
         except TimestampError as exc:
             raise TimestampUnavailable(f"{exc.code}: {exc}") from exc

@@ -402,6 +402,18 @@ def verify_token(
     return token
 
 
+def token_certificates(token_der: bytes) -> list[bytes]:
+    """The DER certificates a token carries (the TSA's and any chain), for gathering their
+    revocation data before `verify_token`; none from something that is not a token."""
+    try:
+        content = cms.ContentInfo.load(token_der)
+        if content["content_type"].native != "signed_data":
+            return []
+        return [bytes(c.dump()) for c in _certificates(content["content"])]
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
 def _tst_info(content: cms.ContentInfo) -> tsp.TSTInfo:
     if content["content_type"].native != "signed_data":
         raise TimestampError("timestamp.malformed", "the token is not CMS SignedData")
@@ -544,5 +556,6 @@ __all__ = [
     "parse_response",
     "read_token",
     "rejection",
+    "token_certificates",
     "verify_token",
 ]

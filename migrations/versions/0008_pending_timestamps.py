@@ -1,7 +1,7 @@
 """pending timestamps
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 00:16:36
 
 Signatures whose RFC 3161 token the worker still has to fetch (SPEC 5.2): written in the
@@ -17,7 +17,7 @@ from alembic import op
 import app.core.db
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
