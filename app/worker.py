@@ -15,7 +15,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +49,8 @@ class Worker:
     )
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
     rng: random.Random = field(default_factory=random.Random)
+    # What time it is for held documents (their backoff and HOLD_MAX_AGE); tests move it.
+    clock: Callable[[], datetime] = utcnow
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
@@ -70,7 +74,8 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due."""
+        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due,
+        the held documents that are due for re-validation."""
         self.heartbeat()
         self.refresh_crls()
         busy = self.deliver_batch() > 0
@@ -82,9 +87,28 @@ class Worker:
 
             self._last_poll = time.monotonic()
             busy = (
-                poll_axis(self.hub, self.sessions, self.axis, worker_id=self.worker_id) > 0 or busy
+                poll_axis(
+                    self.hub, self.sessions, self.axis, worker_id=self.worker_id, now=self.clock()
+                )
+                > 0
+                or busy
             )
-        return busy
+        return self.revalidate_held() > 0 or busy
+
+    def revalidate_held(self) -> int:
+        """Held documents due for another look (SPEC 5.1); only axis traffic is ever held."""
+        if self.axis is None:
+            return 0
+        from app.documents.inbound import revalidate_held
+
+        return revalidate_held(
+            self.hub,
+            self.sessions,
+            self.axis,
+            worker_id=self.worker_id,
+            now=self.clock(),
+            limit=self.batch,
+        )
 
     def heartbeat(self) -> None:
         with unit_of_work(self.sessions) as s:

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api.deps import SessionDep
 from app.api.readiness import run_checks
+from app.documents.repository import held_count
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +32,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
+def metrics(request: Request, session: SessionDep) -> Response:
+    request.app.state.metrics.held_documents.set(held_count(session))
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -41,6 +41,10 @@ class HubError(Exception):
         body.update(self.extra)
         return body
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the problem (e.g. `Retry-After`)."""
+        return {}
+
 
 class AuthMissing(HubError):
     status, code, title = 401, "auth.missing", "Authentication required"

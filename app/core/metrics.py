@@ -32,3 +32,8 @@ class Metrics:
             "Deliveries queued or retrying (sampled by the worker)",
             registry=self.registry,
         )
+        self.held_documents = Gauge(
+            "lienthong_documents_held",
+            "Documents from the axis held for lack of fresh revocation data (read at scrape)",
+            registry=self.registry,
+        )

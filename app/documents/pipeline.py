@@ -34,6 +34,7 @@ from app.directory.models import Organization
 from app.documents import repository as repo
 from app.documents import service
 from app.documents import statuses as status_rules
+from app.documents.hold import SignatureTryLater, is_try_later
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
 from app.edxml import (
@@ -59,6 +60,9 @@ class Submission:
     origin: str = "api"  # "api" (a department system) or "vpcp" (the national axis)
     actor: str = ""
     at: datetime = field(default_factory=utcnow)
+    # when the hub first had the message, if earlier than `at` (a held document from the
+    # axis): its signature is judged at that time
+    poe: datetime | None = None
     # authorise
     sender: Organization | None = None
     recipients: list[Organization] = field(default_factory=list)
@@ -276,11 +280,8 @@ def sign_or_verify(
     as it is (`accept`: statuses of organizations the hub holds no key for) or given its
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
-    trust = hub.custody.trust_store(session)
     if has_signature(sub.root) or unsigned == "verify":
-        report = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
-        )
+        report = verify_signature(session, hub, sub, organ)
         sub.verdict = report
         if refuse and not report.passed:
             if sub.parsed.kind == "status":
@@ -288,6 +289,12 @@ def sign_or_verify(
             else:
                 title = f"the signature is {report.indication}" + (
                     f" ({report.sub_indication})" if report.sub_indication else ""
+                )
+            if is_try_later(report):
+                # No fresh revocation data: nothing is wrong with the message, ask again later.
+                raise SignatureTryLater(
+                    title + ": no fresh revocation data, try again later",
+                    extra={"validation": report.to_dict()},
                 )
             raise SignatureInvalid(title, extra={"validation": report.to_dict()})
         return
@@ -298,9 +305,20 @@ def sign_or_verify(
     sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
-        sub.verdict = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
-        )
+        sub.verdict = verify_signature(session, hub, sub, organ)
+
+
+def verify_signature(session: Session, hub: Hub, sub: Submission, organ: str) -> ValidationReport:
+    """The one place a message's signature is judged, with the trust store as it stands
+    (anchors, CRLs, OCSP answers, registered fingerprints): the API, the axis and the
+    re-validation of held documents all come through here."""
+    return validate(
+        sub.root,
+        expected_organ_id=organ,
+        trust=hub.custody.trust_store(session),
+        at=sub.poe or sub.at,
+        payloads=sub.payloads,
+    )
 
 
 def store(session: Session, hub: Hub, sub: Submission) -> Document:
