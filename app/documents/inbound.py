@@ -111,25 +111,39 @@ def revalidate_held(
             s, worker_id, now=now, limit=limit, lease_seconds=hub.settings.worker_lease_seconds
         )
     for held_id in claimed:
-        try:
-            with unit_of_work(sessions) as s:
-                read_first(s)  # parse and verify without the SQLite write lock
-                row = hold.claimed(s, held_id, worker_id)
-                axis_doc_id = row.axis_doc_id
-                outcome = _revalidate(s, hub, row, now=now)
-                begin_write(s)
-                hold.confirm_lease(s, row, worker_id)
-        except hold.LeaseLost:
-            log.info("held document taken over by another worker", extra={"held": held_id})
-            continue
-        if outcome == "held":
-            continue
+        revalidate_claimed(hub, sessions, axis, held_id, worker_id=worker_id, now=now)
+    return len(claimed)
+
+
+def revalidate_claimed(
+    hub: Hub,
+    sessions: sessionmaker[Session],
+    axis: AxisConnector,
+    held_id: str,
+    *,
+    worker_id: str,
+    now: datetime,
+) -> str | None:
+    """One claimed held document, again through the stages of its first receipt; None when
+    another worker took it over (nothing of this attempt is kept)."""
+    try:
+        with unit_of_work(sessions) as s:
+            read_first(s)  # parse and verify without the SQLite write lock
+            row = hold.claimed(s, held_id, worker_id)
+            axis_doc_id = row.axis_doc_id
+            outcome = _revalidate(s, hub, row, now=now)
+            begin_write(s)
+            hold.confirm_lease(s, row, worker_id)
+    except hold.LeaseLost:
+        log.info("held document taken over by another worker", extra={"held": held_id})
+        return None
+    if outcome != "held":
         try:
             axis.update_status(axis_doc_id, "done")
         except AxisError as exc:
             # Listed again at the next poll: its receipt (committed) has it acknowledged then.
             log.warning("axis ack failed", extra={"doc_id": axis_doc_id, "error": str(exc)})
-    return len(claimed)
+    return outcome
 
 
 def _revalidate(s: Session, hub: Hub, row: HeldDocument, *, now: datetime) -> str:
