@@ -111,7 +111,11 @@ def revalidate_held(
             s, worker_id, now=now, limit=limit, lease_seconds=hub.settings.worker_lease_seconds
         )
     for held_id in claimed:
-        revalidate_claimed(hub, sessions, axis, held_id, worker_id=worker_id, now=now)
+        try:
+            revalidate_claimed(hub, sessions, axis, held_id, worker_id=worker_id, now=now)
+        except Exception:
+            # Rolled back; its lease runs out and it is tried again. The others go on.
+            log.exception("held document re-validation failed", extra={"held": held_id})
     return len(claimed)
 
 

@@ -22,8 +22,15 @@ from app.core.timeutil import utcnow
 from app.delivery.models import AxisReceipt, Delivery
 from app.documents import hold
 from app.documents.inbound import revalidate_claimed
-from app.documents.models import Document, HeldDocument
-from app.edxml import EdxmlDocument, build_document_tree, parse_message, serialize
+from app.documents.models import Document, HeldDocument, StatusMessage
+from app.edxml import (
+    EdxmlDocument,
+    build_document_tree,
+    build_status_tree,
+    parse_message,
+    serialize,
+)
+from app.edxml import StatusMessage as EdxmlStatus
 from app.keys import custody as custody_module
 from app.signing.xmldsig import sign_tree
 from app.stats.models import StatsDaily
@@ -328,3 +335,24 @@ def test_try_later_over_the_api_is_503_with_retry_after_and_nothing_stored(
         DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system")
     )
     assert made.status_code == 202, made.text
+    # A status message signed by its reporter, over the API: 503 the same way, nothing stored.
+    msg = EdxmlStatus.model_validate(
+        {
+            "from": {"organ_id": world.OWN2},
+            "response_for": {"organ_id": world.OWN, "document_id": made.json()["document_id"]},
+            "status_code": "03",
+            "description": "Đã tiếp nhận",
+            "timestamp": "2026-11-26T10:00:00",
+        }
+    )
+    status_root = build_status_tree(msg)
+    sign_tree(status_root, signer_for(pki_material, world.OWN2))
+    r = client.post(
+        f"{DOCS}/{made.json()['id']}/statuses",
+        content=serialize(status_root),
+        headers=world.auth("system") | {"Content-Type": "application/xml"},
+    )
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "signature.try_later" and r.headers["retry-after"] == "60"
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(StatusMessage)) == 0
