@@ -356,3 +356,31 @@ def test_try_later_over_the_api_is_503_with_retry_after_and_nothing_stored(
     assert r.json()["code"] == "signature.try_later" and r.headers["retry-after"] == "60"
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(StatusMessage)) == 0
+
+
+def test_workers_racing_revalidate_each_held_document_once(
+    client, world: World, app, sessions, axis: str, pki_material, stale_crl, clock: Clock
+) -> None:
+    import threading
+
+    workers = [_worker(app, axis, clock, f"w{i}") for i in range(3)]
+    for _ in range(5):
+        _from_other_province(axis, world, pki_material)
+    workers[0].run_once()
+    assert len(_held(client, world)) == 5
+    clock.advance(minutes=2)
+    start = threading.Barrier(len(workers))
+    counts: list[int] = []
+
+    def race(w: Worker) -> None:
+        start.wait()
+        counts.append(w.revalidate_held())
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sum(counts) == 5
+    assert sorted(h["attempts"] for h in _held(client, world)) == [1] * 5
+    assert len(_actions(sessions, "document.hold_revalidated")) == 5
