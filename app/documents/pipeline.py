@@ -281,7 +281,9 @@ def sign_or_verify(
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
     if has_signature(sub.root) or unsigned == "verify":
-        report = verify_signature(session, hub, sub, organ)
+        report = verify_signature(
+            session, hub, sub.root, organ=organ, at=sub.poe or sub.at, payloads=sub.payloads
+        )
         sub.verdict = report
         if refuse and not report.passed:
             if sub.parsed.kind == "status":
@@ -305,19 +307,29 @@ def sign_or_verify(
     sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
-        sub.verdict = verify_signature(session, hub, sub, organ)
+        sub.verdict = verify_signature(
+            session, hub, sub.root, organ=organ, at=sub.at, payloads=sub.payloads
+        )
 
 
-def verify_signature(session: Session, hub: Hub, sub: Submission, organ: str) -> ValidationReport:
-    """The one place a message's signature is judged, with the trust store as it stands
-    (anchors, CRLs, OCSP answers, registered fingerprints): the API, the axis and the
-    re-validation of held documents all come through here."""
+def verify_signature(
+    session: Session,
+    hub: Hub,
+    root: etree._Element,
+    *,
+    organ: str,
+    at: datetime,
+    payloads: DetachedPayloads | None = None,
+) -> ValidationReport:
+    """The one place a signature is judged, with the trust store as it stands (anchors, CRLs,
+    OCSP answers, registered fingerprints): submissions, statuses, axis traffic, held
+    documents, re-validation and `/edxml/validate` all come through here."""
     return validate(
-        sub.root,
+        root,
         expected_organ_id=organ,
         trust=hub.custody.trust_store(session),
-        at=sub.poe or sub.at,
-        payloads=sub.payloads,
+        at=at,
+        payloads=payloads,
     )
 
 

@@ -10,20 +10,15 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
+from app.documents.pipeline import verify_signature
 from app.documents.service import keep_report
 from app.edxml import parse_file
 from app.hub import Hub
-from app.signing.validation import validate
 
 
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
-    report = validate(
-        parsed.root,
-        expected_organ_id=doc.from_organ,
-        trust=hub.custody.trust_store(session),
-        at=doc.accepted_at,
-    )
+    report = verify_signature(session, hub, parsed.root, organ=doc.from_organ, at=doc.accepted_at)
     rec = keep_report(session, doc, report, "revalidation")
     session.flush()
     trace(

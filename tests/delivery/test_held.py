@@ -163,6 +163,16 @@ def test_held_then_delivered_once_trust_is_fixed(
         "+00:00", "Z"
     )
     assert _gauge(client) == 1.0
+    bogus = client.get(
+        "/api/v1/audit/signatures", params={"state": "waiting"}, headers=world.auth("auditor")
+    )
+    assert bogus.status_code == 422
+    assert (
+        client.get(
+            "/api/v1/audit/signatures", params={"state": "held"}, headers=world.auth("system")
+        ).status_code
+        == 403
+    )
     # Not delivered, not answered: the axis still lists it for the hub, nothing went back.
     assert _inbox(client, world) == []
     assert [i.doc_id for i in connector(axis, HUB).get_received_list("edoc")] == [doc_id]
