@@ -156,7 +156,7 @@ def still_held(
     session.flush()
     audit.record(
         session,
-        actor="worker",
+        actor=f"worker:{row.claimed_by}",
         action="document.hold_revalidated",
         target_type="held_document",
         target_id=row.id,
@@ -190,7 +190,7 @@ def resolve(
     session.flush()
     audit.record(
         session,
-        actor="worker",
+        actor=f"worker:{row.claimed_by}",
         action=f"document.hold_{row.state}",
         target_type="held_document",
         target_id=row.id,

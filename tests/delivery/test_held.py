@@ -316,6 +316,11 @@ def test_two_workers_never_revalidate_one_held_document(
         row = s.scalars(select(HeldDocument)).one()
         assert (row.attempts, row.claimed_by, row.lease_until) == (1, None, None)
     assert _actions(sessions, "document.hold_revalidated") == ["document.hold_revalidated"]
+    with sessions() as s:
+        actor = s.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "document.hold_revalidated")
+        ).one()
+    assert actor == "worker:w2"
 
 
 def test_try_later_over_the_api_is_503_with_retry_after_and_nothing_stored(
