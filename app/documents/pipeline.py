@@ -37,6 +37,7 @@ from app.documents import statuses as status_rules
 from app.documents.hold import SignatureTryLater, is_try_later
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.trust import trust_for
 from app.edxml import (
     EdxmlDocument,
     EdxmlError,
@@ -307,8 +308,13 @@ def sign_or_verify(
     sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
-        sub.verdict = verify_signature(
-            session, hub, sub.root, organ=organ, at=sub.at, payloads=sub.payloads
+        # The hub's own certificate: its own trust store holds the revocation data.
+        sub.verdict = validate(
+            sub.root,
+            expected_organ_id=organ,
+            trust=hub.custody.trust_store(session),
+            at=sub.at,
+            payloads=sub.payloads,
         )
 
 
@@ -321,15 +327,14 @@ def verify_signature(
     at: datetime,
     payloads: DetachedPayloads | None = None,
 ) -> ValidationReport:
-    """The one place a signature is judged, with the trust store as it stands (anchors, CRLs,
-    OCSP answers, registered fingerprints): submissions, statuses, axis traffic, held
-    documents, re-validation and `/edxml/validate` all come through here."""
-    return validate(
-        root,
-        expected_organ_id=organ,
-        trust=hub.custody.trust_store(session),
-        at=at,
-        payloads=payloads,
+    """The one place a signature someone else made is judged: the hub's trust store plus
+    revocation data for the certificates it did not issue, cached or fetched now
+    (`documents.trust`, `app.revocation`). Submissions, statuses, axis traffic, held documents
+    (so they pass once a responder answers again), re-validation and `/edxml/validate` all
+    come through here; a report that does not pass names what could not be fetched."""
+    trust = trust_for(session, hub, root)
+    return trust.explain(
+        validate(root, expected_organ_id=organ, trust=trust.store, at=at, payloads=payloads)
     )
 
 
