@@ -1,7 +1,7 @@
 """held documents: axis documents whose signature is INDETERMINATE/TRY_LATER
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 00:30:00
 
 SPEC 5.1: a document from the axis without fresh revocation data is held (not delivered, not
@@ -16,7 +16,7 @@ from alembic import op
 import app.core.db
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
