@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,9 @@ log = logging.getLogger("app.worker")
 
 CRL_CHECK_SECONDS = 60.0
 """How often the worker checks whether the CRLs are due for republication (one SELECT)."""
+HOLD_CHECK = timedelta(seconds=5)
+"""How often (on the worker's clock) it looks for held documents due for re-validation; their
+backoff starts at one minute."""
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Worker:
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
+    _next_hold_check: datetime | None = None
     _next_revocation_check: float = 0.0
 
     # -- loop -----------------------------------------------------------------------------
@@ -95,7 +99,11 @@ class Worker:
                 > 0
                 or busy
             )
-        return self.revalidate_held() > 0 or busy
+        now = self.clock()
+        if self._next_hold_check is None or now >= self._next_hold_check:
+            self._next_hold_check = now + HOLD_CHECK
+            busy = self.revalidate_held() > 0 or busy
+        return busy
 
     def revalidate_held(self) -> int:
         """Held documents due for another look (SPEC 5.1); only axis traffic is ever held."""

@@ -185,13 +185,14 @@ def test_held_then_delivered_once_trust_is_fixed(
         assert s.scalar(select(func.count()).select_from(Document)) == 0
         assert s.get(AxisReceipt, doc_id).outcome == "held"
 
-    # Backoff: nothing before the minute; a poll that lists it again changes nothing.
+    # Backoff: nothing before the minute; a poll that lists it again changes nothing. (The
+    # worker looks for due held documents every HOLD_CHECK = 5 s of its clock.)
     clock.advance(seconds=59)
     worker._last_poll = 0.0
     worker.run_once()
     assert _held(client, world)[0]["attempts"] == 0
     assert [i.doc_id for i in connector(axis, HUB).get_received_list("edoc")] == [doc_id]
-    clock.advance(seconds=2)  # t0 + 61 s: the first re-validation, still TRY_LATER
+    clock.advance(seconds=6)  # t0 + 65 s (the worker looks every 5 s): still TRY_LATER
     worker.run_once()
     after_first = _held(client, world)[0]
     assert after_first["attempts"] == 1
@@ -201,7 +202,7 @@ def test_held_then_delivered_once_trust_is_fixed(
     clock.advance(seconds=119)
     worker.run_once()
     assert _held(client, world)[0]["attempts"] == 1
-    clock.advance(seconds=2)  # the second: doubled to 4 min next
+    clock.advance(seconds=6)  # the second: doubled to 4 min next
     worker.run_once()
     second = _held(client, world)[0]
     assert second["attempts"] == 2
