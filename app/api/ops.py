@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import SQLAlchemyError
 
+from app.api.deps import SessionDep
 from app.api.readiness import run_checks
-from app.core.db import read_first
-from app.documents.repository import held_count
-
-log = logging.getLogger("app.api")
+from app.core.metrics import Metrics
+from app.core.timeutil import utcnow
+from app.documents.repository import held_count, operations_gauges
 
 router = APIRouter(tags=["operations"])
 
@@ -36,20 +34,16 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
-    _sample_held(request)
+def metrics(request: Request, session: SessionDep) -> Response:
+    m: Metrics = request.app.state.metrics
+    gauges = operations_gauges(session)
+    m.quarantined.set(gauges.quarantined)
+    for route in ("local", "vpcp"):
+        m.dead.labels(route).set(gauges.dead_by_route.get(route, 0))
+    m.unacknowledged.set(gauges.unacknowledged)
+    oldest = gauges.oldest_unacknowledged
+    m.oldest_unacknowledged.set((utcnow() - oldest).total_seconds() if oldest else 0)
+    m.held_documents.set(held_count(session))
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
-
-
-def _sample_held(request: Request) -> None:
-    """The held-documents gauge, read at scrape time (one indexed COUNT). A database that does
-    not answer leaves the last value: the other metrics are served all the same, and /readyz
-    names the database."""
-    try:
-        with request.app.state.sessionmaker() as session:
-            read_first(session)
-            request.app.state.metrics.held_documents.set(held_count(session))
-    except SQLAlchemyError as exc:
-        log.warning("held documents not counted", extra={"error": type(exc).__name__})
