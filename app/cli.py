@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from app.core.config import Settings, load_settings
+from app.signing.pki import REVOCATION_REASONS
 
 # Exit codes: 1 refused (a HubError: the request was understood and refused), 2 usage or
 # configuration, 3 the database cannot be reached or has no schema, 4 a file or port problem.
@@ -535,22 +536,39 @@ def pki_issue(organ_id: str, key_type: str) -> None:
 
 @pki.command("revoke")
 @click.argument("organ_id")
-@click.option("--reason", default=None)
+@click.option(
+    "--reason",
+    type=click.Choice(REVOCATION_REASONS),
+    default="unspecified",
+    show_default=True,
+    help="the RFC 5280 reason written in the CRL",
+)
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
     default=None,
     help="compromised since (local time, Asia/Ho_Chi_Minh); default now",
 )
-def pki_revoke(organ_id: str, reason: str | None, since: Any) -> None:
-    """Revoke an organization's active certificate and publish a new CRL."""
+@click.option(
+    "--no-reissue",
+    is_flag=True,
+    help="issue no successor (the organization cannot sign until `pki issue`)",
+)
+def pki_revoke(organ_id: str, reason: str, since: Any, no_reissue: bool) -> None:
+    """Revoke an organization's active certificate, publish a new CRL and issue a successor."""
     from app.core.timeutil import LOCAL_TZ
 
     when = since.replace(tzinfo=LOCAL_TZ) if since else None
-    serials = _pki_run(
-        lambda s, c: c.revoke(s, organ_id, actor="cli", reason=reason, revoked_at=when)
+    serials, successor = _pki_run(
+        lambda s, c: c.revoke_and_reissue(
+            s, organ_id, actor="cli", reason=reason, revoked_at=when, reissue=not no_reissue
+        )
     )
     click.echo(f"revoked {', '.join(serials)}; CRL published")
+    if successor is not None:
+        click.echo(
+            f"issued certificate {successor.serial} for {organ_id} (sha256 {successor.sha256})"
+        )
 
 
 @pki.command("crl")

@@ -7,6 +7,7 @@ from app.delivery.models import AxisReceipt, Delivery, TraceEvent, WorkerHeartbe
 from app.directory.models import Organization
 from app.documents.models import (
     Document,
+    HeldDocument,
     IdempotencyRecord,
     StatusMessage,
     ValidationRecord,
@@ -30,6 +31,7 @@ __all__ = [
     "CaMaterial",
     "Delivery",
     "Document",
+    "HeldDocument",
     "IdempotencyRecord",
     "Organization",
     "PublishedCrl",

@@ -16,7 +16,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +37,9 @@ log = logging.getLogger("app.worker")
 
 CRL_CHECK_SECONDS = 60.0
 """How often the worker checks whether the CRLs are due for republication (one SELECT)."""
+HOLD_CHECK = timedelta(seconds=5)
+"""How often (on the worker's clock) it looks for held documents due for re-validation; their
+backoff starts at one minute."""
 
 
 @dataclass
@@ -48,9 +53,12 @@ class Worker:
     )
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
     rng: random.Random = field(default_factory=random.Random)
+    # What time it is for held documents (their backoff and HOLD_MAX_AGE); tests move it.
+    clock: Callable[[], datetime] = utcnow
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
+    _next_hold_check: datetime | None = None
     _next_revocation_check: float = 0.0
 
     # -- loop -----------------------------------------------------------------------------
@@ -72,7 +80,8 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, the CRLs and fetched revocation data when due, a batch of deliveries, the axis poll when due."""
+        """One round: heartbeat, the CRLs and fetched revocation data when due, a batch of
+        deliveries, the axis poll when due, the held documents due for re-validation."""
         self.heartbeat()
         self.refresh_crls()
         self.refresh_revocation()
@@ -86,9 +95,32 @@ class Worker:
 
             self._last_poll = time.monotonic()
             busy = (
-                poll_axis(self.hub, self.sessions, self.axis, worker_id=self.worker_id) > 0 or busy
+                poll_axis(
+                    self.hub, self.sessions, self.axis, worker_id=self.worker_id, now=self.clock()
+                )
+                > 0
+                or busy
             )
+        now = self.clock()
+        if self._next_hold_check is None or now >= self._next_hold_check:
+            self._next_hold_check = now + HOLD_CHECK
+            busy = self.revalidate_held() > 0 or busy
         return busy
+
+    def revalidate_held(self) -> int:
+        """Held documents due for another look (SPEC 5.1); only axis traffic is ever held."""
+        if self.axis is None:
+            return 0
+        from app.documents.inbound import revalidate_held
+
+        return revalidate_held(
+            self.hub,
+            self.sessions,
+            self.axis,
+            worker_id=self.worker_id,
+            now=self.clock(),
+            limit=self.batch,
+        )
 
     def heartbeat(self) -> None:
         with unit_of_work(self.sessions) as s:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from app.api.deps import AuditPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
 from app.api.problems import responses
@@ -69,6 +70,10 @@ def audit_signatures(
     organ_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    state: Annotated[
+        Literal["held"] | None,
+        Query(description="`held`: documents from the axis held for lack of revocation data"),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
     pdf_indication: Annotated[
@@ -76,7 +81,10 @@ def audit_signatures(
         Query(description="the PDF attachments' verdict (SPEC 5.3); NONE: documents without PDF"),
     ] = None,
 ) -> dict[str, Any]:
-    """Documents with their latest validation summary, for auditors."""
+    """Documents with their latest validation summary, for auditors; `state=held` lists the
+    documents from the axis that are held (SPEC 5.1) with their latest report and next attempt."""
+    if state == "held":
+        return _held(session, organ_id, since, until, cursor, limit)
     rows = repo.signatures_page(
         session,
         indication=indication,
@@ -106,6 +114,46 @@ def audit_signatures(
                 "reports": counts.get(d.id, 0),
             }
             for d in page
+        ],
+        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
+    }
+
+
+def _held(
+    session: Session,
+    organ_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    rows = repo.held_page(
+        session,
+        organ_id=organ_id,
+        since=as_utc(since) if since else None,
+        until=as_utc(until) if until else None,
+        after=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    return {
+        "items": [
+            {
+                "held": h.id,
+                "state": h.state,
+                "axis_doc_id": h.axis_doc_id,
+                "document_id": h.document_id,
+                "from": h.from_organ,
+                "to": list(h.axis_to),
+                "origin": "vpcp",
+                "held_since": iso(h.held_since),
+                "attempts": h.attempts,
+                "next_attempt_at": iso(h.next_attempt_at),
+                "indication": h.indication,
+                "sub_indication": h.sub_indication,
+                "report": h.report,
+            }
+            for h in page
         ],
         "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
     }

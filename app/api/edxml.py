@@ -14,9 +14,8 @@ from app.api.problems import responses
 from app.core.errors import HubError
 from app.core.timeutil import utcnow
 from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
-from app.documents.trust import trust_for
+from app.documents.pipeline import verify_signature
 from app.edxml import EdxmlError, interop, outcome_summary, validate_file, validate_message
-from app.signing.validation import validate
 
 router = APIRouter(prefix="/edxml", tags=["edxml"])
 
@@ -68,14 +67,8 @@ def validate_edxml(
                 max_bytes=hub.settings.max_document_bytes,
                 trust_for=pdf_trust(session, hub),
             )
-            trust = trust_for(session, hub, outcome.parsed.root)
-            report = trust.explain(
-                validate(
-                    outcome.parsed.root,
-                    expected_organ_id=message.from_.organ_id,
-                    trust=trust.store,
-                    at=at,
-                )
+            report = verify_signature(
+                session, hub, outcome.parsed.root, organ=message.from_.organ_id, at=at
             )
             signature = dataclasses.replace(report, attachments=pdfs).to_dict()
         except HubError:

@@ -12,7 +12,7 @@ from app.api.deps import SessionDep
 from app.api.readiness import run_checks
 from app.core.metrics import Metrics
 from app.core.timeutil import utcnow
-from app.documents.repository import operations_gauges
+from app.documents.repository import held_count, operations_gauges
 
 router = APIRouter(tags=["operations"])
 
@@ -43,6 +43,7 @@ def metrics(request: Request, session: SessionDep) -> Response:
     m.unacknowledged.set(gauges.unacknowledged)
     oldest = gauges.oldest_unacknowledged
     m.oldest_unacknowledged.set((utcnow() - oldest).total_seconds() if oldest else 0)
+    m.held_documents.set(held_count(session))
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -21,7 +21,13 @@ from app.core.timeutil import iso
 from app.directory import service
 from app.directory.repository import OrganizationRepository
 from app.directory.schemas import OrganizationCreate, OrganizationOut, OrganizationWrite, Route
-from app.keys.service import certificate_info_for, register_fingerprint, unregister_fingerprint
+from app.keys.schemas import KeyChange, KeyRevoke
+from app.keys.service import (
+    certificate_info,
+    certificate_info_for,
+    register_fingerprint,
+    unregister_fingerprint,
+)
 
 router = APIRouter(prefix="/organizations", tags=["directory"])
 
@@ -61,21 +67,30 @@ def get_organization(
 
 
 @router.post(
-    "", status_code=201, response_model=OrganizationOut, responses=responses(401, 403, 409, 422)
+    "",
+    status_code=201,
+    response_model=OrganizationOut,
+    responses=responses(401, 403, 409, 422, 503),
 )
 def create_organization(
     body: OrganizationCreate, request: Request, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationOut:
+    """A local organization gets its signing key and certificate in the same transaction
+    (SPEC 5), so it can send at once; without a CA to issue it (503 `signing.unavailable`)
+    nothing is created."""
     org = service.create_organization(
         session,
         body,
         actor=principal.actor,
         allow_private_push=request.app.state.settings.webhook_allow_private,
     )
-    return service.to_out(org, reveal_secret=True)
+    request.app.state.hub.custody.ensure_key(session, org.organ_id, actor=principal.actor)
+    return service.to_out(org, certificate_info_for(session, org.organ_id), reveal_secret=True)
 
 
-@router.put("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422))
+@router.put(
+    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422, 503)
+)
 def update_organization(
     organ_id: str,
     body: OrganizationWrite,
@@ -90,6 +105,8 @@ def update_organization(
         actor=principal.actor,
         allow_private_push=request.app.state.settings.webhook_allow_private,
     )
+    # An organization that becomes local holds a key from then on.
+    request.app.state.hub.custody.ensure_key(session, organ_id, actor=principal.actor)
     return service.to_out(org, certificate_info_for(session, organ_id), reveal_secret=True)
 
 
@@ -132,3 +149,55 @@ def unregister_certificate(
     unregister_fingerprint(session, organ_id, sha256, actor=principal.actor)
     request.app.state.hub.custody.invalidate()
     return {"organ_id": organ_id, "sha256": sha256.replace(":", "").lower(), "registered": False}
+
+
+@router.post(
+    "/{organ_id}/keys",
+    status_code=201,
+    response_model=KeyChange,
+    responses=responses(401, 403, 404, 422, 503),
+)
+def rotate_key(
+    organ_id: str, request: Request, session: SessionDep, principal: AdminPrincipal
+) -> KeyChange:
+    """Rotate: a new key and certificate sign from now on. The previous certificate is
+    superseded (retired, not revoked): what it signed still verifies."""
+    before = certificate_info_for(session, organ_id)
+    row = request.app.state.hub.custody.issue(session, organ_id, actor=principal.actor)
+    return KeyChange(
+        organ_id=organ_id,
+        certificate=certificate_info(row.certificate_pem),
+        superseded=[before.serial] if before else [],
+    )
+
+
+@router.post(
+    "/{organ_id}/keys/revoke",
+    response_model=KeyChange,
+    responses=responses(401, 403, 404, 422, 503),
+)
+def revoke_key(
+    organ_id: str,
+    body: KeyRevoke,
+    request: Request,
+    session: SessionDep,
+    principal: AdminPrincipal,
+) -> KeyChange:
+    """Revoke the active certificate from `since` (CRL republished at once) and, unless
+    `reissue` is false, issue its successor."""
+    custody = request.app.state.hub.custody
+    revoked, successor = custody.revoke_and_reissue(
+        session,
+        organ_id,
+        actor=principal.actor,
+        reason=body.reason,
+        revoked_at=body.since,
+        reissue=body.reissue,
+    )
+    return KeyChange(
+        organ_id=organ_id,
+        certificate=certificate_info(successor.certificate_pem) if successor else None,
+        revoked=revoked,
+        since=iso(body.since) if body.since else None,
+        reason=body.reason,
+    )

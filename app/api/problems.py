@@ -55,12 +55,12 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def problem_response(error: HubError, request: Request) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = error.headers() | ({"WWW-Authenticate": "Bearer"} if error.status == 401 else {})
     return JSONResponse(
         error.problem(instance=request.url.path),
         status_code=error.status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers=headers or None,
     )
 
 

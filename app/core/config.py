@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=50 * 1024 * 1024, gt=1024)
     max_attempts: int = Field(default=10, ge=1)
     max_age: int = Field(default=2 * 24 * 3600, ge=1, description="seconds before a delivery dies")
+    hold_max_age: int = Field(
+        default=24 * 3600,
+        ge=1,
+        description="seconds a document from the axis stays held (TRY_LATER) before it is "
+        "quarantined and answered 02",
+    )
     log_level: str = "INFO"
     worker_enabled: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)

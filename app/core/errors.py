@@ -41,6 +41,10 @@ class HubError(Exception):
         body.update(self.extra)
         return body
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the problem (e.g. `Retry-After`)."""
+        return {}
+
 
 class SettingError(RuntimeError):
     """A setting the hub cannot work with (the message names the variable): commands show it

@@ -66,3 +66,8 @@ class Metrics:
             "Age of the oldest inbox item not yet acknowledged (0 when none)",
             registry=self.registry,
         )
+        self.held_documents = Gauge(
+            "lienthong_documents_held",
+            "Documents from the axis held for lack of fresh revocation data (read at scrape)",
+            registry=self.registry,
+        )

@@ -3,11 +3,17 @@
 `updateStatus done` is called only after the item's transaction has committed. A crash
 between the two means the item is listed again; its AxisReceipt (committed with the
 delivery) recognises it, so it is acknowledged without being delivered twice.
+
+A document whose signature is INDETERMINATE/TRY_LATER is held (`app.documents.hold`): kept,
+not delivered and not acknowledged (its receipt says `held`, so a re-listed item is left
+waiting), and re-validated by the worker (`revalidate_held`) through the same stages until it
+passes, fails or HOLD_MAX_AGE passes; then it is acknowledged like any other item.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,18 +23,19 @@ from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
 from app.core.db import begin_write, read_first, unit_of_work
 from app.core.errors import HubError
-from app.core.timeutil import LOCAL_TZ, utcnow
+from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import repository as delivery_repo
 from app.delivery.models import AxisReceipt, Delivery
 from app.directory import service as directory
-from app.documents import axis_trust, pipeline, statuses
+from app.documents import axis_trust, hold, pipeline, statuses
 from app.documents import repository as documents_repo
 from app.documents import service as documents
-from app.documents.models import Document
+from app.documents.models import Document, HeldDocument
 from app.documents.service import SignatureInvalid
 from app.edxml import EdxmlError, ParsedMessage, serialize
 from app.edxml.interop import placeholder_removed
 from app.hub import Hub
+from app.signing import ValidationReport
 
 log = logging.getLogger("app.inbound")
 
@@ -36,7 +43,12 @@ AXIS = Principal(client_id="axis", name="national axis", role="system", organ_id
 
 
 def poll_axis(
-    hub: Hub, sessions: sessionmaker[Session], axis: AxisConnector, *, worker_id: str
+    hub: Hub,
+    sessions: sessionmaker[Session],
+    axis: AxisConnector,
+    *,
+    worker_id: str,
+    now: datetime | None = None,
 ) -> int:
     handled = 0
     for message_type in ("edoc", "status"):
@@ -47,7 +59,7 @@ def poll_axis(
             continue
         for item in items:
             try:
-                receive_item(hub, sessions, axis, item)
+                receive_item(hub, sessions, axis, item, now=now)
                 handled += 1
             except AxisError as exc:
                 log.warning("axis item failed", extra={"doc_id": item.doc_id, "error": str(exc)})
@@ -55,24 +67,100 @@ def poll_axis(
 
 
 def receive_item(
-    hub: Hub, sessions: sessionmaker[Session], axis: AxisConnector, item: ReceivedItem
+    hub: Hub,
+    sessions: sessionmaker[Session],
+    axis: AxisConnector,
+    item: ReceivedItem,
+    *,
+    now: datetime | None = None,
 ) -> str:
     with sessions() as s:
         read_first(s)
         seen = delivery_repo.receipt(s, item.doc_id)
     if seen is not None:
-        axis.update_status(item.doc_id, "done")
+        if seen.outcome != "held":  # a held item is answered when its hold ends
+            axis.update_status(item.doc_id, "done")
         return seen.outcome
     data = axis.get_edoc(item.doc_id)
     try:
         with unit_of_work(sessions) as s:
             read_first(s)  # parse and verify without the SQLite write lock
-            outcome = _store(s, hub, item, data)
+            outcome = _store(s, hub, item, data, now=now or utcnow())
     except IntegrityError:
         # Another worker stored the same item first; its receipt now recognises it.
-        outcome = "duplicate"
-    axis.update_status(item.doc_id, "done")
+        return "duplicate"
+    if outcome != "held":
+        axis.update_status(item.doc_id, "done")
     return outcome
+
+
+def revalidate_held(
+    hub: Hub,
+    sessions: sessionmaker[Session],
+    axis: AxisConnector,
+    *,
+    worker_id: str,
+    now: datetime | None = None,
+    limit: int = 20,
+) -> int:
+    """Re-validate the held documents that are due, each in its own unit of work; those whose
+    hold ended (released, quarantined, refused) are then acknowledged on the axis."""
+    now = now or utcnow()
+    with unit_of_work(sessions) as s:
+        claimed = hold.claim(
+            s, worker_id, now=now, limit=limit, lease_seconds=hub.settings.worker_lease_seconds
+        )
+    for held_id in claimed:
+        try:
+            revalidate_claimed(hub, sessions, axis, held_id, worker_id=worker_id, now=now)
+        except Exception:
+            # Rolled back; its lease runs out and it is tried again. The others go on.
+            log.exception("held document re-validation failed", extra={"held": held_id})
+    return len(claimed)
+
+
+def revalidate_claimed(
+    hub: Hub,
+    sessions: sessionmaker[Session],
+    axis: AxisConnector,
+    held_id: str,
+    *,
+    worker_id: str,
+    now: datetime,
+) -> str | None:
+    """One claimed held document, again through the stages of its first receipt; None when
+    another worker took it over (nothing of this attempt is kept)."""
+    try:
+        with unit_of_work(sessions) as s:
+            read_first(s)  # parse and verify without the SQLite write lock
+            row = hold.claimed(s, held_id, worker_id)
+            axis_doc_id = row.axis_doc_id
+            outcome = _revalidate(s, hub, row, now=now)
+            begin_write(s)
+            hold.confirm_lease(s, row, worker_id)
+    except hold.LeaseLost:
+        log.info("held document taken over by another worker", extra={"held": held_id})
+        return None
+    if outcome != "held":
+        try:
+            axis.update_status(axis_doc_id, "done")
+        except AxisError as exc:
+            # Listed again at the next poll: its receipt (committed) has it acknowledged then.
+            log.warning("axis ack failed", extra={"doc_id": axis_doc_id, "error": str(exc)})
+    return outcome
+
+
+def _revalidate(s: Session, hub: Hub, row: HeldDocument, *, now: datetime) -> str:
+    item = ReceivedItem(
+        doc_id=row.axis_doc_id,
+        from_organ=row.axis_from,
+        to=tuple(row.axis_to),
+        message_type="edoc",
+        status="",
+        created_time="",
+    )
+    parsed = pipeline.parse(hub, hub.blobs.read(row.blob))  # parsed once already: it parses
+    return _store_document(s, hub, item, parsed, now=now, held=row)
 
 
 def _receipt(
@@ -83,20 +171,24 @@ def _receipt(
     detail: str | None = None,
 ) -> str:
     begin_write(s)
-    s.add(
-        AxisReceipt(
-            axis_doc_id=item.doc_id,
-            message_type=item.message_type,
-            outcome=outcome,
-            document=document,
-            detail=detail,
+    seen = s.get(AxisReceipt, item.doc_id)  # a held item's receipt is settled when it ends
+    if seen is None:
+        s.add(
+            AxisReceipt(
+                axis_doc_id=item.doc_id,
+                message_type=item.message_type,
+                outcome=outcome,
+                document=document,
+                detail=detail,
+            )
         )
-    )
+    else:
+        seen.outcome, seen.document, seen.detail = outcome, document, detail
     s.flush()
     return outcome
 
 
-def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
+def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes, *, now: datetime) -> str:
     try:
         parsed = pipeline.parse(hub, data)
     except EdxmlError as exc:
@@ -111,7 +203,7 @@ def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes) -> str:
         return _receipt(s, item, "refused", detail=f"{exc.code}: {exc.detail}")
     if parsed.kind == "status":
         return _store_status(s, hub, item, parsed)
-    return _store_document(s, hub, item, parsed)
+    return _store_document(s, hub, item, parsed, now=now)
 
 
 def _refuse(
@@ -140,7 +232,41 @@ def _refuse(
     return _receipt(s, item, "refused", document, detail=f"{error.code}: {error.detail}")
 
 
-def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
+def _store_document(
+    s: Session,
+    hub: Hub,
+    item: ReceivedItem,
+    parsed: ParsedMessage,
+    *,
+    now: datetime,
+    held: HeldDocument | None = None,
+) -> str:
+    """A document from the axis (or a held one, again): delivered, held, quarantined or
+    refused. A hold that ends here is settled with the receipt's outcome."""
+    outcome, verdict = _document_outcome(s, hub, item, parsed, now=now, held=held)
+    if held is not None and outcome != "held":
+        receipt = s.get(AxisReceipt, item.doc_id)
+        hold.resolve(
+            s,
+            held,
+            outcome,
+            now=now,
+            document=receipt.document if receipt else None,
+            report=verdict,
+            detail=receipt.detail if receipt else None,
+        )
+    return outcome
+
+
+def _document_outcome(
+    s: Session,
+    hub: Hub,
+    item: ReceivedItem,
+    parsed: ParsedMessage,
+    *,
+    now: datetime,
+    held: HeldDocument | None,
+) -> tuple[str, ValidationReport | None]:
     assert parsed.document is not None
     doc_model = parsed.document
     from_organ = doc_model.from_.organ_id
@@ -148,7 +274,7 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
     try:
         sender = axis_trust.check_sender(s, item.from_organ, from_organ)
     except HubError as exc:
-        return _refuse(s, item, "document", exc, from_organ=from_organ)
+        return _refuse(s, item, "document", exc, from_organ=from_organ), None
     existing = documents_repo.document_by_sender(s, from_organ, document_id)
     if existing:
         audit.record(
@@ -159,7 +285,7 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
             target_id=existing,
             details={"axis_doc_id": item.doc_id, "from": from_organ, "document_id": document_id},
         )
-        return _receipt(s, item, "duplicate", existing)
+        return _receipt(s, item, "duplicate", existing), None
     local = delivery_repo.local_active(s, [o.organ_id for o in doc_model.to])
     if not local:
         return _refuse(
@@ -168,14 +294,25 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
             "document",
             HubError("no local recipient in To", code="organization.unknown"),
             from_organ=from_organ,
-        )
-    sub = pipeline.Submission(AXIS, parsed, origin="vpcp")
+        ), None
+    # A held document is judged at the time the hub first received it.
+    sub = pipeline.Submission(
+        AXIS, parsed, origin="vpcp", poe=held.held_since if held is not None else None
+    )
     # The SDK's placeholder Signature is no signature: such a message is unsigned (SPEC 3).
     with placeholder_removed(parsed.root) as noted:
         pipeline.sign_or_verify(s, hub, sub, unsigned="verify", refuse=False)
     assert sub.verdict is not None
-    sub.verdict = documents.with_warnings(sub.verdict, noted)
-    if not sub.verdict.passed:
+    verdict = sub.verdict = documents.with_warnings(sub.verdict, noted)
+    if hold.is_try_later(verdict):
+        if held is None:
+            return _hold(s, hub, item, sub, now=now), verdict
+        if not hold.expired(held, now, hub.settings.hold_max_age):
+            begin_write(s)
+            hold.still_held(s, held, verdict, now=now)
+            return "held", verdict
+        # HOLD_MAX_AGE has passed: the verdict stands and is treated as any failing one.
+    if not verdict.passed:
         if sender is None or not sender.active:
             # Nobody to answer 02 to without inventing (or reviving) a directory entry from
             # unverified input.
@@ -184,12 +321,12 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
                 item,
                 "document",
                 SignatureInvalid(
-                    f"the signature is {sub.verdict.indication} and {from_organ} is not an "
+                    f"the signature is {verdict.indication} and {from_organ} is not an "
                     "active organization of the directory"
                 ),
                 from_organ=from_organ,
-            )
-        return _quarantine(s, hub, item, sub, local)
+            ), verdict
+        return _quarantine(s, hub, item, sub, local), verdict
     # Deliver to the local recipients only; the others were the axis's to reach.
     doc_model.to = [o for o in doc_model.to if o.organ_id in local]
     begin_write(s)
@@ -199,9 +336,37 @@ def _store_document(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMess
                 directory.add_verified_sender(s, from_organ, doc_model.from_.organ_name)
             doc = pipeline.submit_document(s, hub, sub)
     except HubError as exc:
-        return _refuse(s, item, "document", exc, from_organ=from_organ)
-    documents_repo.add_trace(s, doc.id, "received_from_axis", detail={"axis_doc_id": item.doc_id})
-    return _receipt(s, item, "delivered", doc.id)
+        return _refuse(s, item, "document", exc, from_organ=from_organ), verdict
+    documents_repo.add_trace(
+        s,
+        doc.id,
+        "received_from_axis",
+        detail={"axis_doc_id": item.doc_id}
+        | ({"held_since": iso(held.held_since)} if held is not None else {}),
+    )
+    return _receipt(s, item, "delivered", doc.id), verdict
+
+
+def _hold(
+    s: Session, hub: Hub, item: ReceivedItem, sub: pipeline.Submission, *, now: datetime
+) -> str:
+    """No fresh revocation data: keep the document, deliver it to no one, answer nothing yet."""
+    begin_write(s)
+    assert sub.verdict is not None
+    data = serialize(sub.root)
+    row = hold.hold(
+        s,
+        axis_doc_id=item.doc_id,
+        axis_from=item.from_organ,
+        axis_to=list(item.to),
+        from_organ=sub.from_organ,
+        document_id=sub.message.effective_document_id,
+        blob=hub.blobs.put(data),
+        size=len(data),
+        report=sub.verdict,
+        now=now,
+    )
+    return _receipt(s, item, "held", row.id, detail=f"held: {sub.verdict.sub_indication}")
 
 
 def _quarantine(

@@ -109,6 +109,40 @@ class PendingTimestamp(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
+class HeldDocument(Base):
+    """A document from the axis whose signature could not be decided yet (INDETERMINATE/
+    TRY_LATER: no fresh revocation data), held instead of delivered or refused (SPEC 5.1).
+
+    `state` is the hold's life: `held` (waiting: re-validated by the worker from
+    `next_attempt_at`, claimed under a lease), then once `released` (it passed: it became the
+    document `document`), `quarantined` (it failed, or HOLD_MAX_AGE passed: answered 02),
+    `refused` or `duplicate` (the same outcomes a first receipt can have). The bytes are the
+    blob received; nothing is routed or answered on the axis while it is held.
+    """
+
+    __tablename__ = "held_documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    axis_doc_id: Mapped[str] = mapped_column(String(200), unique=True)
+    axis_from: Mapped[str] = mapped_column(String(35))  # the `from` the axis listed
+    axis_to: Mapped[list[str]] = mapped_column(JSON)
+    from_organ: Mapped[str] = mapped_column(String(35), index=True)  # the edXML From
+    document_id: Mapped[str] = mapped_column(String(300))
+    blob: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20), default="held")
+    held_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # re-validations made
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    indication: Mapped[str] = mapped_column(String(30))
+    sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
+    report: Mapped[dict[str, object]] = mapped_column(JSON)  # the latest validation report
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    document: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
 class IdempotencyRecord(Base):
     """The first answer to (client, Idempotency-Key), replayed for the same body."""
 
@@ -123,6 +157,7 @@ class IdempotencyRecord(Base):
 
 
 Index("ix_documents_accepted", Document.accepted_at, Document.id)
+Index("ix_held_documents_due", HeldDocument.state, HeldDocument.next_attempt_at)
 NOT_QUARANTINED = text("NOT quarantined")
 Index(
     "uq_documents_sender_document_id",

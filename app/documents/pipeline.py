@@ -35,6 +35,7 @@ from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents import repository as repo
 from app.documents import service, status_rules, timestamps
+from app.documents.hold import SignatureTryLater, is_try_later
 from app.documents.models import Document, StatusMessage
 from app.documents.pdf_signatures import (
     attachment_verdicts,
@@ -69,6 +70,9 @@ class Submission:
     actor: str = ""
     sign_pdf: bool = False  # POST /documents?sign_pdf=true: the hub signs the PDFs too
     at: datetime = field(default_factory=utcnow)
+    # when the hub first had the message, if earlier than `at` (a held document from the
+    # axis): its signature is judged at that time
+    poe: datetime | None = None
     # authorise
     sender: Organization | None = None
     recipients: list[Organization] = field(default_factory=list)
@@ -332,16 +336,8 @@ def sign_or_verify(
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
     if has_signature(sub.root) or unsigned == "verify":
-        # Revocation data for certificates the hub did not issue: cached, else fetched now.
-        trust = trust_for(session, hub, sub.root)
-        report = trust.explain(
-            validate(
-                sub.root,
-                expected_organ_id=organ,
-                trust=trust.store,
-                at=sub.at,
-                payloads=sub.payloads,
-            )
+        report = verify_signature(
+            session, hub, sub.root, organ=organ, at=sub.poe or sub.at, payloads=sub.payloads
         )
         sub.verdict = report
         if not report.passed:
@@ -354,6 +350,12 @@ def sign_or_verify(
             else:
                 title = f"the signature is {report.indication}" + (
                     f" ({report.sub_indication})" if report.sub_indication else ""
+                )
+            if is_try_later(report):
+                # No fresh revocation data: nothing is wrong with the message, ask again later.
+                raise SignatureTryLater(
+                    title + ": no fresh revocation data, try again later",
+                    extra={"validation": report.to_dict()},
                 )
             raise SignatureInvalid(title, extra={"validation": report.to_dict()})
         return
@@ -372,6 +374,29 @@ def sign_or_verify(
             at=sub.at,
             payloads=sub.payloads,
         )
+
+
+def verify_signature(
+    session: Session,
+    hub: Hub,
+    root: etree._Element,
+    *,
+    organ: str,
+    at: datetime,
+    payloads: DetachedPayloads | None = None,
+    now: datetime | None = None,
+) -> ValidationReport:
+    """The one place a signature someone else made is judged: the hub's trust store plus
+    revocation data for the certificates it did not issue, cached or fetched now
+    (`documents.trust`, `app.revocation`). Submissions, statuses, axis traffic, held documents
+    (so they pass once a responder answers again), re-validation and `/edxml/validate` all
+    come through here; a report that does not pass names what could not be fetched."""
+    trust = trust_for(session, hub, root)
+    return trust.explain(
+        validate(
+            root, expected_organ_id=organ, trust=trust.store, at=at, payloads=payloads, now=now
+        )
+    )
 
 
 def store(session: Session, hub: Hub, sub: Submission) -> Document:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.core.timeutil import as_utc
 from app.delivery.models import Delivery, TraceEvent
 from app.delivery.repository import add_trace
-from app.documents.models import Document, StatusMessage, ValidationRecord
+from app.documents.models import Document, HeldDocument, StatusMessage, ValidationRecord
 
 
 def trace_of(session: Session, document: str) -> list[TraceEvent]:
@@ -166,6 +166,42 @@ def signatures_page(
     if after:
         stmt = stmt.where(Document.id > after)
     return list(session.scalars(stmt))
+
+
+def held_page(
+    session: Session,
+    *,
+    organ_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[HeldDocument]:
+    """Documents from the axis held now (SPEC 5.1), by id, with the auditors' filters."""
+    stmt = (
+        select(HeldDocument)
+        .where(HeldDocument.state == "held")
+        .order_by(HeldDocument.id)
+        .limit(limit)
+    )
+    if organ_id:
+        stmt = stmt.where(HeldDocument.from_organ == organ_id)
+    if since:
+        stmt = stmt.where(HeldDocument.held_since >= since)
+    if until:
+        stmt = stmt.where(HeldDocument.held_since <= until)
+    if after:
+        stmt = stmt.where(HeldDocument.id > after)
+    return list(session.scalars(stmt))
+
+
+def held_count(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(HeldDocument).where(HeldDocument.state == "held")
+        )
+        or 0
+    )
 
 
 def report_counts(session: Session, documents: list[str]) -> dict[str, int]:

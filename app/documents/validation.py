@@ -18,13 +18,13 @@ from app.delivery.repository import add_trace as trace
 from app.documents import repository as repo
 from app.documents.models import Document, ValidationRecord
 from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
+from app.documents.pipeline import verify_signature
 from app.documents.service import keep_report
-from app.documents.trust import trust_for, trust_for_certificates
+from app.documents.trust import trust_for_certificates
 from app.edxml import parse_file
 from app.hub import Hub
 from app.signing.report import Message, TimestampToken, ValidationReport
 from app.signing.timestamps import TimestampError, imprint_of, token_certificates, verify_token
-from app.signing.validation import validate
 from app.signing.xmldsig import signature_value_of
 
 
@@ -33,7 +33,6 @@ def revalidate(
 ) -> ValidationRecord:
     """`now` is when this validation happens (default the clock; tests move it)."""
     parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
-    trust = trust_for(session, hub, parsed.root)
     pdfs = attachment_verdicts(
         parsed.document,
         organ_id=doc.from_organ,
@@ -48,14 +47,13 @@ def revalidate(
     problem: Message | None = None
     if isinstance(stamp, dict) and stamp.get("status") == "granted":
         token, problem = _proof_of_existence(session, hub, parsed.root, stamp)
-    report = trust.explain(
-        validate(
-            parsed.root,
-            expected_organ_id=doc.from_organ,
-            trust=trust.store,
-            at=token.gen_time if token is not None else doc.accepted_at,
-            now=now,
-        )
+    report = verify_signature(
+        session,
+        hub,
+        parsed.root,
+        organ=doc.from_organ,
+        at=token.gen_time if token is not None else doc.accepted_at,
+        now=now,
     )
     report = dataclasses.replace(report, attachments=pdfs)
     report = _with_timestamp(report, token, pending=_pending(stamp), problem=problem)

@@ -37,6 +37,8 @@ ISSUING_CRL_URL = "http://lienthong.local/pki/crl"
 TSA_NAME = "Lienthong Demo TSA"
 CRL_REFRESH_BEFORE = dt.timedelta(days=1)
 """CRLs are republished this long before their nextUpdate."""
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""A revocation time this far ahead of the hub's clock counts as now; beyond, it is refused."""
 
 
 def x509_name(name: str, *, suffix: str = "") -> str:
@@ -223,9 +225,12 @@ class KeyCustody:
     def issue(
         self, session: Session, organ_id: str, *, actor: str, key_type: str = "rsa"
     ) -> SigningKey:
-        """A new key and certificate for a local organization; the previous one retires.
+        """A new key and certificate for a local organization; the previous one retires
+        (rotation: `lienthong pki issue`, `POST /organizations/{organ_id}/keys`).
 
-        Retired certificates are not revoked: documents they signed still verify.
+        Retired certificates are superseded, not revoked: documents they signed still verify,
+        here and for anyone checking them against the published CRL later; the retired key is
+        never used again. Revoke (`revoke`) when a key is compromised.
         """
         org = self._local_org(session, organ_id)
         key, cert, _ = self.issue_detached(
@@ -257,10 +262,12 @@ class KeyCustody:
         )
         signer = Signer(key, cert, [issuing])
         now = utcnow()
+        superseded = []
         for old in session.scalars(
             select(SigningKey).where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
         ):
             old.active, old.retired_at = False, now
+            superseded.append(old.serial)
         row = SigningKey(
             organ_id=organ_id,
             key_type="ec" if signer.signature_method.endswith("ecdsa-sha256") else "rsa",
@@ -281,9 +288,55 @@ class KeyCustody:
             action="key.issued",
             target_type="organization",
             target_id=organ_id,
-            details={"serial": row.serial, "sha256": row.sha256, "key_type": row.key_type},
+            details={
+                "serial": row.serial,
+                "sha256": row.sha256,
+                "key_type": row.key_type,
+                "supersedes": superseded,
+            },
         )
         return row
+
+    def ensure_key(self, session: Session, organ_id: str, *, actor: str) -> SigningKey | None:
+        """A local organization holds a signing key from the moment it exists (SPEC 5): issue
+        one, in the caller's transaction, if it has none. Organizations reached through the
+        axis hold none here."""
+        org = session.get(Organization, organ_id)
+        if org is None or org.route != "local":
+            return None
+        active = session.scalars(
+            select(SigningKey.id)
+            .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
+            .limit(1)
+        ).first()
+        return None if active is not None else self.issue(session, organ_id, actor=actor)
+
+    def revoke_and_reissue(
+        self,
+        session: Session,
+        organ_id: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        revoked_at: dt.datetime | None = None,
+        reissue: bool = True,
+    ) -> tuple[list[str], SigningKey | None]:
+        """Revoke the organization's active certificate and, unless told not to, issue its
+        successor (same key type) so it can go on sending (`lienthong pki revoke`,
+        `POST /organizations/{organ_id}/keys/revoke`)."""
+        self._local_org(session, organ_id)
+        current = session.scalars(
+            select(SigningKey)
+            .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
+            .order_by(SigningKey.created_at.desc())
+            .limit(1)
+        ).first()
+        key_type = current.key_type if current is not None else "rsa"
+        serials = self.revoke(session, organ_id, actor=actor, reason=reason, revoked_at=revoked_at)
+        successor = (
+            self.issue(session, organ_id, actor=actor, key_type=key_type) if reissue else None
+        )
+        return serials, successor
 
     def revoke(
         self,
@@ -309,6 +362,10 @@ class KeyCustody:
         if not rows:
             raise NotFound(f"{organ_id} has no active certificate", code="key.not_found")
         now = utcnow()
+        if revoked_at is not None and revoked_at > now + CLOCK_SKEW:
+            raise Unprocessable(
+                "a revocation cannot take effect in the future", code="key.revocation_invalid"
+            )
         when = min(revoked_at, now) if revoked_at else now
         for row in rows:
             row.active, row.retired_at = False, now
@@ -332,10 +389,9 @@ class KeyCustody:
     def publish_crls(self, session: Session, *, actor: str) -> None:
         self.invalidate()
         now = utcnow()
-        revoked = [
-            (int(r.serial, 16), r.revoked_at)
-            for r in session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial))
-        ]
+        rows = list(session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial)))
+        revoked = [(int(r.serial, 16), r.revoked_at) for r in rows]
+        reasons = {int(r.serial, 16): r.reason for r in rows}
         for role, entries in ((ROOT, []), (ISSUING, revoked)):
             ca = ca_material(session, role)
             cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
@@ -348,6 +404,7 @@ class KeyCustody:
                 this_update=now,
                 next_update=now + CRL_LIFETIME,
                 crl_number=number,
+                reasons=reasons,
             )
             if current is None:
                 session.add(

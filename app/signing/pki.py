@@ -8,7 +8,7 @@ decide for themselves where the results are kept.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, get_args
 
 from cryptography import x509
@@ -346,6 +346,29 @@ def issue_tsa_certificate(
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
+RevocationReason = Literal[
+    "unspecified",
+    "keyCompromise",
+    "cACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+    "privilegeWithdrawn",
+    "aACompromise",
+]
+REVOCATION_REASONS: tuple[str, ...] = get_args(RevocationReason)
+"""The CRLReason names of RFC 5280 section 5.3.1 that a revocation may give (removeFromCRL is
+for delta CRLs only)."""
+
+
+def _reason_extension(reason: str | None) -> x509.CRLReason | None:
+    """The entry's CRLReason; none for an unknown or `unspecified` reason (RFC 5280: omit it)."""
+    if reason not in REVOCATION_REASONS or reason == "unspecified":
+        return None
+    return x509.CRLReason(x509.ReasonFlags(reason))
+
+
 def build_crl(
     ca_key: PrivateKey,
     ca_cert: x509.Certificate,
@@ -354,11 +377,13 @@ def build_crl(
     next_update: dt.datetime,
     *,
     crl_number: int | None = None,
+    reasons: Mapping[int, str | None] | None = None,
 ) -> bytes:
     """A DER CRL of `ca_cert` listing `(serial, revoked_at)` pairs.
 
     `crl_number` defaults to `this_update` as a Unix timestamp, which increases monotonically for
-    a CA that publishes at most once per second.
+    a CA that publishes at most once per second. `reasons` gives each serial's RFC 5280 reason
+    name; without it every entry says keyCompromise.
     """
     number = crl_number if crl_number is not None else int(this_update.timestamp())
     builder = (
@@ -370,13 +395,11 @@ def build_crl(
         .add_extension(_aki(ca_cert), critical=False)
     )
     for serial, revoked_at in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(serial)
-            .revocation_date(revoked_at)
-            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
-            .build()
-        )
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(revoked_at)
+        reason = _reason_extension(reasons.get(serial) if reasons is not None else "keyCompromise")
+        if reason is not None:
+            entry = entry.add_extension(reason, critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
     crl = builder.sign(ca_key, hashes.SHA256())
     return crl.public_bytes(serialization.Encoding.DER)
 

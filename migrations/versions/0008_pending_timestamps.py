@@ -17,7 +17,7 @@ from alembic import op
 import app.core.db
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -47,6 +47,13 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/api/v1/organizations/{organ_id}/certificates/{sha256}"): Sample(
         lambda w: f"/api/v1/organizations/{w.OWN}/certificates/{w.ctx['fingerprint']}"
     ),
+    ("POST", "/api/v1/organizations/{organ_id}/keys"): Sample(
+        lambda w: f"/api/v1/organizations/{w.OWN}/keys"
+    ),
+    ("POST", "/api/v1/organizations/{organ_id}/keys/revoke"): Sample(
+        lambda w: f"/api/v1/organizations/{w.OWN2}/keys/revoke",
+        json=lambda w: {"reason": "keyCompromise"},
+    ),
     ("POST", "/api/v1/clients"): Sample(
         lambda w: "/api/v1/clients", json=lambda w: {"name": "new", "role": "reporter"}
     ),

@@ -429,6 +429,17 @@
       codeCell(INDICATIONS, s.indication), codeCell(SUB_INDICATIONS, s.sub_indication),
       codeCell(ORIGINS, s.origin), timeCell(s.accepted_at)), table))
       : [noneRow(table, 6)]));
+    await loadHeld();
+  }
+
+  // Documents from the axis held for lack of revocation data (SPEC 5.1): a count, shown when any.
+  async function loadHeld() {
+    const res = await api("/audit/signatures", { state: "held", limit: 500 });
+    const count = res.status === 200 && res.body ? res.body.items.length : 0;
+    const box = $("held");
+    box.textContent = `Đang giữ chờ kiểm tra lại / Held for re-validation: ${count}`
+      + (res.body && res.body.next_cursor ? "+" : "");
+    box.hidden = count === 0;
   }
 
   async function loadChain() {
