@@ -4,27 +4,45 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.deps import AuditPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
+from app.api.deps import (
+    AuditPrincipal,
+    Cursor,
+    Limit,
+    OrganIdQuery,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+)
 from app.api.problems import responses
+from app.api.schemas import Page
 from app.audit import service
+from app.audit.schemas import AuditEntryOut, ChainVerdictOut
 from app.core.timeutil import as_utc, iso
 from app.documents import repository as repo
+from app.documents.schemas import Indication, SignatureRow, SignedBy
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/log", responses=responses(401, 403, 422))
+class AuditPage(Page[AuditEntryOut]):
+    pass
+
+
+class SignaturePage(Page[SignatureRow]):
+    pass
+
+
+@router.get("/log", response_model=AuditPage, responses=responses(401, 403, 422))
 def audit_log(
     session: SessionDep,
     _: AuditPrincipal,
     since: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> AuditPage:
     after = decode_cursor(cursor)
     rows = service.list_entries(
         session,
@@ -33,41 +51,42 @@ def audit_log(
         limit=limit + 1,
     )
     page = rows[:limit]
-    return {
-        "items": [
-            {
-                "seq": e.seq,
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "target_type": e.target_type,
-                "target_id": e.target_id,
-                "details": json.loads(e.details),
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
+    return AuditPage(
+        items=[
+            AuditEntryOut(
+                seq=e.seq,
+                at=iso(e.at),
+                actor=e.actor,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=e.target_id,
+                details=json.loads(e.details),
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
             for e in page
         ],
-        "next_cursor": encode_cursor(page[-1].seq) if len(rows) > limit else None,
-    }
+        next_cursor=encode_cursor(page[-1].seq) if len(rows) > limit else None,
+    )
 
 
-@router.get("/log/verify", responses=responses(401, 403))
-def audit_verify(session: SessionDep, _: AuditPrincipal) -> dict[str, Any]:
-    return service.verify(session).as_dict()
+@router.get("/log/verify", response_model=ChainVerdictOut, responses=responses(401, 403))
+def audit_verify(session: SessionDep, _: AuditPrincipal) -> ChainVerdictOut:
+    """Recompute the hash chain; `first_broken` names the first entry that does not match."""
+    return ChainVerdictOut.model_validate(service.verify(session).as_dict())
 
 
-@router.get("/signatures", responses=responses(401, 403, 422))
+@router.get("/signatures", response_model=SignaturePage, responses=responses(401, 403, 422))
 def audit_signatures(
     session: SessionDep,
     _: AuditPrincipal,
-    indication: str | None = None,
-    organ_id: str | None = None,
+    indication: Indication | None = None,
+    organ_id: OrganIdQuery = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> SignaturePage:
     """Documents with their latest validation summary, for auditors."""
     rows = repo.signatures_page(
         session,
@@ -80,21 +99,21 @@ def audit_signatures(
     )
     page = rows[:limit]
     counts = repo.report_counts(session, [d.id for d in page])
-    return {
-        "items": [
-            {
-                "document": d.id,
-                "document_id": d.document_id,
-                "from": d.from_organ,
-                "accepted_at": iso(d.accepted_at),
-                "origin": d.origin,
-                "signed_by_hub": d.signed_by_hub,
-                "indication": d.indication,
-                "sub_indication": d.sub_indication,
-                "signed_by": d.signed_by,
-                "reports": counts.get(d.id, 0),
-            }
+    return SignaturePage(
+        items=[
+            SignatureRow(
+                document=d.id,
+                document_id=d.document_id,
+                from_=d.from_organ,
+                accepted_at=iso(d.accepted_at),
+                origin=d.origin,
+                signed_by_hub=d.signed_by_hub,
+                indication=d.indication,
+                sub_indication=d.sub_indication,
+                signed_by=SignedBy.model_validate(d.signed_by) if d.signed_by else None,
+                reports=counts.get(d.id, 0),
+            )
             for d in page
         ],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )

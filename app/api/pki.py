@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import SessionDep
+from app.api.problems import BYTES
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 
 
 @router.get(
-    "/ca", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
+    "/ca", response_class=Response, responses={200: {"content": {"application/x-pem-file": BYTES}}}
 )
 def ca_bundle(request: Request, session: SessionDep) -> Response:
     pem = request.app.state.hub.custody.ca_bundle_pem(session)
@@ -18,7 +19,7 @@ def ca_bundle(request: Request, session: SessionDep) -> Response:
 
 
 @router.get(
-    "/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": BYTES}}}
 )
 def crl(request: Request, session: SessionDep) -> Response:
     return Response(
@@ -27,7 +28,9 @@ def crl(request: Request, session: SessionDep) -> Response:
 
 
 @router.get(
-    "/crl/root", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/crl/root",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": BYTES}}},
 )
 def root_crl(request: Request, session: SessionDep) -> Response:
     return Response(

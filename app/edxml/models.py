@@ -130,8 +130,9 @@ def _check_organ_id(value: str) -> str:
     if not organ_id_is_valid(value):
         raise PydanticCustomError(
             "organ_id",
-            "{value!r} is not an OrganId (at most 35 characters of 0-9 A-Z in dot-separated groups)",
-            {"value": value[:60]},
+            # pydantic fills `{value}` with str(value) and knows no `!r`: quote it here.
+            "{value} is not an OrganId (at most 35 characters of 0-9 A-Z in dot-separated groups)",
+            {"value": repr(value[:60])},
         )
     return value
 
@@ -191,8 +192,8 @@ def _check_mime_type(value: str) -> str:
     if not is_mime_type(value):
         raise PydanticCustomError(
             "mime_type",
-            "{value!r} is not a media type (type/subtype with optional ;name=value parameters)",
-            {"value": value[:60]},
+            "{value} is not a media type (type/subtype with optional ;name=value parameters)",
+            {"value": repr(value[:60])},
         )
     return value
 
