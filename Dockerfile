@@ -6,7 +6,8 @@ WORKDIR /srv/lienthong
 COPY pyproject.toml alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install --no-cache-dir -e . \
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir -e . -e clients/python \
  && useradd --system --home /var/lib/lienthong lienthong \
  && mkdir -p /var/lib/lienthong && chown lienthong /var/lib/lienthong
 USER lienthong

@@ -212,26 +212,32 @@ def mock_vpcp(
 )
 @click.option("--idempotency-key", default=None)
 def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: str | None) -> None:
-    """Submit a document (edXML file, or JSON with --json) to a hub, as a department system."""
+    """Submit a document (edXML file, or JSON with --json) to a hub, as a department system.
+
+    It uses the Python client (lienthong_client, clients/python); the answer (the document,
+    or the problem) is printed as JSON."""
     import httpx
+    from lienthong_client import Client, ProblemError
 
     data = file.read_bytes() if file else sys.stdin.buffer.read()
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/json" if as_json else "application/xml",
-    }
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
     try:
-        r = httpx.post(
-            f"{url.rstrip('/')}/api/v1/documents", content=data, headers=headers, timeout=120
-        )
+        document: dict[str, Any] | bytes = json.loads(data) if as_json else data
+    except ValueError as exc:
+        click.echo(f"error: --json given but the input is not JSON ({exc})", err=True)
+        sys.exit(2)
+    if as_json and not isinstance(document, dict):
+        click.echo("error: --json takes one JSON object (a document)", err=True)
+        sys.exit(2)
+    try:
+        with Client(url, key, timeout=120) as hub:
+            doc = hub.submit(document, idempotency_key=idempotency_key)
+    except ProblemError as exc:
+        click.echo(json.dumps(exc.problem, ensure_ascii=False, indent=2))
+        sys.exit(1)
     except httpx.HTTPError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(json.dumps(r.json(), ensure_ascii=False, indent=2))
-    if r.status_code >= 300:
-        sys.exit(1)
+    click.echo(json.dumps(doc.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2))
 
 
 @main.group()

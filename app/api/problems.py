@@ -84,6 +84,17 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): like every
+            # other refused input, a 422 naming the body.
+            error = HubError(
+                "the body is not JSON (UTF-8)",
+                code="request.invalid",
+                status=422,
+                extra={"errors": [{"loc": ["body"], "msg": "the body is not JSON (UTF-8)"}]},
+            )
+            error.title = _TITLES[422]
+            return problem_response(error, request)
         codes = {404: "not_found", 405: "method_not_allowed"}
         error = HubError(
             str(exc.detail), code=codes.get(exc.status_code, "http.error"), status=exc.status_code
