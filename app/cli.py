@@ -217,6 +217,7 @@ def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: 
     It uses the Python client (lienthong_client, clients/python); the answer (the document,
     or the problem) is printed as JSON."""
     import httpx
+
     from lienthong_client import Client, ProblemError
 
     data = file.read_bytes() if file else sys.stdin.buffer.read()
