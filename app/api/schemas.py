@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +61,9 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[FieldError] | None = Field(
         default=None, description="every refused field (always present on a 422)"
+    )
+    validation: dict[str, Any] | None = Field(
+        default=None, description="`signature.invalid`: the validation report (SPEC 5)"
     )
 
 

@@ -96,7 +96,7 @@ class CertificateInfo(BaseModel):
     sha256: str
 
 
-class DeliveryOut(BaseModel):
+class DeliverySetting(BaseModel):
     mode: Literal["pull", "push"]
     url: str | None = Field(
         default=None, description="push only; shown to admins", exclude_if=lambda v: v is None
@@ -132,7 +132,7 @@ class OrganizationOut(BaseModel):
     email: str | None
     address: str | None
     route: Route
-    delivery: DeliveryOut
+    delivery: DeliverySetting
     active: bool
     certificate: CertificateInfo | None = None
     webhook_secret: str | None = Field(

@@ -18,7 +18,7 @@ from app.directory.push_targets import check_push_url
 from app.directory.repository import OrganizationRepository
 from app.directory.schemas import (
     CertificateInfo,
-    DeliveryOut,
+    DeliverySetting,
     OrganizationCreate,
     OrganizationOut,
     OrganizationPatch,
@@ -36,7 +36,7 @@ def to_out(
     show_url: bool = True,
 ) -> OrganizationOut:
     """`show_url` is for admins: a push URL tells other clients where the receivers live."""
-    delivery = DeliveryOut(
+    delivery = DeliverySetting(
         mode="push" if org.delivery_mode == "push" else "pull",
         url=org.delivery_url if org.delivery_mode == "push" and show_url else None,
     )

@@ -56,11 +56,11 @@ class Unprocessable(ProblemError):
 
 
 class SignatureInvalid(Unprocessable):
-    """422 `signature.invalid`: `problem["report"]` holds the validation report."""
+    """422 `signature.invalid`: `report` is the validation report (`problem["validation"]`)."""
 
     @property
     def report(self) -> dict[str, Any] | None:
-        report = self.problem.get("report")
+        report = self.problem.get("validation")
         return report if isinstance(report, dict) else None
 
 
