@@ -9,6 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from app.core import webhooks
+from app.core.config import Settings
+from app.main import create_app
+from app.mock_axis.server import MockAxisServer
 from lienthong_client import (
     AsyncClient,
     Client,
@@ -22,12 +27,6 @@ from lienthong_client import (
     models,
     verify_webhook,
 )
-
-from app.core import webhooks
-from app.core.config import Settings
-from app.edxml import EdxmlDocument, build_document
-from app.main import create_app
-from app.mock_axis.server import MockAxisServer
 from tests.conftest import World
 from tests.factories import document_id_of, document_json
 
