@@ -284,3 +284,25 @@ def test_validate_says_when_the_hub_signs(client, world: World) -> None:
     assert body["valid"] is False and body["hub_signs"] is False
     assert body["signature"]["indication"] == "TOTAL_FAILED"
     assert "Remove the Signature element and the hub signs it" in body["errors"][0]["detail"]
+
+
+def test_ids_longer_than_the_hub_files_are_refused_not_500(client, world: World) -> None:
+    """Found by the fuzzer on PostgreSQL: a 2000-character CodeNotation reached the database."""
+    body = document_json(world.OWN, [world.OWN2])
+    body["code"]["code_notation"] = "0" * 1990
+    r = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert r.status_code == 422 and r.json()["code"] == "edxml.invalid"
+    assert ["body", "code", "code_notation"] in [e["loc"] for e in r.json()["errors"]]
+    body = document_json(world.OWN, [world.OWN2]) | {"document_id": "X" * 301}
+    r = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert r.status_code == 422 and ["body", "document_id"] in [
+        e["loc"] for e in r.json()["errors"]
+    ]
+    # a refusal of a long (valid) DocumentId is audited without failing
+    body = document_json(world.FOREIGN, [world.OWN2]) | {"document_id": "X" * 300}
+    r = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert r.status_code == 403 and r.json()["code"] == "auth.forbidden"
+    log = client.get("/api/v1/audit/log", headers=world.auth("admin")).json()["items"]
+    refused = [e for e in log if e["action"] == "document.refused"]
+    assert refused[-1]["target_id"] == "X" * 200
+    assert refused[-1]["details"]["document_id"] == "X" * 300

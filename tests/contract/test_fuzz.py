@@ -22,7 +22,7 @@ from app.main import create_app
 from app.mock_axis.server import MockAxisServer
 from tests.conftest import World
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 8
 # Routes only a `system` client may call; every other route is fuzzed with the admin's key.
 SYSTEM_ONLY = {
     ("POST", "/api/v1/documents"),
