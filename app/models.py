@@ -18,6 +18,7 @@ from app.keys.models import (
     RevokedCertificate,
     SigningKey,
 )
+from app.revocation.models import RevocationAnswer
 from app.stats.models import StatsDaily, StatsMonthly
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Organization",
     "PublishedCrl",
     "RegisteredFingerprint",
+    "RevocationAnswer",
     "RevokedCertificate",
     "SigningKey",
     "StatsDaily",

@@ -50,6 +50,7 @@ class Worker:
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
+    _next_revocation_check: float = 0.0
 
     # -- loop -----------------------------------------------------------------------------
 
@@ -70,9 +71,10 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due."""
+        """One round: heartbeat, the CRLs and fetched revocation data when due, a batch of deliveries, the axis poll when due."""
         self.heartbeat()
         self.refresh_crls()
+        self.refresh_revocation()
         busy = self.deliver_batch() > 0
         if (
             self.axis is not None
@@ -111,6 +113,19 @@ class Worker:
                     log.info("CRLs republished ahead of expiry")
         except Exception:
             log.exception("CRL refresh failed")
+
+    def refresh_revocation(self) -> None:
+        """Renew fetched revocation data ahead of expiry (SPEC 5.1), so that requests find it
+        fresh in the cache; at the first round, then every CRL_CHECK_SECONDS."""
+        if time.monotonic() < self._next_revocation_check:
+            return
+        self._next_revocation_check = time.monotonic() + CRL_CHECK_SECONDS
+        try:
+            renewed = self.hub.revocation.refresh_due(self.sessions)
+            if renewed:
+                log.info("revocation data renewed", extra={"answers": renewed})
+        except Exception:
+            log.exception("revocation refresh failed")
 
     # -- outbound ---------------------------------------------------------------------------
 

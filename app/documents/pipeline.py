@@ -36,6 +36,7 @@ from app.documents import service
 from app.documents import statuses as status_rules
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.trust import trust_for
 from app.edxml import (
     EdxmlDocument,
     EdxmlError,
@@ -276,10 +277,17 @@ def sign_or_verify(
     as it is (`accept`: statuses of organizations the hub holds no key for) or given its
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
-    trust = hub.custody.trust_store(session)
     if has_signature(sub.root) or unsigned == "verify":
-        report = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        # Revocation data for certificates the hub did not issue: cached, else fetched now.
+        trust = trust_for(session, hub, sub.root)
+        report = trust.explain(
+            validate(
+                sub.root,
+                expected_organ_id=organ,
+                trust=trust.store,
+                at=sub.at,
+                payloads=sub.payloads,
+            )
         )
         sub.verdict = report
         if refuse and not report.passed:
@@ -298,8 +306,13 @@ def sign_or_verify(
     sign_tree(sub.root, hub.custody.signer_for(session, organ), sub.payloads)
     sub.signed_by_hub = True
     if sub.parsed.kind == "document":
+        # The hub's own certificate: its own trust store holds the revocation data.
         sub.verdict = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+            sub.root,
+            expected_organ_id=organ,
+            trust=hub.custody.trust_store(session),
+            at=sub.at,
+            payloads=sub.payloads,
         )
 
 
