@@ -21,8 +21,11 @@ from lienthong_client.errors import (
 )
 from lienthong_client.models import (
     Ack,
+    AnnualReport,
     Document,
+    Inactive,
     InboxItem,
+    Interchange,
     Organization,
     Page,
     Status,
@@ -36,6 +39,7 @@ from lienthong_client.webhooks import WebhookVerificationError, sign, verify_web
 __version__ = "0.1.0"
 __all__ = [
     "Ack",
+    "AnnualReport",
     "AsyncClient",
     "Call",
     "Calls",
@@ -43,7 +47,9 @@ __all__ = [
     "Conflict",
     "Document",
     "Forbidden",
+    "Inactive",
     "InboxItem",
+    "Interchange",
     "LienthongError",
     "NotFound",
     "Organization",

@@ -18,8 +18,11 @@ from pydantic import BaseModel
 from lienthong_client.errors import raise_for_problem
 from lienthong_client.models import (
     Ack,
+    AnnualReport,
     Document,
+    Inactive,
     InboxItem,
+    Interchange,
     Organization,
     Page,
     Status,
@@ -67,11 +70,6 @@ def _page(cls: type[M]) -> Callable[[httpx.Response], Page[M]]:
 
 def _bytes(r: httpx.Response) -> bytes:
     return r.content
-
-
-def _json(r: httpx.Response) -> dict[str, Any]:
-    data: dict[str, Any] = r.json()
-    return data
 
 
 def _body(document: Mapping[str, Any] | bytes | str) -> tuple[bytes, str]:
@@ -179,8 +177,16 @@ class Calls:
         return Call("GET", f"/organizations/{organ_id}/webhook-secret", _model(WebhookSecret))
 
     @staticmethod
-    def stats(report: str, **params: Any) -> Call[dict[str, Any]]:
-        return Call("GET", f"/stats/{report}", _json, params=params)
+    def interchange(**params: Any) -> Call[Interchange]:
+        return Call("GET", "/stats/interchange", _model(Interchange), params=params)
+
+    @staticmethod
+    def inactive(**params: Any) -> Call[Inactive]:
+        return Call("GET", "/stats/inactive", _model(Inactive), params=params)
+
+    @staticmethod
+    def report(year: int | None) -> Call[AnnualReport]:
+        return Call("GET", "/stats/report", _model(AnnualReport), params={"year": year})
 
 
 def _status_body(
@@ -340,10 +346,16 @@ class Client:
     def webhook_secret(self, organ_id: str) -> WebhookSecret:
         return self.send(Calls.webhook_secret(organ_id))
 
-    # statistics
-    def stats(self, report: Literal["interchange", "inactive", "report"], **params: Any) -> Any:
-        """The JSON of /stats/{report} (see the OpenAPI document for its schema)."""
-        return self.send(Calls.stats(report, **params))
+    # statistics (dates as "2026-01-01"; granularity day | month | quarter | year)
+    def interchange(self, **params: Any) -> Interchange:
+        """Every counter per organization and period: since, until, granularity, organ_id."""
+        return self.send(Calls.interchange(**params))
+
+    def inactive(self, **params: Any) -> Inactive:
+        return self.send(Calls.inactive(**params))
+
+    def report(self, year: int | None = None) -> AnnualReport:
+        return self.send(Calls.report(year))
 
 
 class AsyncClient:
@@ -473,7 +485,11 @@ class AsyncClient:
     async def webhook_secret(self, organ_id: str) -> WebhookSecret:
         return await self.send(Calls.webhook_secret(organ_id))
 
-    async def stats(
-        self, report: Literal["interchange", "inactive", "report"], **params: Any
-    ) -> Any:
-        return await self.send(Calls.stats(report, **params))
+    async def interchange(self, **params: Any) -> Interchange:
+        return await self.send(Calls.interchange(**params))
+
+    async def inactive(self, **params: Any) -> Inactive:
+        return await self.send(Calls.inactive(**params))
+
+    async def report(self, year: int | None = None) -> AnnualReport:
+        return await self.send(Calls.report(year))

@@ -202,3 +202,69 @@ class WebhookSecret(Model):
     organ_id: str
     url: str
     secret: str
+
+
+class Counters(Model):
+    sent: int
+    deliveries_sent: int
+    received: int
+    sent_signed: int
+    received_valid: int
+    central_sent: int
+    central_received: int
+    failed: int
+    median_delivery_seconds: float | None
+    statuses: dict[str, int]
+
+
+class InterchangeRow(Counters):
+    schema_name = "InterchangeRow"
+    period: str
+    organ_id: str
+    name: str | None
+
+
+class Interchange(Model):
+    schema_name = "InterchangeOut"
+    since: str
+    until: str
+    granularity: str
+    items: list[InterchangeRow]
+    next_cursor: str | None = None
+
+
+class InactiveRow(Model):
+    schema_name = "InactiveRow"
+    organ_id: str
+    name: str | None
+    parent_id: str | None
+    level: int | None
+
+
+class Inactive(Model):
+    schema_name = "InactiveOut"
+    since: str
+    until: str
+    items: list[InactiveRow]
+    next_cursor: str | None = None
+
+
+class OrganizationRow(Counters):
+    schema_name = "OrganizationRow"
+    organ_id: str
+    name: str | None
+    route: str
+    active: bool
+    parent_id: str | None
+
+
+class AnnualReport(Model):
+    """The annual report's indicators (`labels` names each in Vietnamese and English)."""
+
+    schema_name = "ReportOut"
+    year: int
+    indicators: dict[str, int | float | None]
+    labels: dict[str, Any]
+    months: list[dict[str, Any]]
+    organizations: list[OrganizationRow]
+    inactive: list[InactiveRow]
