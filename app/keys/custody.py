@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -168,14 +168,10 @@ class KeyCustody:
         Retired certificates are not revoked: documents they signed still verify.
         """
         org = self._local_org(session, organ_id)
-        ca = ca_material(session, ISSUING)
-        ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-        key, cert = pki.issue_org_certificate(
-            self.caches.ca_key(ca),
-            ca_cert,
+        key, cert, _ = self.issue_detached(
+            session,
             organ_id,
-            x509_name(org.name),
-            common_name=x509_name(org.name, suffix=f" ({organ_id})"),
+            org.name,
             key_type=key_type,  # type: ignore[arg-type]
             crl_url=ISSUING_CRL_URL,
         )
@@ -336,10 +332,17 @@ class KeyCustody:
         return True
 
     def issue_detached(
-        self, session: Session, organ_id: str, name: str
+        self,
+        session: Session,
+        organ_id: str,
+        name: str,
+        *,
+        key_type: Literal["rsa", "ec"] = "rsa",
+        crl_url: str | None = None,
     ) -> tuple[Any, x509.Certificate, x509.Certificate]:
         """A certificate under the issuing CA whose key the hub hands out and does not keep
-        (the demo's other province signs with it). Returns (key, certificate, issuing CA)."""
+        (the demo's other province signs with it; `issue` installs what it returns).
+        Returns (key, certificate, issuing CA)."""
         ca = ca_material(session, ISSUING)
         ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
         key, cert = pki.issue_org_certificate(
@@ -348,6 +351,8 @@ class KeyCustody:
             organ_id,
             x509_name(name),
             common_name=x509_name(name, suffix=f" ({organ_id})"),
+            key_type=key_type,
+            crl_url=crl_url,
         )
         return key, cert, ca_cert
 

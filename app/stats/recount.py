@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, false, select
+from sqlalchemy import Connection, Table, and_, delete, exists, false, select
 
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
@@ -115,23 +115,21 @@ def recount(conn: Connection, progress: Progress | None = None) -> Tally:
 
 def stored(conn: Connection) -> Tally:
     """What stats_daily holds now, as a tally."""
-    tally = Tally()
-    for r in _stream(conn, select(STATS_TABLE)):
-        m = r._mapping
-        for c in COLUMNS:
-            if m[c]:
-                tally.add(m["organ_id"], m["day"], c, int(m[c]))
-    return tally
+    return _stored(conn, STATS_TABLE, lambda m: m["day"])
 
 
 def stored_months(conn: Connection) -> Tally:
     """What stats_monthly holds now, keyed by the first day of each month."""
+    return _stored(conn, MONTHLY_TABLE, lambda m: date(m["year"], m["month"], 1))
+
+
+def _stored(conn: Connection, table: Table, day: Callable[[Any], date]) -> Tally:
     tally = Tally()
-    for r in _stream(conn, select(MONTHLY_TABLE)):
+    for r in _stream(conn, select(table)):
         m = r._mapping
         for c in COLUMNS:
             if m[c]:
-                tally.add(m["organ_id"], date(m["year"], m["month"], 1), c, int(m[c]))
+                tally.add(m["organ_id"], day(m), c, int(m[c]))
     return tally
 
 
