@@ -13,6 +13,8 @@ from app.main import create_app
 from tests.conftest import World
 from tests.factories import document_id_of, document_json
 
+pytestmark = pytest.mark.rolled_back
+
 ORGS = "/api/v1/organizations"
 XML = {"Content-Type": "application/xml"}
 
