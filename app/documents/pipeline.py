@@ -290,6 +290,10 @@ def sign_or_verify(
             )
         )
         sub.verdict = report
+        if not report.passed:
+            hub.metrics.signature_failures.labels(
+                "api" if refuse else "vpcp", report.indication, report.sub_indication or ""
+            ).inc()
         if refuse and not report.passed:
             if sub.parsed.kind == "status":
                 title = f"the status message's signature is {report.indication}"

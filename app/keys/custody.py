@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core.db import begin_write
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import NotFound, SettingError, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
 from app.keys.caches import ISSUING, ROOT, KeyCaches, SigningUnavailable, ca_material
@@ -63,14 +63,20 @@ class PkiSummary:
     issued: list[str]
 
 
+def _anchors(path: Path) -> list[x509.Certificate]:
+    try:
+        return pki.load_pem_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "no readable PEM certificate"
+        raise SettingError(f"LIENTHONG_TRUST_ANCHORS ({path}): {reason}") from exc
+
+
 class KeyCustody:
     """The key-custody service of one app or worker (its caches are process-wide)."""
 
     def __init__(self, passphrase: str, extra_anchors: Path | None = None) -> None:
         self._passphrase = passphrase
-        self._extra_anchors = (
-            pki.load_pem_certificates(extra_anchors.read_bytes()) if extra_anchors else []
-        )
+        self._extra_anchors = _anchors(extra_anchors) if extra_anchors else []
         self.caches = KeyCaches(passphrase, self._extra_anchors)
 
     # -- reading (no writes) ----------------------------------------------------------------
@@ -96,6 +102,20 @@ class KeyCustody:
     def invalidate(self) -> None:
         """Forget the memoised trust store (after a revocation or a registration here)."""
         self.caches.invalidate()
+
+    def check_passphrase(self, session: Session) -> None:
+        """Raise `SigningUnavailable` naming LIENTHONG_KEY_PASSPHRASE unless it opens the keys.
+
+        Decrypts the issuing CA key (or, where the CA key is not held here, one signing key);
+        with no PKI yet there is nothing to check.
+        """
+        issuing = session.get(CaMaterial, ISSUING)
+        if issuing is not None and issuing.private_key_enc is not None:
+            self.caches.ca_key(issuing)
+            return
+        row = session.scalars(select(SigningKey).limit(1)).first()
+        if row is not None:
+            self.caches.signer(session, row)
 
     def check_ready(self, session: Session) -> None:
         """Raise unless the passphrase opens the issuing CA key and trust can be built."""
