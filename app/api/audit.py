@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import (
     AuditPrincipal,
@@ -25,6 +26,10 @@ from app.documents import repository as repo
 from app.documents.schemas import Indication, SignatureRow, SignedBy
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+PdfIndication = Literal[
+    "TOTAL_PASSED", "TOTAL_FAILED", "INDETERMINATE", "NO_SIGNATURE_FOUND", "NONE"
+]
 
 
 class AuditPage(Page[AuditEntryOut]):
@@ -86,11 +91,16 @@ def audit_signatures(
     until: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    pdf_indication: Annotated[
+        PdfIndication | None,
+        Query(description="the PDF attachments' verdict (SPEC 5.3); NONE: documents without PDF"),
+    ] = None,
 ) -> SignaturePage:
     """Documents with their latest validation summary, for auditors."""
     rows = repo.signatures_page(
         session,
         indication=indication,
+        pdf_indication=pdf_indication,
         organ_id=organ_id,
         since=as_utc(since) if since else None,
         until=as_utc(until) if until else None,
@@ -111,6 +121,8 @@ def audit_signatures(
                 indication=d.indication,
                 sub_indication=d.sub_indication,
                 signed_by=SignedBy.model_validate(d.signed_by) if d.signed_by else None,
+                pdf_indication=d.pdf_indication,
+                pdf_signed_by_sender=d.pdf_signed,
                 reports=counts.get(d.id, 0),
             )
             for d in page

@@ -304,4 +304,8 @@ class SignatureRow(BaseModel):
     indication: str | None
     sub_indication: str | None
     signed_by: SignedBy | None
+    pdf_indication: str | None = Field(
+        default=None, description="the PDF attachments' verdict (SPEC 5.3); null: no PDF"
+    )
+    pdf_signed_by_sender: bool | None = None
     reports: int
