@@ -1,5 +1,5 @@
-"""What a process holds besides the database: settings, the blob store, key custody and the
-revocation service."""
+"""What a process holds besides the database: settings, the blob store, key custody, the
+revocation service and the TSA client."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.errors import SettingError
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
+from app.keys.timestamping import TimestampClient
 from app.revocation.service import Revocation
 from app.signing.pdf_signing import Timestamper
 
@@ -80,18 +81,21 @@ class Hub:
     settings: Settings
     blobs: BlobStore
     custody: KeyCustody
+    timestamps: TimestampClient
     metrics: Metrics = field(default_factory=Metrics)
     pdf_timestamper: Timestamper | None = None
-    """The RFC 3161 client `sign_pdf=true` timestamps with (PAdES B-LT); None: B-B, no
-    timestamp (set by the process that holds a TSA client)."""
+    """Overrides the RFC 3161 exchange `sign_pdf=true` timestamps with (PAdES B-LT); None:
+    `timestamps.query` (the hub's TSA in process, or TSA_URL)."""
     revocation: Revocation = field(default_factory=Revocation)
     """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
+        custody = KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
         return cls(
             settings=settings,
             blobs=BlobStore(Path(settings.data_dir) / "blobs"),
-            custody=KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors),
+            custody=custody,
+            timestamps=TimestampClient.from_settings(custody, settings),
             revocation=Revocation(settings.fetch_timeout),
         )

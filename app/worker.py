@@ -1,4 +1,5 @@
-"""The delivery worker: sends push and axis deliveries, polls the axis for inbound items.
+"""The delivery worker: sends push and axis deliveries, polls the axis for inbound items,
+fetches pending timestamp tokens.
 
 Each claimed delivery goes through the `DeliverySink` its mode names (`app.delivery.sinks`).
 
@@ -76,6 +77,7 @@ class Worker:
         self.refresh_crls()
         self.refresh_revocation()
         busy = self.deliver_batch() > 0
+        busy = self.fetch_timestamps() > 0 or busy
         if (
             self.axis is not None
             and time.monotonic() - self._last_poll >= self.hub.settings.vpcp_poll_seconds
@@ -113,6 +115,12 @@ class Worker:
                     log.info("CRLs republished ahead of expiry")
         except Exception:
             log.exception("CRL refresh failed")
+
+    def fetch_timestamps(self) -> int:
+        """Tokens for signatures stored with their timestamp pending (SPEC 5.2)."""
+        from app.documents.timestamps import fetch_pending
+
+        return fetch_pending(self.hub, self.sessions, self.worker_id, limit=self.batch)
 
     def refresh_revocation(self) -> None:
         """Renew fetched revocation data ahead of expiry (SPEC 5.1), so that requests find it

@@ -19,7 +19,10 @@ Also measured: the cold fetch for (c) over loopback (a new process's first docum
 and CRL fetched, checked and kept in SQLite, then an uncached path validation), and the
 database-warm case (memo empty, fresh rows in the database). Also: the bytes round trip (sign_bytes, then parse the output and validate: one more
 parse and a serialization, which the hub pays anyway when it stores or receives bytes) and one
-uncached validation (what the path-validation cache saves).
+uncached validation (what the path-validation cache saves), and the RFC 3161 token the hub
+adds to every accepted signature (SPEC 5.2): (d) = (a) plus the in-process TSA's token over the
+SignatureValue (what the request path pays when TSA_URL is unset), and one full verification
+of such a token (what the worker and re-validation pay).
 The workloads alternate within each run so that the noise of a shared machine hits them alike;
 each figure is the median over runs of the per-run medians.
 """
@@ -50,6 +53,7 @@ from app.core.migrate import upgrade
 from app.revocation.models import RevocationAnswer
 from app.revocation.service import Revocation
 from app.signing import TrustStore, pki, validate
+from app.signing.timestamps import TimestampAuthority, imprint_of, verify_token
 from app.signing.xmldsig import (
     Signer,
     keyinfo_certificates,
@@ -57,6 +61,7 @@ from app.signing.xmldsig import (
     safe_parser,
     sign_bytes,
     sign_tree,
+    signature_value_of,
 )
 from tests.outside_pki import OutsidePki, RevocationServer
 
@@ -150,6 +155,7 @@ def main() -> None:
     ]
     trust = TrustStore([root_cert], [ca_cert], crls)
     signer = Signer(key, cert, [ca_cert])
+    tsa = TimestampAuthority(*pki.issue_tsa_certificate(ca_key, ca_cert, "Bench TSA"))
     assert isinstance(key, rsa.RSAPrivateKey)
     public = key.public_key()
     document = make_document()
@@ -163,6 +169,20 @@ def main() -> None:
         root = parse_document(document)
         sign_tree(root, signer)
         assert validate(root, expected_organ_id=SENDER, trust=trust).passed
+
+    def hub_with_token() -> None:
+        root = parse_document(document)
+        sign_tree(root, signer)
+        report = validate(root, expected_organ_id=SENDER, trust=trust)
+        value = signature_value_of(root)
+        assert report.passed and value is not None
+        report.with_timestamp(tsa.stamp(imprint_of(value)))
+
+    token_imprint = imprint_of(b"a signature value")
+    token = tsa.stamp(token_imprint)
+
+    def token_check() -> None:
+        verify_token(token.der, token_imprint, trust)
 
     def bare() -> None:
         root = etree.fromstring(document, safe_parser())
@@ -211,14 +231,26 @@ def main() -> None:
     signed_size = len(sign_bytes(document, signer))
     print(f"document: {len(document):,} bytes, signed: {signed_size:,} bytes; ", end="")
     print(f"{args.runs} runs x {args.iterations} iterations, median per document")
-    results: dict[str, list[float]] = {"bare": [], "hub": [], "bytes": [], "outside": []}
+    results: dict[str, list[float]] = {
+        "bare": [],
+        "hub": [],
+        "bytes": [],
+        "outside": [],
+        "token": [],
+    }
     fastest: dict[str, float] = {}
     hub_outside()  # the first document fetches; the runs below see a warm cache
     session.commit()
     fetched_before = server.fetches()
     for run in range(1, args.runs + 1):
         samples = interleaved_samples(
-            {"bare": bare, "hub": hub_in_tree, "bytes": hub_bytes, "outside": hub_outside},
+            {
+                "bare": bare,
+                "hub": hub_in_tree,
+                "bytes": hub_bytes,
+                "outside": hub_outside,
+                "token": hub_with_token,
+            },
             args.iterations,
         )
         m = {n: statistics.median(v) * 1000 for n, v in samples.items()}
@@ -228,11 +260,12 @@ def main() -> None:
         print(
             f"  run {run}: hub {m['hub']:.3f} ms, bare {m['bare']:.3f} ms, "
             f"ratio {m['hub'] / m['bare']:.2f}; outside CA {m['outside']:.3f} ms, "
-            f"ratio {m['outside'] / m['bare']:.2f}; bytes round trip {m['bytes']:.3f} ms"
+            f"ratio {m['outside'] / m['bare']:.2f}; bytes round trip {m['bytes']:.3f} ms; "
+            f"with token {m['token']:.3f} ms"
         )
     assert server.fetches() == fetched_before, "the warm path fetched"
-    hub_ms, bare_ms, bytes_ms, outside_ms = (
-        statistics.median(results[n]) for n in ("hub", "bare", "bytes", "outside")
+    hub_ms, bare_ms, bytes_ms, outside_ms, token_ms = (
+        statistics.median(results[n]) for n in ("hub", "bare", "bytes", "outside", "token")
     )
     cold = median_ms(cold_chain, max(10, args.iterations // 20))
     cold_fetch = median_ms(lambda: cold_outside(False), max(10, args.iterations // 20))
@@ -257,6 +290,12 @@ def main() -> None:
     )
     print(f"outside CA, memo empty, answers fresh in the database: {from_db:.2f} ms")
     print(f"one uncached validation (path building + 2 CRLs): {cold:.2f} ms")
+    print(
+        f"(d) (a) + in-process RFC 3161 token over the SignatureValue: {token_ms:.3f} ms, "
+        f"ratio (d)/(b) {token_ms / bare_ms:.2f}; the token alone {token_ms - hub_ms:.3f} ms"
+    )
+    check = median_ms(token_check, max(20, args.iterations // 5))
+    print(f"one token verification (signature, ESS, EKU, cached TSA chain): {check:.3f} ms")
     session.close()
     engine.dispose()
     server.stop()

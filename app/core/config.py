@@ -109,8 +109,8 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         le=60,
-        description="seconds one fetch of revocation data (CRL, OCSP, caIssuers) may take in "
-        "all, redirects and body included",
+        description="seconds one fetch of revocation data (CRL, OCSP, caIssuers) or of a "
+        "timestamp token may take in all, redirects and body included",
     )
     http_keep_alive: int = Field(default=5, ge=1, description="seconds an idle connection stays")
     http_header_timeout: float = Field(
@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     )
     http_max_connections: int = Field(
         default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
+    )
+    tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 TSA that timestamps every signature; unset: the hub's own TSA "
+        "(/pki/tsa), called in process",
+    )
+    timestamp_lease_seconds: int = Field(
+        default=60, ge=5, description="how long a worker holds a pending timestamp it fetches"
     )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
@@ -130,6 +138,15 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_tsa(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -27,6 +27,11 @@ class Metrics:
             ["route", "outcome"],
             registry=self.registry,
         )
+        self.timestamps_pending = Gauge(
+            "lienthong_timestamps_pending",
+            "Signatures whose RFC 3161 token the worker has yet to fetch (sampled by the worker)",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "lienthong_deliveries_waiting",
             "Deliveries queued or retrying (sampled by the worker)",

@@ -91,6 +91,24 @@ class ValidationRecord(Base):
     report: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+class PendingTimestamp(Base):
+    """A signature whose RFC 3161 token is still to be fetched (TSA_URL set, or the TSA did not
+    answer): written with the document, claimed by a worker under a lease (SPEC 5.2)."""
+
+    __tablename__ = "pending_timestamps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    report: Mapped[str] = mapped_column(ForeignKey("validation_reports.id"), unique=True)
+    imprint: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the SignatureValue
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
 class IdempotencyRecord(Base):
     """The first answer to (client, Idempotency-Key), replayed for the same body."""
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from lxml import etree
 from sqlalchemy.orm import Session
@@ -26,6 +28,7 @@ from app.edxml import EdxmlDocument, ParsedMessage
 from app.edxml.models import Attachment, LazyBase64
 from app.edxml.schema import q
 from app.hub import Hub
+from app.keys.timestamping import TimestampUnavailable
 from app.signing import TrustStore, ValidationReport
 from app.signing.pdf_containers import looks_like_pdf, looks_like_zip
 from app.signing.pdf_signing import PdfSigningError, Timestamper, sign_pdf
@@ -159,16 +162,19 @@ def sign_pdf_attachments(
             element.text = ""
             source.seek(0)
             try:
-                sign_pdf(
+                _sign_one(
                     source,
                     output,
-                    signer=signer,
-                    organ_id=organ_id,
-                    organ_name=organ_name,
-                    trust=trust,
-                    timestamper=timestamper,
-                    when=at,
-                    font=font,
+                    timestamper,
+                    sign=functools.partial(
+                        sign_pdf,
+                        signer=signer,
+                        organ_id=organ_id,
+                        organ_name=organ_name,
+                        trust=trust,
+                        when=at,
+                        font=font,
+                    ),
                 )
             except PdfSigningError as exc:
                 raise Unprocessable(
@@ -192,3 +198,21 @@ def sign_pdf_attachments(
         )
         signed.append(att.content_id)
     return signed
+
+
+def _sign_one(
+    source: IO[bytes],
+    output: IO[bytes],
+    timestamper: Timestamper | None,
+    *,
+    sign: Callable[..., object],
+) -> None:
+    """Sign with the timestamper; a TSA that does not answer never refuses a document
+    (SPEC 5.2), so then the signature is made again without a timestamp (PAdES B-B)."""
+    try:
+        sign(source, output, timestamper=timestamper)
+    except TimestampUnavailable:
+        source.seek(0)
+        output.seek(0)
+        output.truncate()
+        sign(source, output, timestamper=None)

@@ -16,6 +16,7 @@ Business data is read from the parsed tree only after the signature over the who
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +34,7 @@ from app.core.timeutil import utcnow
 from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents import repository as repo
-from app.documents import service, status_rules
+from app.documents import service, status_rules, timestamps
 from app.documents.models import Document, StatusMessage
 from app.documents.pdf_signatures import (
     attachment_verdicts,
@@ -79,6 +80,7 @@ class Submission:
     # sign or verify (large attachment texts held outside the tree meanwhile)
     payloads: DetachedPayloads | None = None
     verdict: ValidationReport | None = None
+    timestamp_imprint: bytes | None = None  # set while the token is pending (worker fetches)
     signed_by_hub: bool = False
     warnings: list[EdxmlWarning] = field(default_factory=list)  # what was accepted liberally
     # store
@@ -204,6 +206,9 @@ def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
         )
         if sub.origin == "api":
             enforce_policy(hub.settings.pdf_signature_policy, sub.verdict)
+        sub.verdict, sub.timestamp_imprint = timestamps.stamp_verdict(
+            session, hub, sub.root, sub.verdict
+        )
         store(session, hub, sub)
 
 
@@ -225,7 +230,7 @@ def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
         organ_id=organ,
         organ_name=sender.name if sender is not None else organ,
         trust=hub.custody.trust_store(session),
-        timestamper=hub.pdf_timestamper,
+        timestamper=hub.pdf_timestamper or functools.partial(hub.timestamps.query, session),
         at=sub.at,
         font=hub.settings.pdf_stamp_font,
     )
@@ -404,7 +409,13 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
             f"{sub.from_organ} already sent {doc.document_id}", code="document.duplicate"
         ) from exc
     sub.document = doc
-    service.keep_report(session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
+    rec = service.keep_report(
+        session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt"
+    )
+    if sub.timestamp_imprint is not None:
+        timestamps.add_pending(
+            session, document=doc.id, report=rec.id, imprint=sub.timestamp_imprint, at=sub.at
+        )
     repo.add_trace(
         session,
         doc.id,

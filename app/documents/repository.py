@@ -99,6 +99,16 @@ def latest_validation(session: Session, document: str) -> tuple[ValidationRecord
     return rec, int(count or 0)
 
 
+def first_validation(session: Session, document: str) -> ValidationRecord | None:
+    """The report kept when the document was accepted (it holds the timestamp token)."""
+    return session.scalars(
+        select(ValidationRecord)
+        .where(ValidationRecord.document == document)
+        .order_by(ValidationRecord.id)
+        .limit(1)
+    ).one_or_none()
+
+
 def list_documents(
     session: Session,
     *,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.clients.service import Principal
 from app.core.errors import Conflict, Forbidden, HubError, NotFound, Unprocessable
+from app.core.ids import new_id
 from app.core.timeutil import iso, utcnow
 from app.delivery import repository as delivery_repo
 from app.delivery import service as delivery
@@ -127,6 +128,7 @@ def keep_report(
 ) -> ValidationRecord:
     data = report.to_dict()
     rec = ValidationRecord(
+        id=new_id(),  # known before the flush: a pending timestamp row points at it
         document=doc.id,
         trigger=trigger,
         indication=report.indication,

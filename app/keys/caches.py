@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from app.core.errors import HubError
 from app.keys.models import CaMaterial, PublishedCrl, RegisteredFingerprint, SigningKey
 from app.signing import pki
+from app.signing.timestamps import TimestampAuthority
 from app.signing.trust import TrustStore
 from app.signing.xmldsig import Signer
 
-ROOT, ISSUING = "root", "issuing"
+ROOT, ISSUING, TSA = "root", "issuing", "tsa"
 TRUST_MEMO_SECONDS = 2.0
 
 
@@ -67,6 +68,7 @@ _LOCK = threading.Lock()
 _SIGNERS: dict[tuple[str, str], Signer] = {}
 _CA_KEYS: dict[tuple[str, str], Any] = {}
 _TRUST: dict[tuple[Any, ...], TrustStore] = {}
+_AUTHORITIES: dict[tuple[str, str], TimestampAuthority] = {}
 _TRUST_MAX = 16
 
 
@@ -78,6 +80,7 @@ class KeyCaches:
         self._pp = hashlib.sha256(passphrase.encode()).hexdigest()
         self._extra_anchors = extra_anchors
         self._memo: tuple[float, TrustStore] | None = None
+        self._tsa_memo: tuple[float, TimestampAuthority] | None = None
 
     # -- decrypted keys ---------------------------------------------------------------------
 
@@ -115,11 +118,33 @@ class KeyCaches:
         with _LOCK:
             _SIGNERS[(sha256, self._pp)] = signer
 
+    def timestamp_authority(self, session: Session) -> TimestampAuthority:
+        """The hub's TSA (key decrypted once per process); its row is read at most every
+        TRUST_MEMO_SECONDS, since the in-process TSA is asked on every signature."""
+        memo = self._tsa_memo
+        if memo is not None and time.monotonic() - memo[0] < TRUST_MEMO_SECONDS:
+            return memo[1]
+        row = session.get(CaMaterial, TSA)
+        if row is None:
+            raise SigningUnavailable("the hub has no TSA yet: run `lienthong pki init`")
+        fp = (hashlib.sha256(row.certificate_pem.encode()).hexdigest(), self._pp)
+        with _LOCK:
+            authority = _AUTHORITIES.get(fp)
+        if authority is None:
+            authority = TimestampAuthority(
+                self.ca_key(row), x509.load_pem_x509_certificate(row.certificate_pem.encode())
+            )
+            with _LOCK:
+                _AUTHORITIES[fp] = authority
+        self._tsa_memo = (time.monotonic(), authority)
+        return authority
+
     # -- trust ------------------------------------------------------------------------------
 
     def invalidate(self) -> None:
         """Forget the memoised trust store (after a revocation or a registration here)."""
         self._memo = None
+        self._tsa_memo = None
 
     def trust_store(self, session: Session) -> TrustStore:
         """The current trust store; memoised for TRUST_MEMO_SECONDS per process. Read only.

@@ -24,15 +24,17 @@ from app.core.db import begin_write
 from app.core.errors import NotFound, SettingError, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
-from app.keys.caches import ISSUING, ROOT, KeyCaches, SigningUnavailable, ca_material
+from app.keys.caches import ISSUING, ROOT, TSA, KeyCaches, SigningUnavailable, ca_material
 from app.keys.models import CaMaterial, PublishedCrl, RevokedCertificate, SigningKey
 from app.signing import pki
+from app.signing.timestamps import TimestampAuthority
 from app.signing.trust import TrustStore
 from app.signing.xmldsig import Signer
 
 CRL_LIFETIME = dt.timedelta(days=7)
 ROOT_CRL_URL = "http://lienthong.local/pki/crl/root"
 ISSUING_CRL_URL = "http://lienthong.local/pki/crl"
+TSA_NAME = "Lienthong Demo TSA"
 CRL_REFRESH_BEFORE = dt.timedelta(days=1)
 """CRLs are republished this long before their nextUpdate."""
 
@@ -122,6 +124,10 @@ class KeyCustody:
         self.caches.ca_key(ca_material(session, ISSUING))
         self.trust_store(session)
 
+    def timestamp_authority(self, session: Session) -> TimestampAuthority:
+        """The hub's own TSA (SPEC 5.2); SigningUnavailable before `lienthong pki init`."""
+        return self.caches.timestamp_authority(session)
+
     def ca_bundle_pem(self, session: Session) -> str:
         rows = [ca_material(session, ISSUING), ca_material(session, ROOT)]
         return "".join(r.certificate_pem for r in rows) + "".join(
@@ -167,6 +173,7 @@ class KeyCustody:
             )
             self.caches.remember_ca_key(_pem(cert), key)
         session.flush()
+        self.ensure_tsa(session, actor=actor)
         audit.record(
             session,
             actor=actor,
@@ -179,6 +186,39 @@ class KeyCustody:
             },
         )
         self.publish_crls(session, actor=actor)
+
+    def ensure_tsa(self, session: Session, *, actor: str) -> bool:
+        """The demo TSA's key and certificate (issued by the issuing CA, critical EKU
+        id-kp-timeStamping), stored encrypted beside the CAs; made once."""
+        if session.get(CaMaterial, TSA) is not None:
+            return False
+        ca = ca_material(session, ISSUING)
+        ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        key, cert = pki.issue_tsa_certificate(
+            self.caches.ca_key(ca), ca_cert, TSA_NAME, crl_url=ISSUING_CRL_URL
+        )
+        session.add(
+            CaMaterial(
+                role=TSA,
+                certificate_pem=_pem(cert),
+                private_key_enc=pki.encrypt_private_key(key, self._passphrase).decode(),
+            )
+        )
+        self.caches.remember_ca_key(_pem(cert), key)
+        self.invalidate()
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="tsa.issued",
+            target_type="ca",
+            target_id=_sha256(cert),
+            details={
+                "subject": cert.subject.rfc4514_string(),
+                "serial": format(cert.serial_number, "x"),
+            },
+        )
+        return True
 
     def issue(
         self, session: Session, organ_id: str, *, actor: str, key_type: str = "rsa"
@@ -381,6 +421,7 @@ class KeyCustody:
     ) -> PkiSummary:
         """Make the CA if needed and a key for every active local organization without one."""
         created = self.init_ca(session, actor=actor)
+        self.ensure_tsa(session, actor=actor)  # databases made before the TSA existed
         have = set(session.scalars(select(SigningKey.organ_id).where(SigningKey.active.is_(True))))
         issued = []
         for org in session.scalars(

@@ -4,11 +4,12 @@ Bytes, keys, certificates, CRLs and trust material in; signed documents and vali
 out. No database, HTTP or filesystem: callers load keys once and hand in what they hold.
 
 - `xmldsig`: `Signer`, `sign_tree`, `sign_bytes`, `parse_document` (enveloped XML-DSig).
-- `report`: `ValidationReport` and its parts, `Policy`, the indications.
+- `report`: `ValidationReport` and its parts (the `TimestampToken` too), `Policy`, the indications.
 - `trust`: `TrustStore` (anchors, CRLs/OCSP, registered fingerprints, the path-validation
   cache) and the bridge to pyhanko-certvalidator.
 - `validation`: `validate`, `validate_bytes`: the run of the SPEC's checks, in order.
-- `pki`: the demo PKI (root, issuing CA, organization certificates, CRLs, key encryption).
+- `pki`: the demo PKI (root, issuing CA, organization and TSA certificates, CRLs, key encryption).
+- `timestamps`: RFC 3161: `build_request`, `TimestampAuthority`, `parse_response`, `verify_token`.
 
 The names below are the package's API for the rest of the hub.
 """

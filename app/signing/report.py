@@ -8,11 +8,13 @@ trust store's cache key.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from cryptography import x509
@@ -302,6 +304,39 @@ class AttachmentVerdict:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TimestampToken:
+    """An RFC 3161 token over the signature's value, as the report keeps it (SPEC 5.2:
+    `timestamp{gen_time, tsa, serial, token_base64}`); `der` is the CMS ContentInfo."""
+
+    gen_time: dt.datetime
+    tsa: str
+    serial: str
+    der: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "granted",
+            "gen_time": _iso(self.gen_time),
+            "tsa": self.tsa,
+            "serial": self.serial,
+            "token_base64": base64.b64encode(self.der).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimestampToken:
+        return cls(
+            gen_time=cast(dt.datetime, _parse_iso(data["gen_time"])),
+            tsa=data["tsa"],
+            serial=data["serial"],
+            der=base64.b64decode(data["token_base64"]),
+        )
+
+
+TIMESTAMP_PENDING: Mapping[str, Any] = MappingProxyType({"status": "pending"})
+"""The report's `timestamp` while the worker still has to fetch the token (SPEC 5.2)."""
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     """The outcome of one validation (SPEC section 5), kept for every check ever made.
@@ -326,6 +361,10 @@ class ValidationReport:
     revocation_data: tuple[RevocationEvidence, ...] = ()
     attachments: tuple[AttachmentVerdict, ...] = ()
     """The PDF attachments' own signatures (SPEC 5.3); they do not change `indication`."""
+    timestamp: TimestampToken | None = None
+    """The RFC 3161 token over the SignatureValue; `best_signature_time` is its gen_time."""
+    timestamp_pending: bool = False
+    """True while the token is still to be fetched (the TSA did not answer yet)."""
 
     @property
     def passed(self) -> bool:
@@ -348,6 +387,15 @@ class ValidationReport:
         `sent_pdf_signed`)."""
         return bool(self.attachments) and all(a.signed_by_organ(organ_id) for a in self.attachments)
 
+    def with_timestamp(self, token: TimestampToken) -> ValidationReport:
+        """This report with its token: the token's time becomes the best signature time."""
+        return dataclasses.replace(
+            self, timestamp=token, timestamp_pending=False, best_signature_time=token.gen_time
+        )
+
+    def with_timestamp_pending(self) -> ValidationReport:
+        return dataclasses.replace(self, timestamp=None, timestamp_pending=True)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: times as ISO 8601 UTC ('Z'), DER as base64."""
         return {
@@ -364,12 +412,20 @@ class ValidationReport:
             "policy": self.policy,
             "revocation_data": [r.to_dict() for r in self.revocation_data],
             "attachments": [a.to_dict() for a in self.attachments],
+            "timestamp": (
+                self.timestamp.to_dict()
+                if self.timestamp is not None
+                else dict(TIMESTAMP_PENDING)
+                if self.timestamp_pending
+                else None
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
         """Inverse of `to_dict`, for reports read back from storage."""
         signed_by = data.get("signed_by")
+        stamp = data.get("timestamp")
         best = _parse_iso(data["best_signature_time"])
         validated = _parse_iso(data["validated_at"])
         assert best is not None and validated is not None
@@ -399,6 +455,12 @@ class ValidationReport:
                 RevocationEvidence.from_dict(r) for r in data.get("revocation_data", ())
             ),
             attachments=tuple(AttachmentVerdict.from_dict(a) for a in data.get("attachments", ())),
+            timestamp=(
+                TimestampToken.from_dict(stamp)
+                if stamp is not None and stamp.get("status") == "granted"
+                else None
+            ),
+            timestamp_pending=stamp is not None and stamp.get("status") == "pending",
         )
 
 

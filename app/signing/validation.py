@@ -106,17 +106,19 @@ def validate(
     at: dt.datetime | None = None,
     policy: Policy = DEFAULT_POLICY,
     payloads: DetachedPayloads | None = None,
+    now: dt.datetime | None = None,
 ) -> ValidationReport:
     """Validate the one signature of an edXML document; never raises on hostile input.
 
-    `at` is the proof-of-existence time the hub knows (its receipt time; default now): the
-    certificate must be valid then and not revoked before then. `expected_organ_id` is the
+    `at` is the proof-of-existence time the hub knows (a timestamp token's gen_time, else its
+    receipt time; default now): the certificate must be valid then and not revoked before
+    then. `now` is when the validation happens (`validated_at`; default the clock). `expected_organ_id` is the
     document's `From` organization. `payloads` are the large attachment texts taken out of this
     tree (`detach_payloads`), if any: the digest covers them. The tree is briefly modified (the
     Signature is detached for the enveloped transform) and restored, so no other thread may
     read it meanwhile.
     """
-    validated_at = _utcnow()
+    validated_at = now or _utcnow()
     if at is None:
         at = validated_at
     elif at.tzinfo is None or at.utcoffset() is None:

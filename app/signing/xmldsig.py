@@ -674,6 +674,21 @@ def find_signatures(root: etree._Element) -> list[etree._Element]:
     return list(root.getroottree().iter("{*}Signature"))
 
 
+def signature_value_of(root: etree._Element) -> bytes | None:
+    """The decoded SignatureValue of the document's one XML-DSig signature (what an RFC 3161
+    timestamp covers, SPEC 5.2); None when there is no such single signature."""
+    signatures = [s for s in find_signatures(root) if s.tag == ds("Signature")]
+    if len(signatures) != 1:
+        return None
+    value = signatures[0].find(ds("SignatureValue"))
+    if value is None:
+        return None
+    try:
+        return decode_base64(value.text, "SignatureValue")
+    except SignatureFormatError:
+        return None
+
+
 def keyinfo_certificates(root: etree._Element) -> list[bytes]:
     """The DER certificates in the KeyInfo of the document's one XML-DSig Signature, without
     judging the signature (for gathering revocation data before validation); none when the

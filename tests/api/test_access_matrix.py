@@ -16,7 +16,7 @@ from tests.factories import document_json
 
 pytestmark = pytest.mark.rolled_back
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root", "/pki/tsa"}
 ROLES = ("system", "admin", "auditor", "reporter")
 
 

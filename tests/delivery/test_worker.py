@@ -260,6 +260,12 @@ def test_inbound_document_lands_once_even_when_update_status_fails(
     doc = client.get(f"{DOCS}/{items[0]['document']}", headers=world.auth("auditor")).json()
     assert doc["to"] == [world.OWN] and doc["signature"]["indication"] == "TOTAL_PASSED"
     assert connector(axis, HUB).get_received_list("edoc") == []
+    # A signature accepted from the axis gets its timestamp too (SPEC 5.2).
+    report = client.get(
+        f"{DOCS}/{items[0]['document']}/validation", headers=world.auth("auditor")
+    ).json()["report"]
+    assert report["timestamp"]["status"] == "granted"
+    assert report["best_signature_time"] == report["timestamp"]["gen_time"]
 
 
 def test_inbound_forgery_is_quarantined_and_answered_02(

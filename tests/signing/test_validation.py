@@ -95,6 +95,7 @@ def test_report_is_json_ready_and_round_trips(demo_pki: Pki, check: Check) -> No
         "policy",
         "revocation_data",
         "attachments",  # the PDF attachments' verdicts (SPEC 5.3); none here
+        "timestamp",
     }
     assert data["attachments"] == []
     assert set(data["signed_by"]) == {"subject", "serial", "issuer", "organ_id"}
