@@ -46,7 +46,9 @@ def _document() -> dict[str, Any]:
     return create_app(settings_).openapi()
 
 
-schema = schemathesis.openapi.from_dict(_document())
+# /pki/tsa takes DER (application/timestamp-query), which schemathesis cannot generate; its
+# own tests (tests/signing, tests/keys) send it requests.
+schema = schemathesis.openapi.from_dict(_document()).exclude(path="/pki/tsa")
 
 
 @pytest.fixture
