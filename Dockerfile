@@ -9,7 +9,8 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-d
 COPY pyproject.toml alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install --no-cache-dir -e . \
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir -e . -e clients/python \
  && useradd --system --home /var/lib/lienthong lienthong \
  && mkdir -p /var/lib/lienthong && chown lienthong /var/lib/lienthong
 USER lienthong

@@ -388,32 +388,38 @@ def mock_vpcp(
 )
 @click.option("--idempotency-key", default=None)
 def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: str | None) -> None:
-    """Submit a document (edXML file, or JSON with --json) to a hub, as a department system."""
+    """Submit a document (edXML file, or JSON with --json) to a hub, as a department system.
+
+    It uses the Python client (lienthong_client, clients/python); the answer (the document,
+    or the problem) is printed as JSON."""
     import httpx
+
+    from lienthong_client import Client, ProblemError
 
     if file is None and sys.stdin.isatty():
         raise click.UsageError(
             "give a FILE, or pipe the document into stdin (`... | lienthong send`)"
         )
     data = file.read_bytes() if file else sys.stdin.buffer.read()
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/json" if as_json else "application/xml",
-    }
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
     try:
-        r = httpx.post(
-            f"{url.rstrip('/')}/api/v1/documents", content=data, headers=headers, timeout=120
-        )
+        document: dict[str, Any] | bytes = json.loads(data) if as_json else data
+    except ValueError as exc:
+        _fail(f"--json given but the input is not JSON ({exc})", EXIT_CONFIG)
+    if as_json and not isinstance(document, dict):
+        _fail("--json takes one JSON object (a document)", EXIT_CONFIG)
+    try:
+        with Client(url, key, timeout=120) as hub:
+            doc = hub.submit(document, idempotency_key=idempotency_key)
+    except ProblemError as exc:
+        if exc.problem.get("code") == "http.error" and "type" not in exc.problem:
+            _fail(f"{url} answered {exc.status} without JSON: is it a Lienthong hub?", EXIT_CONFIG)
+        click.echo(json.dumps(exc.problem, ensure_ascii=False, indent=2))
+        sys.exit(EXIT_REFUSED)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         _fail(f"cannot reach {url}: {exc}", EXIT_CONFIG, "check --url / LIENTHONG_API_URL")
-    try:
-        click.echo(json.dumps(r.json(), ensure_ascii=False, indent=2))
-    except ValueError:
-        _fail(f"{url} answered {r.status_code} without JSON: is it a Lienthong hub?", EXIT_CONFIG)
-    if r.status_code >= 300:
-        sys.exit(1)
+    except ValueError:  # a 2xx that is not the document resource
+        _fail(f"{url} did not answer as a Lienthong hub", EXIT_CONFIG)
+    click.echo(json.dumps(doc.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2))
 
 
 @main.group()

@@ -15,9 +15,11 @@ from app.api import (
     clients,
     dashboard,
     deliveries,
+    docs,
     documents,
     edxml,
     inbox,
+    openapi,
     ops,
     organizations,
     pki,
@@ -48,7 +50,7 @@ API_ROUTERS = (
     audit.router,
     stats.router,
 )
-OTHER_ROUTERS = (ops.router, pki.router, dashboard.router)
+OTHER_ROUTERS = (ops.router, pki.router, dashboard.router, docs.router)
 
 
 def _route_template(request: Request) -> str:
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Provincial document-interchange hub (edXML, QCVN 102:2016)",
         lifespan=lifespan,
+        docs_url=None,  # app/api/docs.py serves /docs and /redoc with their assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = Hub.from_settings(settings)
     app.state.metrics = app.state.hub.metrics
     install_handlers(app)
+    openapi.install(app)
 
     for router in OTHER_ROUTERS:
         app.include_router(router)

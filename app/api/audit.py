@@ -7,13 +7,25 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.api.deps import AuditPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
+from app.api.deps import (
+    AuditPrincipal,
+    Cursor,
+    Limit,
+    OrganIdQuery,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+)
 from app.api.problems import responses
+from app.api.schemas import Page
 from app.audit import service
+from app.audit.schemas import AuditEntryOut, ChainVerdictOut
 from app.core.timeutil import as_utc, iso
 from app.documents import repository as repo
+from app.documents.schemas import Indication, SignatureRow, SignedBy
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -22,14 +34,49 @@ PdfIndication = Literal[
 ]
 
 
-@router.get("/log", responses=responses(401, 403, 422))
+class AuditPage(Page[AuditEntryOut]):
+    pass
+
+
+class SignaturePage(Page[SignatureRow]):
+    pass
+
+
+class HeldRow(BaseModel):
+    """A document from the axis held for lack of revocation data (SPEC 5.1)."""
+
+    held: str
+    state: str
+    axis_doc_id: str
+    document_id: str
+    from_: str = Field(serialization_alias="from")
+    to: list[str]
+    origin: Literal["vpcp"] = "vpcp"
+    held_since: str
+    attempts: int
+    next_attempt_at: str
+    indication: str
+    sub_indication: str | None
+    report: dict[str, Any]
+
+
+class HeldPage(Page[HeldRow]):
+    pass
+
+
+class SignatureListing(Page[SignatureRow | HeldRow]):
+    """`/audit/signatures`: documents with their latest verdict, or with `state=held` the
+    held documents from the axis."""
+
+
+@router.get("/log", response_model=AuditPage, responses=responses(401, 403, 422))
 def audit_log(
     session: SessionDep,
     _: AuditPrincipal,
     since: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> AuditPage:
     after = decode_cursor(cursor)
     rows = service.list_entries(
         session,
@@ -38,36 +85,37 @@ def audit_log(
         limit=limit + 1,
     )
     page = rows[:limit]
-    return {
-        "items": [
-            {
-                "seq": e.seq,
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "target_type": e.target_type,
-                "target_id": e.target_id,
-                "details": json.loads(e.details),
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
+    return AuditPage(
+        items=[
+            AuditEntryOut(
+                seq=e.seq,
+                at=iso(e.at),
+                actor=e.actor,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=e.target_id,
+                details=json.loads(e.details),
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
             for e in page
         ],
-        "next_cursor": encode_cursor(page[-1].seq) if len(rows) > limit else None,
-    }
+        next_cursor=encode_cursor(page[-1].seq) if len(rows) > limit else None,
+    )
 
 
-@router.get("/log/verify", responses=responses(401, 403))
-def audit_verify(session: SessionDep, _: AuditPrincipal) -> dict[str, Any]:
-    return service.verify(session).as_dict()
+@router.get("/log/verify", response_model=ChainVerdictOut, responses=responses(401, 403))
+def audit_verify(session: SessionDep, _: AuditPrincipal) -> ChainVerdictOut:
+    """Recompute the hash chain; `first_broken` names the first entry that does not match."""
+    return ChainVerdictOut.model_validate(service.verify(session).as_dict())
 
 
-@router.get("/signatures", responses=responses(401, 403, 422))
+@router.get("/signatures", response_model=SignatureListing, responses=responses(401, 403, 422))
 def audit_signatures(
     session: SessionDep,
     _: AuditPrincipal,
-    indication: str | None = None,
-    organ_id: str | None = None,
+    indication: Indication | None = None,
+    organ_id: OrganIdQuery = None,
     since: datetime | None = None,
     until: datetime | None = None,
     state: Annotated[
@@ -80,7 +128,7 @@ def audit_signatures(
         PdfIndication | None,
         Query(description="the PDF attachments' verdict (SPEC 5.3); NONE: documents without PDF"),
     ] = None,
-) -> dict[str, Any]:
+) -> SignaturePage | HeldPage:
     """Documents with their latest validation summary, for auditors; `state=held` lists the
     documents from the axis that are held (SPEC 5.1) with their latest report and next attempt."""
     if state == "held":
@@ -97,26 +145,26 @@ def audit_signatures(
     )
     page = rows[:limit]
     counts = repo.report_counts(session, [d.id for d in page])
-    return {
-        "items": [
-            {
-                "document": d.id,
-                "document_id": d.document_id,
-                "from": d.from_organ,
-                "accepted_at": iso(d.accepted_at),
-                "origin": d.origin,
-                "signed_by_hub": d.signed_by_hub,
-                "indication": d.indication,
-                "sub_indication": d.sub_indication,
-                "signed_by": d.signed_by,
-                "pdf_indication": d.pdf_indication,
-                "pdf_signed_by_sender": d.pdf_signed,
-                "reports": counts.get(d.id, 0),
-            }
+    return SignaturePage(
+        items=[
+            SignatureRow(
+                document=d.id,
+                document_id=d.document_id,
+                from_=d.from_organ,
+                accepted_at=iso(d.accepted_at),
+                origin=d.origin,
+                signed_by_hub=d.signed_by_hub,
+                indication=d.indication,
+                sub_indication=d.sub_indication,
+                signed_by=SignedBy.model_validate(d.signed_by) if d.signed_by else None,
+                pdf_indication=d.pdf_indication,
+                pdf_signed_by_sender=d.pdf_signed,
+                reports=counts.get(d.id, 0),
+            )
             for d in page
         ],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
 
 
 def _held(
@@ -126,7 +174,7 @@ def _held(
     until: datetime | None,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> HeldPage:
     rows = repo.held_page(
         session,
         organ_id=organ_id,
@@ -136,24 +184,23 @@ def _held(
         limit=limit + 1,
     )
     page = rows[:limit]
-    return {
-        "items": [
-            {
-                "held": h.id,
-                "state": h.state,
-                "axis_doc_id": h.axis_doc_id,
-                "document_id": h.document_id,
-                "from": h.from_organ,
-                "to": list(h.axis_to),
-                "origin": "vpcp",
-                "held_since": iso(h.held_since),
-                "attempts": h.attempts,
-                "next_attempt_at": iso(h.next_attempt_at),
-                "indication": h.indication,
-                "sub_indication": h.sub_indication,
-                "report": h.report,
-            }
+    return HeldPage(
+        items=[
+            HeldRow(
+                held=h.id,
+                state=h.state,
+                axis_doc_id=h.axis_doc_id,
+                document_id=h.document_id,
+                from_=h.from_organ,
+                to=list(h.axis_to),
+                held_since=iso(h.held_since),
+                attempts=h.attempts,
+                next_attempt_at=iso(h.next_attempt_at),
+                indication=h.indication,
+                sub_indication=h.sub_indication,
+                report=h.report,
+            )
             for h in page
         ],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.api.deps import (
@@ -16,11 +14,16 @@ from app.api.deps import (
     encode_cursor,
 )
 from app.api.problems import responses
+from app.api.schemas import Page
 from app.clients import service
 from app.clients.repository import ClientRepository
 from app.clients.schemas import Caller, ClientCreate, ClientCreated, ClientOut
 
 router = APIRouter(prefix="/clients", tags=["clients"])
+
+
+class ClientPage(Page[ClientOut]):
+    pass
 
 
 @router.post("", status_code=201, response_model=ClientCreated, responses=responses(401, 403, 422))
@@ -31,16 +34,16 @@ def create_client(
     return ClientCreated(**service.to_out(client).model_dump(), api_key=key)
 
 
-@router.get("", responses=responses(401, 403))
+@router.get("", response_model=ClientPage, responses=responses(401, 403, 422))
 def list_clients(
     session: SessionDep, _: AdminPrincipal, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
+) -> ClientPage:
     rows = ClientRepository(session).list(after=decode_cursor(cursor), limit=limit + 1)
     page = rows[:limit]
-    return {
-        "items": [service.to_out(c).model_dump() for c in page],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+    return ClientPage(
+        items=[service.to_out(c) for c in page],
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
 
 
 @router.delete("/{client_id}", response_model=ClientOut, responses=responses(401, 403, 404))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.clients.schemas import Role
@@ -41,7 +42,22 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+#: The OpenAPI `securitySchemes` entry (the Authorize button of /docs). It checks nothing
+#: itself: the gate (app/api/gate.py) already did, and `get_principal` reads its verdict.
+API_KEY = HTTPBearer(
+    scheme_name="ApiKey",
+    bearerFormat="API key",
+    description="`Authorization: Bearer <api key>`: the key `POST /clients` or "
+    "`lienthong clients create` printed once",
+    auto_error=False,
+)
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY)] = None,
+) -> Principal:
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):  # the gate (app/api/gate.py) found none
         header = request.headers.get("authorization")
@@ -108,4 +124,19 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size, at most 500")]
+ORGAN_ID_PATTERN = r"^[0-9A-Z]+(\.[0-9A-Z]+)*$"
+
+
+def organ_id_query(description: str = "an OrganId (QCVN 102)", alias: str | None = None) -> Any:
+    """An OrganId filter: a malformed one is 422 naming the parameter, never an empty page."""
+    return Query(
+        alias=alias,
+        max_length=35,
+        pattern=ORGAN_ID_PATTERN,
+        description=description,
+        examples=["000.00.01.H39"],
+    )
+
+
+OrganIdQuery = Annotated[str | None, organ_id_query()]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 
-from app.api.body import BodyDep
+from app.api import openapi
+from app.api.body import BodyDep, parse_json
 from app.api.deps import (
     AUDIT,
     Authorize,
     Cursor,
     Limit,
+    OrganIdQuery,
     SessionDep,
     decode_cursor,
     encode_cursor,
+    organ_id_query,
 )
 from app.api.problems import binary, responses
+from app.api.schemas import Page
 from app.clients.service import Principal
-from app.core.errors import HubError, NotFound, Unprocessable
+from app.core.errors import HubError, NotFound
 from app.core.timeutil import as_utc, iso
 from app.documents import pipeline, service, statuses
 from app.documents import repository as repo
-from app.documents.schemas import StatusIn
+from app.documents.schemas import (
+    DocumentOut,
+    SignatureReport,
+    StatusIn,
+    StatusOut,
+    TraceEventOut,
+    TraceOut,
+    ValidationOut,
+)
 from app.edxml import EdxmlDocument, ParsedMessage, parse_file
 from app.edxml.models import is_mime_type
 from app.hub import Hub
@@ -36,15 +47,22 @@ DocumentReader = Annotated[Principal, Authorize("system", "admin", "auditor").de
 Submitter = Annotated[Principal, Authorize("system").dep()]
 Auditor = Annotated[Principal, AUDIT.dep()]
 
-EDXML_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/xml": {"schema": {"type": "string", "description": "an edXML message"}},
-            "application/json": {"schema": {"type": "object", "description": "EdxmlDocument"}},
-        },
-    }
-}
+DOCUMENT_BODY = openapi.request_body(
+    EdxmlDocument,
+    xml="an edXML document (QCVN 102:2016); without a ds:Signature the hub signs it",
+    json_example=openapi.DOCUMENT_JSON_EXAMPLE,
+)
+STATUS_BODY = openapi.request_body(
+    StatusIn, xml="an edXML status message (MessageHeader with StatusCode, no body)"
+)
+
+
+class DocumentPage(Page[DocumentOut]):
+    pass
+
+
+class StatusPage(Page[StatusOut]):
+    pass
 
 
 def _hub(request: Request) -> Hub:
@@ -52,25 +70,11 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-def json_model(raw: bytes) -> EdxmlDocument:
-    try:
-        return EdxmlDocument.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = [
-            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise Unprocessable(
-            "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]),
-            code="edxml.invalid",
-            extra={"errors": errors},
-        ) from None
-
-
 @router.post(
     "",
     status_code=202,
-    openapi_extra=EDXML_BODY,
+    response_model=DocumentOut,
+    openapi_extra=DOCUMENT_BODY,
     responses=responses(401, 403, 409, 413, 415, 422, 503),
 )
 def submit_document(
@@ -91,7 +95,9 @@ def submit_document(
 
     def parse() -> ParsedMessage:
         if body.is_json:
-            return service.parsed_from_json(json_model(body.read()))
+            return service.parsed_from_json(
+                parse_json(EdxmlDocument, body.read(), code="edxml.invalid")
+            )
         if body.is_xml:
             return body.parse_edxml(hub.settings.max_edxml_bytes)
         raise HubError(
@@ -122,39 +128,48 @@ def submit_document(
     )
 
 
-@router.get("", responses=responses(401, 403, 422))
+@router.get("", response_model=DocumentPage, responses=responses(401, 403, 422))
 def list_documents(
     session: SessionDep,
     principal: DocumentReader,
     direction: Literal["sent", "received"] | None = None,
-    organ_id: str | None = None,
+    organ_id: OrganIdQuery = None,
+    document_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=2000,
+            description="an edXML DocumentId: the documents filed under it that you may see",
+            examples=["000.00.01.H39,2026/11/20,123/UBND-VX"],
+        ),
+    ] = None,
+    from_: Annotated[str | None, organ_id_query("the sender's OrganId", alias="from")] = None,
     since: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> DocumentPage:
     rows = service.list_documents(
         session,
         principal,
         direction=direction,
         organ_id=organ_id,
+        document_id=document_id,
+        from_organ=from_,
         since=as_utc(since) if since else None,
         after=decode_cursor(cursor),
         limit=limit + 1,
     )
     page = rows[:limit]
-    return {
-        "items": [
-            d.model_dump(mode="json", by_alias=True)
-            for d in service.page_out(session, page, principal)
-        ],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+    return DocumentPage(
+        items=service.page_out(session, page, principal),
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
 
 
-@router.get("/{id}", responses=responses(401, 403, 404))
-def get_document(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
+@router.get("/{id}", response_model=DocumentOut, responses=responses(401, 403, 404))
+def get_document(id: str, session: SessionDep, principal: DocumentReader) -> DocumentOut:
     doc = service.get_visible(session, principal, id)
-    return service.to_out(session, doc, principal).model_dump(mode="json", by_alias=True)
+    return service.to_out(session, doc, principal)
 
 
 @router.get(
@@ -211,44 +226,40 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback.strip() or 'attachment'}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.get("/{id}/trace", responses=responses(401, 403, 404))
-def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
+@router.get("/{id}/trace", response_model=TraceOut, responses=responses(401, 403, 404))
+def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> TraceOut:
     doc = service.get_visible(session, principal, id)
     events = service.visible_trace(session, doc, principal)
-    return {
-        "document": doc.id,
-        "items": [
-            {
-                "at": iso(e.at),
-                "event": e.event,
-                "organ_id": e.organ_id,
-                "delivery": e.delivery,
-                "detail": e.detail,
-            }
+    return TraceOut(
+        document=doc.id,
+        items=[
+            TraceEventOut(
+                at=iso(e.at),
+                event=e.event,
+                organ_id=e.organ_id,
+                delivery=e.delivery,
+                detail=e.detail,
+            )
             for e in events
         ],
-    }
+    )
 
 
 @router.post(
     "/{id}/statuses",
     status_code=202,
-    openapi_extra=EDXML_BODY,
+    response_model=StatusOut,
+    openapi_extra=STATUS_BODY,
     responses=responses(401, 403, 404, 409, 413, 415, 422),
 )
 def post_status(
     id: str, request: Request, principal: Submitter, body: BodyDep, session: SessionDep
-) -> dict[str, Any]:
+) -> StatusOut:
     hub = _hub(request)
 
     def parse() -> StatusIn | ParsedMessage:
         if body.is_json:
-            try:
-                return StatusIn.model_validate_json(body.read())
-            except ValidationError as exc:
-                raise Unprocessable(
-                    str(exc.errors(include_url=False)[0]["msg"]), code="request.invalid"
-                ) from None
+            return parse_json(StatusIn, body.read())
         if body.is_xml:
             return body.parse_edxml(hub.settings.max_edxml_bytes)
         raise HubError(
@@ -258,34 +269,37 @@ def post_status(
         )
 
     status = statuses.report_from_api(session, hub, principal, id, parse)
-    return statuses.status_out(status).model_dump(mode="json", by_alias=True)
+    return statuses.status_out(status)
 
 
-@router.get("/{id}/statuses", responses=responses(401, 403, 404))
-def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
+@router.get("/{id}/statuses", response_model=StatusPage, responses=responses(401, 403, 404))
+def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> StatusPage:
     doc = service.get_visible(session, principal, id)
     rows = statuses.list_statuses(session, doc, principal)
-    return {
-        "items": [statuses.status_out(s).model_dump(mode="json", by_alias=True) for s in rows],
-        "next_cursor": None,
-    }
+    return StatusPage(items=[statuses.status_out(s) for s in rows], next_cursor=None)
 
 
-@router.get("/{id}/validation", responses=responses(401, 403, 404))
-def get_validation(id: str, session: SessionDep, principal: DocumentReader) -> dict[str, Any]:
+@router.get("/{id}/validation", response_model=ValidationOut, responses=responses(401, 403, 404))
+def get_validation(id: str, session: SessionDep, principal: DocumentReader) -> ValidationOut:
     doc = service.get_visible(session, principal, id)
     rec, count = repo.latest_validation(session, doc.id)
     if rec is None:
         raise NotFound("no validation report", code="validation.not_found")
-    return {"id": rec.id, "trigger": rec.trigger, "reports": count, "report": rec.report}
+    return ValidationOut(
+        id=rec.id,
+        trigger=rec.trigger,
+        reports=count,
+        report=SignatureReport.model_validate(rec.report),
+    )
 
 
-@router.post("/{id}/validation", responses=responses(401, 403, 404))
-def revalidate(
-    id: str, request: Request, session: SessionDep, principal: Auditor
-) -> dict[str, Any]:
+@router.post("/{id}/validation", response_model=ValidationOut, responses=responses(401, 403, 404))
+def revalidate(id: str, request: Request, session: SessionDep, principal: Auditor) -> ValidationOut:
+    """Validate the stored document again now; the new report is kept beside the old."""
     from app.documents.validation import revalidate as run
 
     doc = service.get_visible(session, principal, id)
     rec = run(session, _hub(request), doc, actor=principal.actor)
-    return {"id": rec.id, "trigger": rec.trigger, "report": rec.report}
+    return ValidationOut(
+        id=rec.id, trigger=rec.trigger, report=SignatureReport.model_validate(rec.report)
+    )

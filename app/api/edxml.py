@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
+from app.api import openapi
 from app.api.body import BodyDep
 from app.api.deps import AnyPrincipal, SessionDep
 from app.api.problems import responses
@@ -15,6 +15,7 @@ from app.core.errors import HubError
 from app.core.timeutil import utcnow
 from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
 from app.documents.pipeline import verify_signature
+from app.documents.schemas import ValidateOut
 from app.edxml import EdxmlError, interop, outcome_summary, validate_file, validate_message
 
 router = APIRouter(prefix="/edxml", tags=["edxml"])
@@ -22,17 +23,15 @@ router = APIRouter(prefix="/edxml", tags=["edxml"])
 
 @router.post(
     "/validate",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/xml": {"schema": {"type": "string"}}},
-        }
-    },
+    response_model=ValidateOut,
+    openapi_extra=openapi.xml_body("an edXML document or status message"),
     responses=responses(401, 403, 413, 422),
 )
 def validate_edxml(
     request: Request, _: AnyPrincipal, body: BodyDep, session: SessionDep
-) -> JSONResponse:
+) -> ValidateOut:
+    """Check a message without sending it: `valid` is what submitting it would meet, its
+    signature included; `hub_signs` says the hub would sign it (no XML-DSig signature)."""
     hub = request.app.state.hub
     limit = hub.settings.max_edxml_bytes
     outcome = (
@@ -49,6 +48,7 @@ def validate_edxml(
         raise EdxmlError(first.code, first.detail, first.status, first.line, first.column)
     result: dict[str, Any] = outcome_summary(outcome)
     signature = None
+    signed = False
     if outcome.parsed is not None:
         message = outcome.parsed.message
         # What submission would do: the SDK's placeholder goes, real signatures are judged.
@@ -73,10 +73,10 @@ def validate_edxml(
             signature = dataclasses.replace(report, attachments=pdfs).to_dict()
         except HubError:
             signature = None
-        if interop.has_any_signature(outcome.parsed.root) and not (
-            signature and signature["indication"] == "TOTAL_PASSED"
-        ):
+        signed = interop.has_any_signature(outcome.parsed.root)
+        if signed and not (signature and signature["indication"] == "TOTAL_PASSED"):
             result["valid"] = False
             result["errors"].append(interop.signature_refused(signature))
     result["signature"] = signature
-    return JSONResponse(result)
+    result["hub_signs"] = outcome.parsed is not None and not signed
+    return ValidateOut.model_validate(result)

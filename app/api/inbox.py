@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from app.api.deps import Cursor, Limit, SessionDep, SystemPrincipal, decode_cursor, encode_cursor
+from app.api.deps import (
+    Cursor,
+    Limit,
+    OrganIdQuery,
+    SessionDep,
+    SystemPrincipal,
+    decode_cursor,
+    encode_cursor,
+)
 from app.api.problems import binary, responses
+from app.api.schemas import Page
 from app.core.timeutil import iso
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -16,21 +25,29 @@ from app.documents import repository as documents_repo
 from app.documents import service as documents
 from app.documents import statuses
 from app.documents.models import Document, StatusMessage
-from app.documents.schemas import AckIn, InboxItem
+from app.documents.schemas import AckIn, AckOut, InboxItem, InboxState
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
 
-STATE_FILTER = {
+#: The filter takes the states items show, plus `pending` (= available) and `all`.
+StateFilter = Literal["pending", "available", "acknowledged", "rejected", "all"]
+STATE_FILTER: dict[str, tuple[InboxState, ...]] = {
     "pending": ("available",),
+    "available": ("available",),
     "acknowledged": ("acknowledged",),
     "rejected": ("rejected",),
     "all": ("available", "acknowledged", "rejected"),
 }
 
 
+class InboxPage(Page[InboxItem]):
+    pass
+
+
 def _item(d: Delivery, doc: Document, status: StatusMessage | None) -> InboxItem:
     return InboxItem(
         id=d.id,
+        organ_id=d.organ_id,
         document=d.document,
         document_id=doc.document_id,
         message_type="status" if d.kind == "status" else "document",
@@ -38,21 +55,25 @@ def _item(d: Delivery, doc: Document, status: StatusMessage | None) -> InboxItem
         status_code=status.code if status else None,
         from_=status.from_organ if status else doc.from_organ,
         subject=doc.subject,
-        state=d.state,
+        state=d.state,  # an inbox lists only the states above
         available_at=iso(d.available_at),
         revoked=d.revoked,
     )
 
 
-@router.get("", responses=responses(401, 403, 422))
+@router.get("", response_model=InboxPage, responses=responses(401, 403, 422))
 def list_inbox(
     session: SessionDep,
     principal: SystemPrincipal,
-    organ_id: str | None = None,
-    state: Literal["pending", "acknowledged", "rejected", "all"] = "pending",
+    organ_id: OrganIdQuery = None,
+    state: Annotated[
+        StateFilter,
+        Query(description="the state items show; `pending` is `available`; `all` is every one"),
+    ] = "pending",
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> InboxPage:
+    """Messages waiting for the organizations this client serves (or one of them), oldest first."""
     organs = [organ_id] if organ_id else sorted(principal.organ_ids)
     if organ_id and organ_id not in principal.organ_ids:
         organs = []  # another organization's inbox looks empty, not forbidden
@@ -73,10 +94,9 @@ def list_inbox(
         session, [d.message_id for d in page if d.kind == "status"]
     )
     items = [_item(d, docs[d.document], status_rows.get(d.message_id)) for d in page]
-    return {
-        "items": [i.model_dump(mode="json", by_alias=True) for i in items],
-        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
-    }
+    return InboxPage(
+        items=items, next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None
+    )
 
 
 @router.get(
@@ -91,11 +111,14 @@ def inbox_edxml(
     return FileResponse(request.app.state.hub.blobs.path(blob), media_type="application/xml")
 
 
-@router.post("/{delivery_id}/ack", responses=responses(401, 403, 404, 409, 422))
+@router.post(
+    "/{delivery_id}/ack", response_model=AckOut, responses=responses(401, 403, 404, 409, 422)
+)
 def ack(
     delivery_id: str, body: AckIn, request: Request, session: SessionDep, principal: SystemPrincipal
-) -> dict[str, Any]:
+) -> AckOut:
+    """`done` sends status 01 to the sender; acknowledging twice is harmless."""
     d = statuses.acknowledge(
         session, request.app.state.hub, principal, delivery_id, body.result, body.reason
     )
-    return {"id": d.id, "state": d.state, "acked_at": iso(d.acked_at)}
+    return AckOut(id=d.id, state=d.state, acked_at=iso(d.acked_at))

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import SessionDep
 from app.api.readiness import run_checks
+from app.api.schemas import Health, Readiness
 from app.core.metrics import Metrics
 from app.core.timeutil import utcnow
 from app.documents.repository import held_count, operations_gauges
@@ -17,12 +18,16 @@ from app.documents.repository import held_count, operations_gauges
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "something is not ready"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"description": "something is not ready", "model": Readiness}},
+)
 def readyz(request: Request) -> JSONResponse:
     results = run_checks(request.app)
     failing = [name for name, r in results.items() if not r["ok"]]
@@ -33,7 +38,11 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request, session: SessionDep) -> Response:
     m: Metrics = request.app.state.metrics
     gauges = operations_gauges(session)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import (
@@ -12,15 +12,26 @@ from app.api.deps import (
     AnyPrincipal,
     Cursor,
     Limit,
+    OrganIdQuery,
     SessionDep,
     decode_cursor,
     encode_cursor,
 )
 from app.api.problems import responses
+from app.api.schemas import Page
 from app.core.timeutil import iso
 from app.directory import service
 from app.directory.repository import OrganizationRepository
-from app.directory.schemas import OrganizationCreate, OrganizationOut, OrganizationWrite, Route
+from app.directory.schemas import (
+    FingerprintOut,
+    FingerprintRemoved,
+    OrganizationCreate,
+    OrganizationOut,
+    OrganizationPatch,
+    OrganizationPut,
+    Route,
+    WebhookSecretOut,
+)
 from app.keys.schemas import KeyChange, KeyRevoke
 from app.keys.service import (
     certificate_info,
@@ -32,7 +43,11 @@ from app.keys.service import (
 router = APIRouter(prefix="/organizations", tags=["directory"])
 
 
-@router.get("", responses=responses(401, 403, 422))
+class OrganizationPage(Page[OrganizationOut]):
+    pass
+
+
+@router.get("", response_model=OrganizationPage, responses=responses(401, 403, 422))
 def list_organizations(
     session: SessionDep,
     principal: AnyPrincipal,
@@ -40,8 +55,8 @@ def list_organizations(
     limit: Limit = 50,
     route: Route | None = None,
     active: bool | None = None,
-    parent_id: str | None = Query(default=None),
-) -> dict[str, Any]:
+    parent_id: OrganIdQuery = None,
+) -> OrganizationPage:
     rows = OrganizationRepository(session).list(
         after=decode_cursor(cursor),
         limit=limit + 1,
@@ -50,10 +65,10 @@ def list_organizations(
         parent_id=parent_id,
     )
     page = rows[:limit]
-    return {
-        "items": [service.to_out(o, show_url=principal.role == "admin").model_dump() for o in page],
-        "next_cursor": encode_cursor(page[-1].organ_id) if len(rows) > limit else None,
-    }
+    return OrganizationPage(
+        items=[service.to_out(o, show_url=principal.role == "admin") for o in page],
+        next_cursor=encode_cursor(page[-1].organ_id) if len(rows) > limit else None,
+    )
 
 
 @router.get("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))
@@ -93,12 +108,13 @@ def create_organization(
 )
 def update_organization(
     organ_id: str,
-    body: OrganizationWrite,
+    body: OrganizationPut,
     request: Request,
     session: SessionDep,
     principal: AdminPrincipal,
 ) -> OrganizationOut:
-    org = service.update_organization(
+    """Replace the organization. What GET answered may be sent back as it is."""
+    org = service.put_organization(
         session,
         organ_id,
         body,
@@ -108,6 +124,39 @@ def update_organization(
     # An organization that becomes local holds a key from then on.
     request.app.state.hub.custody.ensure_key(session, organ_id, actor=principal.actor)
     return service.to_out(org, certificate_info_for(session, organ_id), reveal_secret=True)
+
+
+@router.patch(
+    "/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404, 422)
+)
+def patch_organization(
+    organ_id: str,
+    body: OrganizationPatch,
+    request: Request,
+    session: SessionDep,
+    principal: AdminPrincipal,
+) -> OrganizationOut:
+    """Change only the fields sent."""
+    org = service.patch_organization(
+        session,
+        organ_id,
+        body,
+        actor=principal.actor,
+        allow_private_push=request.app.state.settings.webhook_allow_private,
+    )
+    return service.to_out(org, certificate_info_for(session, organ_id), reveal_secret=True)
+
+
+@router.get(
+    "/{organ_id}/webhook-secret",
+    response_model=WebhookSecretOut,
+    responses=responses(401, 403, 404),
+)
+def webhook_secret(
+    organ_id: str, session: SessionDep, principal: AdminPrincipal
+) -> WebhookSecretOut:
+    """The push organization's Standard Webhooks secret (docs/WEBHOOKS.md); audited."""
+    return service.reveal_webhook_secret(session, organ_id, actor=principal.actor)
 
 
 @router.delete("/{organ_id}", response_model=OrganizationOut, responses=responses(401, 403, 404))
@@ -127,6 +176,7 @@ class FingerprintIn(BaseModel):
 @router.post(
     "/{organ_id}/certificates",
     status_code=201,
+    response_model=FingerprintOut,
     responses=responses(401, 403, 404, 409, 422),
 )
 def register_certificate(
@@ -135,20 +185,26 @@ def register_certificate(
     request: Request,
     session: SessionDep,
     principal: AdminPrincipal,
-) -> dict[str, Any]:
+) -> FingerprintOut:
     """Bind a certificate without organizationIdentifier to this organization (SPEC 5)."""
     row = register_fingerprint(session, organ_id, body.sha256, actor=principal.actor)
     request.app.state.hub.custody.invalidate()
-    return {"organ_id": row.organ_id, "sha256": row.sha256, "created_at": iso(row.created_at)}
+    return FingerprintOut(organ_id=row.organ_id, sha256=row.sha256, created_at=iso(row.created_at))
 
 
-@router.delete("/{organ_id}/certificates/{sha256}", responses=responses(401, 403, 404))
+@router.delete(
+    "/{organ_id}/certificates/{sha256}",
+    response_model=FingerprintRemoved,
+    responses=responses(401, 403, 404),
+)
 def unregister_certificate(
     organ_id: str, sha256: str, request: Request, session: SessionDep, principal: AdminPrincipal
-) -> dict[str, Any]:
+) -> FingerprintRemoved:
     unregister_fingerprint(session, organ_id, sha256, actor=principal.actor)
     request.app.state.hub.custody.invalidate()
-    return {"organ_id": organ_id, "sha256": sha256.replace(":", "").lower(), "registered": False}
+    return FingerprintRemoved(
+        organ_id=organ_id, sha256=sha256.replace(":", "").lower(), registered=False
+    )
 
 
 @router.post(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.deps import SessionDep
+from app.api.problems import BYTES
 from app.keys.caches import SigningUnavailable
 from app.signing.timestamps import MAX_REQUEST_BYTES, rejection
 
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/pki", tags=["pki"])
 
 
 @router.get(
-    "/ca", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
+    "/ca", response_class=Response, responses={200: {"content": {"application/x-pem-file": BYTES}}}
 )
 def ca_bundle(request: Request, session: SessionDep) -> Response:
     pem = request.app.state.hub.custody.ca_bundle_pem(session)
@@ -22,7 +23,7 @@ def ca_bundle(request: Request, session: SessionDep) -> Response:
 
 
 @router.get(
-    "/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": BYTES}}}
 )
 def crl(request: Request, session: SessionDep) -> Response:
     return Response(
@@ -31,7 +32,9 @@ def crl(request: Request, session: SessionDep) -> Response:
 
 
 @router.get(
-    "/crl/root", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/crl/root",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": BYTES}}},
 )
 def root_crl(request: Request, session: SessionDep) -> Response:
     return Response(
@@ -55,9 +58,9 @@ async def timestamp_query(request: Request) -> bytes | None:
 @router.post(
     "/tsa",
     response_class=Response,
-    responses={200: {"content": {TIMESTAMP_REPLY: {}}}},
+    responses={200: {"content": {TIMESTAMP_REPLY: BYTES}}},
     openapi_extra={
-        "requestBody": {"content": {"application/timestamp-query": {}}, "required": True}
+        "requestBody": {"content": {"application/timestamp-query": BYTES}, "required": True}
     },
 )
 def timestamp(

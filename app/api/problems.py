@@ -29,35 +29,22 @@ _TITLES = {
     503: "Service unavailable",
 }
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "instance": {"type": "string"},
-    },
-}
-
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem answers a route can give."""
-    return {
-        s: {
-            "description": _TITLES.get(s, "Error"),
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
-        }
-        for s in statuses
-    }
+    # The content (problem+json, the `Problem` schema) is filled in by app/api/openapi.py.
+    return {s: {"description": _TITLES.get(s, "Error")} for s in statuses}
 
 
 def problem_response(error: HubError, request: Request) -> JSONResponse:
     headers = error.headers() | ({"WWW-Authenticate": "Bearer"} if error.status == 401 else {})
+    body = error.problem(instance=request.url.path)
+    if error.status == 422 and not body.get("errors"):
+        # Every 422 names what it refused (SPEC 4); a refusal about the whole request is
+        # located at the body.
+        body["errors"] = [{"loc": ["body"], "msg": error.detail}]
     return JSONResponse(
-        error.problem(instance=request.url.path),
+        body,
         status_code=error.status,
         media_type=PROBLEM_JSON,
         headers=headers or None,
@@ -71,9 +58,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EdxmlError)
     async def _edxml_error(request: Request, exc: EdxmlError) -> JSONResponse:
-        extra: dict[str, Any] = {"line": exc.line, "column": exc.column}
-        if len(exc.errors) > 1:
-            extra["errors"] = [e.as_dict() for e in exc.errors]
+        extra: dict[str, Any] = {
+            "line": exc.line,
+            "column": exc.column,
+            "errors": [edxml_field_error(e) for e in exc.errors],
+        }
         error = HubError(exc.detail, code=exc.code, status=exc.status, extra=extra)
         error.title = "edXML refused"
         return problem_response(error, request)
@@ -95,6 +84,17 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): like every
+            # other refused input, a 422 naming the body.
+            error = HubError(
+                "the body is not JSON (UTF-8)",
+                code="request.invalid",
+                status=422,
+                extra={"errors": [{"loc": ["body"], "msg": "the body is not JSON (UTF-8)"}]},
+            )
+            error.title = _TITLES[422]
+            return problem_response(error, request)
         codes = {404: "not_found", 405: "method_not_allowed"}
         error = HubError(
             str(exc.detail), code=codes.get(exc.status_code, "http.error"), status=exc.status_code
@@ -110,8 +110,18 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(error, request)
 
 
+def edxml_field_error(error: EdxmlError) -> dict[str, Any]:
+    """An edXML refusal as an `errors[]` item: `loc` is the body (and its line when known),
+    with the codec's own `code`, `line` and `column` kept beside `msg`."""
+    loc: list[str | int] = ["body"] if error.line is None else ["body", f"line {error.line}"]
+    return {"loc": loc, "msg": error.detail} | error.as_dict()
+
+
+BYTES: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+
+
 def binary(media_type: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route answering bytes of `media_type`, plus its problems."""
-    out: dict[int | str, dict[str, Any]] = {200: {"content": {media_type: {}}}}
+    out: dict[int | str, dict[str, Any]] = {200: {"content": {media_type: BYTES}}}
     out.update(responses(*statuses))
     return out

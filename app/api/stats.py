@@ -8,9 +8,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import SessionDep, StatsPrincipal
+from app.api.deps import OrganIdQuery, SessionDep, StatsPrincipal
 from app.api.problems import responses
 from app.stats import reports
+from app.stats.schemas import InactiveOut, InterchangeOut, ReportOut
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -21,7 +22,7 @@ def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {
         200: {
             "description": "JSON, or CSV (UTF-8 with BOM) when the request sends Accept: text/csv",
-            "content": {"application/json": {}, CSV: {"schema": {"type": "string"}}},
+            "content": {CSV: {"schema": {"type": "string"}}},
         }
     }
     out.update(responses(*statuses))
@@ -47,7 +48,7 @@ Since = Query(default=None, description="first day, inclusive (local date); defa
 Until = Query(default=None, description="last day, inclusive (local date); default today")
 
 
-@router.get("/interchange", responses=_answers(401, 403, 404, 422))
+@router.get("/interchange", response_model=InterchangeOut, responses=_answers(401, 403, 404, 422))
 def interchange(
     request: Request,
     session: SessionDep,
@@ -55,7 +56,7 @@ def interchange(
     since: date | None = Since,
     until: date | None = Until,
     granularity: Literal["day", "month", "quarter", "year"] = "month",
-    organ_id: str | None = None,
+    organ_id: OrganIdQuery = None,
 ) -> Any:
     """Every counter of SPEC 9 per organization and period (periods in Asia/Ho_Chi_Minh)."""
     start, end = reports.default_range(since, until)
@@ -75,7 +76,7 @@ def interchange(
     )
 
 
-@router.get("/inactive", responses=_answers(401, 403, 422))
+@router.get("/inactive", response_model=InactiveOut, responses=_answers(401, 403, 422))
 def inactive(
     request: Request,
     session: SessionDep,
@@ -88,15 +89,12 @@ def inactive(
     items = reports.inactive(session, since=start, until=end)
     if _wants_csv(request):
         return _csv(reports.inactive_csv(items), f"inactive-{start}-{end}.csv")
-    return {
-        "since": start.isoformat(),
-        "until": end.isoformat(),
-        "items": items,
-        "next_cursor": None,
-    }
+    return JSONResponse(
+        {"since": start.isoformat(), "until": end.isoformat(), "items": items, "next_cursor": None}
+    )
 
 
-@router.get("/report", responses=_answers(401, 403, 422))
+@router.get("/report", response_model=ReportOut, responses=_answers(401, 403, 422))
 def report(
     request: Request,
     session: SessionDep,

@@ -58,12 +58,16 @@ def record(
     """
     if not session.info.get(HOOKED):
         raise RuntimeError("audit.record on a session without install_session_hooks")
+    # Bounded to its column: an entry about a refused input (which may carry a long id) must
+    # not fail the transaction that keeps the refusal on record; details hold the whole id.
+    target_id = target_id[:TARGET_ID_LENGTH]
     text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     pending = session.info.setdefault(_PENDING, [])
     pending.append((utcnow(), actor, action, target_type, target_id, text))
 
 
 _PENDING = "audit_pending"
+TARGET_ID_LENGTH = 200  # AuditEntry.target_id
 HOOKED = "lienthong.audit_hooked"
 
 

@@ -11,7 +11,14 @@ ROLES: tuple[Role, ...] = ("system", "admin", "auditor", "reporter")
 
 
 class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "QLVB Sở Tài chính", "role": "system", "organ_ids": ["000.00.03.H39"]}
+            ]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Role
@@ -28,7 +35,7 @@ class ClientOut(BaseModel):
 
 
 class ClientCreated(ClientOut):
-    api_key: str
+    api_key: str = Field(description="shown once: only its hash is kept")
 
 
 class Caller(BaseModel):

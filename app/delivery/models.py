@@ -6,6 +6,7 @@ Also the trace of each document's journey, which the outbox writes as it goes.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,7 +16,7 @@ from app.core.ids import new_id
 from app.core.timeutil import utcnow
 
 # queued -> sending -> delivered | available -> acknowledged | rejected; retrying; dead
-STATES = (
+DeliveryState = Literal[
     "queued",
     "sending",
     "retrying",
@@ -24,7 +25,8 @@ STATES = (
     "acknowledged",
     "rejected",
     "dead",
-)
+]
+STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
 
 
 class Delivery(Base):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import webhooks
+from app.core.db import begin_write
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import iso
 from app.directory.models import Organization
@@ -16,9 +18,13 @@ from app.directory.push_targets import check_push_url
 from app.directory.repository import OrganizationRepository
 from app.directory.schemas import (
     CertificateInfo,
+    DeliverySetting,
     OrganizationCreate,
     OrganizationOut,
+    OrganizationPatch,
+    OrganizationPut,
     OrganizationWrite,
+    WebhookSecretOut,
 )
 
 
@@ -30,9 +36,10 @@ def to_out(
     show_url: bool = True,
 ) -> OrganizationOut:
     """`show_url` is for admins: a push URL tells other clients where the receivers live."""
-    delivery: dict[str, str | None] = {"mode": org.delivery_mode}
-    if org.delivery_mode == "push" and show_url:
-        delivery["url"] = org.delivery_url
+    delivery = DeliverySetting(
+        mode="push" if org.delivery_mode == "push" else "pull",
+        url=org.delivery_url if org.delivery_mode == "push" and show_url else None,
+    )
     return OrganizationOut(
         organ_id=org.organ_id,
         name=org.name,
@@ -157,6 +164,99 @@ def update_organization(
             details=changed,
         )
     return org
+
+
+def check_read_only(organ_id: str, org: Organization, data: OrganizationPut) -> None:
+    """A PUT may carry what GET answered; its read-only fields must agree with the entry."""
+    if data.organ_id is not None and data.organ_id != organ_id:
+        raise Unprocessable(
+            f"organ_id {data.organ_id} is not the one in the path ({organ_id})",
+            code="organization.invalid",
+            extra={"errors": [{"loc": ["body", "organ_id"], "msg": "must match the path"}]},
+        )
+    if data.level is not None and data.level != org.level:
+        raise Unprocessable(
+            f"level is derived from the OrganId ({org.level}), not set",
+            code="organization.invalid",
+            extra={"errors": [{"loc": ["body", "level"], "msg": f"the level is {org.level}"}]},
+        )
+
+
+def put_organization(
+    session: Session,
+    organ_id: str,
+    data: OrganizationPut,
+    *,
+    actor: str,
+    allow_private_push: bool = False,
+) -> Organization:
+    check_read_only(organ_id, get_organization(session, organ_id), data)
+    write = OrganizationWrite.model_validate(
+        data.model_dump(include=set(OrganizationWrite.model_fields))
+    )
+    return update_organization(
+        session, organ_id, write, actor=actor, allow_private_push=allow_private_push
+    )
+
+
+def patch_organization(
+    session: Session,
+    organ_id: str,
+    changes: OrganizationPatch,
+    *,
+    actor: str,
+    allow_private_push: bool = False,
+) -> Organization:
+    """Only the fields sent change; the result is checked as a whole, as a PUT would be."""
+    org = get_organization(session, organ_id)
+    current: dict[str, Any] = {
+        "name": org.name,
+        "parent_id": org.parent_id,
+        "email": org.email,
+        "address": org.address,
+        "route": org.route,
+        "delivery": {"mode": org.delivery_mode, "url": org.delivery_url},
+        "active": org.active,
+    }
+    if current["delivery"]["url"] is None:
+        del current["delivery"]["url"]
+    merged = current | changes.model_dump(exclude_unset=True, mode="json")
+    try:
+        write = OrganizationWrite.model_validate(merged)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "; ".join(str(e["msg"]) for e in exc.errors()),
+            code="organization.invalid",
+            extra={
+                "errors": [
+                    {"loc": ["body", *e["loc"]], "msg": e["msg"]}
+                    for e in exc.errors(include_url=False, include_input=False)
+                ]
+            },
+        ) from None
+    return update_organization(
+        session, organ_id, write, actor=actor, allow_private_push=allow_private_push
+    )
+
+
+def reveal_webhook_secret(session: Session, organ_id: str, *, actor: str) -> WebhookSecretOut:
+    """The push secret, for an admin configuring the receiver; each reading is audited."""
+    org = get_organization(session, organ_id)
+    if org.delivery_mode != "push" or not org.webhook_secret or not org.delivery_url:
+        raise NotFound(
+            f"{organ_id} takes pull delivery: it has no webhook secret",
+            code="organization.no_webhook",
+        )
+    begin_write(session)  # a GET that leaves an audit entry
+    audit.record(
+        session,
+        actor=actor,
+        action="organization.webhook_secret_read",
+        target_type="organization",
+        target_id=organ_id,
+        details={},
+    )
+    return WebhookSecretOut(organ_id=organ_id, url=org.delivery_url, secret=org.webhook_secret)
 
 
 def deactivate_organization(session: Session, organ_id: str, *, actor: str) -> Organization:

@@ -117,9 +117,16 @@ def list_documents(
     since: datetime | None,
     after: str | None,
     limit: int,
+    document_id: str | None = None,
+    from_organ: str | None = None,
 ) -> list[Document]:
-    """Documents sent by or delivered to `organs` (all documents when empty), by id."""
+    """Documents sent by or delivered to `organs` (all documents when empty), by id; with
+    `document_id` (and `from_organ`) only those filed under that edXML DocumentId."""
     stmt = select(Document).order_by(Document.id).limit(limit)
+    if document_id is not None:
+        stmt = stmt.where(Document.document_id == document_id)
+    if from_organ is not None:
+        stmt = stmt.where(Document.from_organ == from_organ)
     if after:
         stmt = stmt.where(Document.id > after)
     if since:

@@ -247,7 +247,10 @@ def list_documents(
     since: datetime | None,
     after: str | None,
     limit: int,
+    document_id: str | None = None,
+    from_organ: str | None = None,
 ) -> list[Document]:
+    """Documents the caller may see: a system's are those its organizations sent or received."""
     if principal.role == "system":
         organs = set(principal.organ_ids)
         if organ_id:
@@ -257,7 +260,14 @@ def list_documents(
     else:
         organs = {organ_id} if organ_id else set()
     return repo.list_documents(
-        session, organs=organs, direction=direction, since=since, after=after, limit=limit
+        session,
+        organs=organs,
+        direction=direction,
+        since=since,
+        after=after,
+        limit=limit,
+        document_id=document_id,
+        from_organ=from_organ,
     )
 
 

@@ -382,4 +382,8 @@ def signature_refused(report: dict[str, Any] | None) -> dict[str, Any]:
     else:
         sub = report.get("sub_indication")
         detail = f"the signature is {report.get('indication')}" + (f" ({sub})" if sub else "")
+    detail += (
+        ": submitting it would be refused (422 signature.invalid). Remove the Signature element"
+        " and the hub signs it with the sender organization's key"
+    )
     return {"code": "signature.invalid", "detail": detail, "line": None, "column": None}

@@ -52,6 +52,10 @@ MAX_PLACE = 150
 MAX_APPENDIX = 250
 MAX_ATTACHMENT_NAME = 200
 MAX_ORGAN_ID = 35
+# Ours too: what the hub files a document under (DocumentId, "number/notation") has to fit
+# its columns; real codes are a few dozen characters.
+MAX_CODE_PART = 99  # CodeNumber, CodeNotation: "number/notation" stays within 200
+MAX_DOCUMENT_ID = 300
 
 STATUS_CODES: tuple[str, ...] = ("01", "02", "03", "04", "05", "06", "13", "15", "16")
 StatusCodeLiteral = Literal["01", "02", "03", "04", "05", "06", "13", "15", "16"]
@@ -130,8 +134,9 @@ def _check_organ_id(value: str) -> str:
     if not organ_id_is_valid(value):
         raise PydanticCustomError(
             "organ_id",
-            "{value!r} is not an OrganId (at most 35 characters of 0-9 A-Z in dot-separated groups)",
-            {"value": value[:60]},
+            # pydantic fills `{value}` with str(value) and knows no `!r`: quote it here.
+            "{value} is not an OrganId (at most 35 characters of 0-9 A-Z in dot-separated groups)",
+            {"value": repr(value[:60])},
         )
     return value
 
@@ -191,8 +196,8 @@ def _check_mime_type(value: str) -> str:
     if not is_mime_type(value):
         raise PydanticCustomError(
             "mime_type",
-            "{value!r} is not a media type (type/subtype with optional ;name=value parameters)",
-            {"value": value[:60]},
+            "{value} is not a media type (type/subtype with optional ;name=value parameters)",
+            {"value": repr(value[:60])},
         )
     return value
 
@@ -211,6 +216,9 @@ PlaceText = Annotated[str, _strip_each(MAX_PLACE), AfterValidator(_xml_chars)]
 OptPlaceText = Annotated[PlaceText | None, BeforeValidator(_blank_to_none)]
 AppendixText = Annotated[str, _strip_each(MAX_APPENDIX), AfterValidator(_xml_chars)]
 AttachmentNameText = Annotated[str, _strip_each(MAX_ATTACHMENT_NAME), AfterValidator(_xml_chars)]
+CodeText = Annotated[str, _strip_each(MAX_CODE_PART), AfterValidator(_xml_chars)]
+DocumentIdText = Annotated[str, _strip_each(MAX_DOCUMENT_ID), AfterValidator(_xml_chars)]
+OptDocumentIdText = Annotated[DocumentIdText | None, BeforeValidator(_blank_to_none)]
 OrganId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_organ_id)]
 OptOrganId = Annotated[OrganId | None, BeforeValidator(_blank_to_none)]
 EdxmlDate = Annotated[date, BeforeValidator(_slash_date_in)]
@@ -249,8 +257,8 @@ class Organization(_Model):
 class Code(_Model):
     """Số / ký hiệu: the number and notation of the document (both part of DocumentId)."""
 
-    code_number: Text
-    code_notation: Text
+    code_number: CodeText
+    code_notation: CodeText
 
 
 class PromulgationInfo(_Model):
@@ -493,7 +501,7 @@ class EdxmlDocument(_Model):
 
     from_: Organization = Field(alias="from")
     to: list[Organization]
-    document_id: OptText = None
+    document_id: OptDocumentIdText = None
     code: Code
     promulgation_info: PromulgationInfo
     document_type: DocumentType | None = None

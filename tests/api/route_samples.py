@@ -37,6 +37,12 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda w: f"/api/v1/organizations/{w.OWN2}",
         json=lambda w: {"name": "Sở Tài chính", "parent_id": w.PROVINCE},
     ),
+    ("PATCH", "/api/v1/organizations/{organ_id}"): Sample(
+        lambda w: f"/api/v1/organizations/{w.OWN2}", json=lambda w: {"email": "stc@example.vn"}
+    ),
+    ("GET", "/api/v1/organizations/{organ_id}/webhook-secret"): Sample(
+        lambda w: f"/api/v1/organizations/{w.ctx['push_org']}/webhook-secret"
+    ),
     ("DELETE", "/api/v1/organizations/{organ_id}"): Sample(
         lambda w: f"/api/v1/organizations/{w.OWN2}"
     ),

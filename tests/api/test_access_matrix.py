@@ -93,7 +93,9 @@ def _documents(client: Any, world: World, sessions: Any) -> None:
     world.ctx["own_item"] = items.json()["items"][0]["id"]
     from sqlalchemy import select
 
+    from app.core.webhooks import new_secret
     from app.delivery.models import Delivery
+    from app.directory.models import Organization
 
     with sessions() as s:
         world.ctx["foreign_item"] = s.scalars(
@@ -109,6 +111,13 @@ def _documents(client: Any, world: World, sessions: Any) -> None:
         dead.state = "dead"
         world.ctx["dead_item"] = dead.id
         s.commit()
+    with sessions() as s:
+        push = s.get(Organization, world.FOREIGN)
+        assert push is not None
+        push.delivery_mode, push.delivery_url = "push", "https://qlvb.example.vn/hook"
+        push.webhook_secret = new_secret()
+        s.commit()
+    world.ctx["push_org"] = world.FOREIGN
     world.ctx["fingerprint"] = "cd" * 32
     r = client.post(
         f"/api/v1/organizations/{world.OWN}/certificates",
