@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEntry, AuditHead
 from app.clients.models import ApiClient, client_organizations
+from app.core.blobs import Blob, BlobChunk
 from app.core.db import Base
 from app.delivery.models import AxisReceipt, Delivery, TraceEvent, WorkerHeartbeat
 from app.directory.models import Organization
@@ -26,6 +27,8 @@ __all__ = [
     "AuditHead",
     "AxisReceipt",
     "Base",
+    "Blob",
+    "BlobChunk",
     "CaMaterial",
     "Delivery",
     "Document",

@@ -175,7 +175,9 @@ class Worker:
             blob, sender = doc.blob, doc.from_organ
         org = s.get(Organization, c.organ_id)
         assert org is not None
-        return sinks.Job(c, self.hub.blobs.read(blob), sender, org.delivery_url, org.webhook_secret)
+        return sinks.Job(
+            c, self.hub.blobs.read(s, blob), sender, org.delivery_url, org.webhook_secret
+        )
 
 
 def make_axis(hub: Hub) -> AxisConnector | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from app.api.deps import Cursor, Limit, SessionDep, SystemPrincipal, decode_cursor, encode_cursor
-from app.api.problems import binary, responses
+from app.api.problems import binary, edxml_response, responses
 from app.core.timeutil import iso
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -88,7 +88,7 @@ def inbox_edxml(
     delivery_id: str, request: Request, session: SessionDep, principal: SystemPrincipal
 ) -> Response:
     blob = documents.inbox_blob(session, delivery_id, principal.organ_ids)
-    return FileResponse(request.app.state.hub.blobs.path(blob), media_type="application/xml")
+    return edxml_response(request.app.state.hub.blobs.open(session, blob))
 
 
 @router.post("/{delivery_id}/ack", responses=responses(401, 403, 404, 409, 422))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.blobs import file_chunks
 from app.core.errors import PROBLEM_JSON, HubError
 from app.edxml import EdxmlError
 
@@ -108,6 +109,15 @@ def install_handlers(app: FastAPI) -> None:
         error = HubError("an internal error occurred", code="internal", status=500)
         error.title = "Internal error"
         return problem_response(error, request)
+
+
+def edxml_response(fh: BinaryIO) -> StreamingResponse:
+    """A stored edXML message (a file from the blob store, closed once sent)."""
+    size = fh.seek(0, 2)
+    fh.seek(0)
+    return StreamingResponse(
+        file_chunks(fh), media_type="application/xml", headers={"Content-Length": str(size)}
+    )
 
 
 def binary(media_type: str, *statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     Field,
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
     )
     http_max_connections: int = Field(
         default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
+    )
+    blob_store: Literal["auto", "database", "directory"] = Field(
+        default="auto",
+        description="where edXML bytes are kept: auto = in the database with PostgreSQL (every "
+        "process on every machine reaches them), in DATA_DIR/blobs with SQLite",
     )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"

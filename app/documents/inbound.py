@@ -228,7 +228,7 @@ def _quarantine(
         response_for=[],
         attachments=[],
         origin="vpcp",
-        blob=hub.blobs.put(data),
+        blob=hub.blobs.put(s, data),
         size=len(data),
         quarantined=True,
         accepted_at=utcnow(),

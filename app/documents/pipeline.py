@@ -308,7 +308,9 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
     begin_write(session)
     msg = sub.message
     assert sub.verdict is not None
-    sub.blob, sub.size = hub.blobs.put_writer(lambda out: serialize_to(sub.root, out, sub.payloads))
+    sub.blob, sub.size = hub.blobs.put_writer(
+        session, lambda out: serialize_to(sub.root, out, sub.payloads)
+    )
     doc = Document(
         document_id=msg.effective_document_id,
         from_organ=sub.from_organ,

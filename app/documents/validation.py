@@ -17,7 +17,8 @@ from app.signing.validation import validate
 
 
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
-    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
+    with hub.blobs.as_path(session, doc.blob) as path:
+        parsed = parse_file(path, max_bytes=hub.settings.max_edxml_bytes)
     report = validate(
         parsed.root,
         expected_organ_id=doc.from_organ,
