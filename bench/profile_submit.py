@@ -99,14 +99,17 @@ def main() -> None:
 
     app = create_app(Settings())
     kinds: collections.Counter[str] = collections.Counter()
+    last: list[str] = []  # the statements of the last submission
 
     @event.listens_for(app.state.engine, "before_cursor_execute")
     def _count(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, many: bool) -> None:
         kinds[statement.lstrip().split(None, 1)[0].upper() + (" (many)" if many else "")] += 1
+        last.append(" ".join(statement.split())[:150])
 
     @event.listens_for(app.state.engine, "commit")
     def _commit(_c: Any) -> None:
         kinds["COMMIT"] += 1
+        last.append("COMMIT")
 
     # Everything on this thread, so that cProfile sees the handlers too: what FastAPI and the
     # gate would run in worker threads is run inline (one request at a time anyway).
@@ -127,6 +130,7 @@ def main() -> None:
             t0 = time.perf_counter()
             prof.enable()
             for doc in docs[20:]:
+                last.clear()
                 r = await client.post("/api/v1/documents", content=doc, headers=headers)
                 assert r.status_code == 202, r.text
             prof.disable()
@@ -141,6 +145,9 @@ def main() -> None:
         f"SQL per submission: {total / n:.1f} round trips: "
         + ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
     )
+    print("the last submission's statements:")
+    for line in last:
+        print("   ", line)
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
     total_tt = stats.total_tt  # type: ignore[attr-defined]

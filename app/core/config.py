@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
     )
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=1.0,
+        description="seconds an API key's lookup is reused; a revocation acts within it "
+        "(at once in the process that revoked); 0 = every request looks it up",
+    )
     blob_store: Literal["auto", "database", "directory"] = Field(
         default="auto",
         description="where edXML bytes are kept: auto = in the database with PostgreSQL (every "
