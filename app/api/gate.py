@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.clients.service import PrincipalCache, authenticate
+from app.clients.service import Principal, PrincipalCache, authenticate
 from app.core.db import read_first
 from app.core.errors import PROBLEM_JSON, AuthMissing, HubError
 from app.core.security import hash_api_key
@@ -122,7 +122,7 @@ class Gate:
         if token is None:
             raise AuthMissing("send Authorization: Bearer <api key>")
 
-        def lookup() -> Any:
+        def lookup() -> Principal:
             return authenticate(session, token)
 
         read_first(session)  # reads only: no SQLite write lock while authenticating

@@ -28,8 +28,10 @@ from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import begin_write, commit_despite, read_first
 from app.core.errors import Conflict, HubError, PayloadTooLarge, Unprocessable
+from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import service as delivery
+from app.delivery.models import Delivery
 from app.directory.models import Organization
 from app.documents import repository as repo
 from app.documents import service
@@ -76,6 +78,8 @@ class Submission:
     blob: str = ""
     size: int = 0
     document: Document | None = None
+    # route
+    deliveries: list[Delivery] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.actor = self.actor or (
@@ -139,9 +143,9 @@ def submit_from_api(
         refuse(session, principal, parsed, exc)
         raise
     doc = route_and_record(session, sub)
-    body = service.to_out(session, doc, principal, warnings=sub.warnings).model_dump(
-        mode="json", by_alias=True
-    )
+    body = service.to_out(
+        session, doc, principal, deliveries=sub.deliveries, warnings=sub.warnings
+    ).model_dump(mode="json", by_alias=True)
     service.remember(session, principal, idempotency_key, request_hash, 202, body)
     return Answer(202, body, document=doc)
 
@@ -312,6 +316,7 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
         session, lambda out: serialize_to(sub.root, out, sub.payloads)
     )
     doc = Document(
+        id=new_id(),  # known before the flush: the report and trace go in with the row
         document_id=msg.effective_document_id,
         from_organ=sub.from_organ,
         business_type=msg.business_type,
@@ -333,14 +338,14 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
         accepted_at=sub.at,
     )
     session.add(doc)
+    service.keep_report(session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
     try:
-        session.flush()
+        session.flush()  # the row with its report and trace (one batch of inserts)
     except IntegrityError as exc:
         raise Conflict(
             f"{sub.from_organ} already sent {doc.document_id}", code="document.duplicate"
         ) from exc
     sub.document = doc
-    service.keep_report(session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
     repo.add_trace(
         session,
         doc.id,
@@ -365,7 +370,7 @@ def route(session: Session, sub: Submission) -> None:
     doc, msg = sub.document, sub.message
     assert doc is not None
     pending = str(msg.business_type) if msg.business_type in (1, 2) else None
-    delivery.enqueue(
+    sub.deliveries = delivery.enqueue(
         session,
         kind="document",
         document=doc.id,
@@ -373,6 +378,7 @@ def route(session: Session, sub: Submission) -> None:
         recipients=sub.recipients,
         pending_change=pending,
     )
+    sub.deliveries.sort(key=lambda d: d.organ_id)  # as `deliveries_of` lists them
     for t in sub.revoke_targets:
         for d in delivery.deliveries_of(session, t.id):
             d.revoked = True
