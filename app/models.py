@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
-from app.audit.models import AuditEntry, AuditHead
+from app.audit.models import AuditEntry, AuditHead, AuditPending
 from app.clients.models import ApiClient, client_organizations
 from app.core.blobs import Blob, BlobChunk
 from app.core.db import Base
@@ -19,12 +19,13 @@ from app.keys.models import (
     RevokedCertificate,
     SigningKey,
 )
-from app.stats.models import StatsDaily, StatsMonthly
+from app.stats.models import StatsDaily, StatsDelta, StatsMonthly
 
 __all__ = [
     "ApiClient",
     "AuditEntry",
     "AuditHead",
+    "AuditPending",
     "AxisReceipt",
     "Base",
     "Blob",
@@ -39,6 +40,7 @@ __all__ = [
     "RevokedCertificate",
     "SigningKey",
     "StatsDaily",
+    "StatsDelta",
     "StatsMonthly",
     "StatusMessage",
     "TraceEvent",

@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.connectors.vpcp import AxisConnector
+from app.core import sequencer
 from app.core.db import read_first, unit_of_work
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
@@ -70,8 +71,11 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due."""
+        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due,
+        and what a crashed process left to the sequencer (audit entries, counter deltas)."""
         self.heartbeat()
+        with self.sessions() as s:
+            sequencer.settle_for(s)
         self.refresh_crls()
         busy = self.deliver_batch() > 0
         if (

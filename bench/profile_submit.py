@@ -31,33 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import RECIPIENT, SENDER, make_documents, setup_database  # noqa: E402
-
-
-def unsigned_documents(n: int) -> list[bytes]:
-    from app.edxml import EdxmlDocument, build_document_tree, serialize
-
-    filler = os.urandom(11_000)
-    out = []
-    for i in range(n):
-        body = {
-            "from": {"organ_id": SENDER, "organ_name": "Sở Nội vụ tỉnh Nghệ An"},
-            "to": [{"organ_id": RECIPIENT}],
-            "code": {"code_number": str(i + 1), "code_notation": "SNV-PROF"},
-            "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-26"},
-            "subject": "V/v báo cáo tình hình triển khai liên thông văn bản điện tử năm 2026",
-            "content": "Nội dung công văn: đề nghị các cơ quan, đơn vị phối hợp thực hiện. " * 4,
-            "attachments": [
-                {
-                    "content_id": "cid:1",
-                    "name": "cong-van.pdf",
-                    "content_type": "application/pdf",
-                    "data": filler,
-                }
-            ],
-        }
-        out.append(serialize(build_document_tree(EdxmlDocument.model_validate(body))))
-    return out
+from bench.throughput import make_documents, setup_database  # noqa: E402
 
 
 def main() -> None:
@@ -83,11 +57,7 @@ def main() -> None:
     subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
     keys = json.loads((work / "demo-keys.json").read_text())
     auth = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
-    docs = (
-        make_documents(url, "bench-passphrase", args.count + 20)
-        if args.signed
-        else unsigned_documents(args.count + 20)
-    )
+    docs = make_documents(url, "bench-passphrase", args.count + 20, signed=args.signed)
     os.environ.update(env)
 
     import anyio.to_thread

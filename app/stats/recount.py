@@ -27,7 +27,7 @@ from app.stats.counters import (
     status_contribution,
 )
 from app.stats.listener import apply
-from app.stats.models import MONTHLY_TABLE, STATS_TABLE
+from app.stats.models import DELTAS_TABLE, MONTHLY_TABLE, STATS_TABLE
 
 BATCH = 5000
 
@@ -113,26 +113,38 @@ def recount(conn: Connection, progress: Progress | None = None) -> Tally:
     return tally
 
 
+def _pending(conn: Connection, tally: Tally, *, months: bool) -> Tally:
+    """Add the committed deltas the sequencer has not folded yet (PostgreSQL)."""
+    for r in _stream(conn, select(DELTAS_TABLE)):
+        m = r._mapping
+        day = date(m["year"], m["month"], 1) if months else m["day"]
+        for c in COLUMNS:
+            if m[c]:
+                tally.add(m["organ_id"], day, c, int(m[c]))
+    return tally
+
+
 def stored(conn: Connection) -> Tally:
-    """What stats_daily holds now, as a tally."""
+    """What stats_daily holds now (with the deltas not yet folded in), as a tally."""
     tally = Tally()
     for r in _stream(conn, select(STATS_TABLE)):
         m = r._mapping
         for c in COLUMNS:
             if m[c]:
                 tally.add(m["organ_id"], m["day"], c, int(m[c]))
-    return tally
+    return _pending(conn, tally, months=False)
 
 
 def stored_months(conn: Connection) -> Tally:
-    """What stats_monthly holds now, keyed by the first day of each month."""
+    """What stats_monthly holds now (with the deltas not yet folded in), keyed by the first
+    day of each month."""
     tally = Tally()
     for r in _stream(conn, select(MONTHLY_TABLE)):
         m = r._mapping
         for c in COLUMNS:
             if m[c]:
                 tally.add(m["organ_id"], date(m["year"], m["month"], 1), c, int(m[c]))
-    return tally
+    return _pending(conn, tally, months=True)
 
 
 @dataclass(frozen=True)
@@ -170,15 +182,18 @@ def differences(conn: Connection, progress: Progress | None = None) -> list[Diff
 
 
 def lock_counters(conn: Connection) -> None:
-    """On PostgreSQL, hold off committers (their upserts wait) while the counters are rebuilt."""
+    """On PostgreSQL, hold off committers (their deltas wait) while the counters are rebuilt."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE stats_daily, stats_monthly IN EXCLUSIVE MODE")
+        conn.exec_driver_sql(
+            "LOCK TABLE stats_deltas, stats_daily, stats_monthly IN EXCLUSIVE MODE"
+        )
 
 
 def rebuild(conn: Connection, progress: Progress | None = None) -> int:
     """Replace every counter with a recount, in the caller's transaction; returns rows written."""
     lock_counters(conn)
     tally = recount(conn, progress)
+    conn.execute(delete(DELTAS_TABLE))  # committed before the lock: in the recount already
     conn.execute(delete(STATS_TABLE))
     conn.execute(delete(MONTHLY_TABLE))
     return apply(conn, tally)

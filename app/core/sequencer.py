@@ -1,0 +1,84 @@
+"""One sequencer for work that many transactions hand over instead of locking a shared row.
+
+On PostgreSQL, a transaction that appends to the audit chain or changes the statistics
+counters does not lock the chain's head or the counter rows (every submission would wait for
+the previous one's COMMIT, fsync included, on the same rows). It writes its entries and
+counter deltas to append-only tables, in its own transaction, so they commit or roll back with
+its data; after its COMMIT, `settle` takes one advisory lock and moves everything pending into
+place in one short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with
+`register`). Whoever holds the lock settles what every committed transaction left, so under
+load one settle covers many requests; what a crash leaves pending is settled by the next one
+(any request, each worker round, `audit verify`, `stats check`, the reports).
+
+On SQLite (one writer at a time anyway) nothing is deferred: the entries are linked and the
+counters upserted in the writing transaction, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("app.sequencer")
+
+#: pg_advisory_xact_lock key of the sequencer ("lien").
+LOCK_KEY = 0x6C69656E
+_PENDING = "lienthong.sequencer.pending"
+_HOOKED = "lienthong.sequencer.hooked"
+_folds: list[Callable[[Connection], object]] = []
+
+
+def deferred(session: Session) -> bool:
+    """True where appends are left to the sequencer (PostgreSQL)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def register(fold: Callable[[Connection], object]) -> None:
+    """A step of `settle`, run under the lock on its connection (idempotent)."""
+    if fold not in _folds:
+        _folds.append(fold)
+
+
+def mark(session: Session) -> None:
+    """This session's transaction left work for the sequencer: settle after its COMMIT."""
+    session.info[_PENDING] = True
+
+
+def settle(engine: Engine) -> None:
+    """Move everything committed and pending into place (PostgreSQL; a no-op elsewhere)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        for fold in _folds:
+            fold(conn)
+
+
+def settle_for(session: Session) -> None:
+    """`settle` on the session's database, before reading what the sequencer writes."""
+    bind = session.get_bind()
+    settle(bind.engine if isinstance(bind, Connection) else bind)
+
+
+def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the transaction's own COMMIT is still to come
+    if not session.info.pop(_PENDING, False):
+        return
+    try:
+        settle_for(session)
+    except Exception:  # committed already: the next settle takes what is left
+        log.exception("settling the audit chain and the counters failed; will retry")
+
+
+def install(sessions: sessionmaker[Session]) -> None:
+    """Settle after each COMMIT of this factory's sessions that left work (idempotent)."""
+    if sessions.kw.get("info", {}).get(_HOOKED):
+        return
+    # The mark is not dropped on rollback: a SAVEPOINT's rollback fires `after_rollback` too,
+    # while the work flushed before it still commits. A needless settle costs no fsync.
+    event.listen(sessions, "after_commit", _after_commit)
+    sessions.configure(info=(sessions.kw.get("info") or {}) | {_HOOKED: True})
