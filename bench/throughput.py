@@ -233,6 +233,11 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument(
+        "--hub-pythonpath",
+        help="run the hub (and `lienthong demo`) from another checkout, e.g. the code before a "
+        "change, for before/after numbers taken in the same minutes",
+    )
     args = ap.parse_args()
 
     bare_per_s, bare_ms = bare_rate()
@@ -252,6 +257,8 @@ def main() -> None:
         "LIENTHONG_READYZ_REQUIRES_WORKER": "false",
         "LIENTHONG_RATE_LIMIT_PER_MINUTE": "0",  # measure the hub, not its throttle
     }
+    if args.hub_pythonpath:
+        env["PYTHONPATH"] = args.hub_pythonpath
     lt = str(Path(sys.executable).with_name("lienthong"))
     subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
     keys = json.loads((work / "demo-keys.json").read_text())
