@@ -75,7 +75,7 @@ class Worker:
         and what a crashed process left to the sequencer (audit entries, counter deltas)."""
         self.heartbeat()
         with self.sessions() as s:
-            sequencer.settle_for(s)
+            sequencer.settle_for(s, wait=False)
         self.refresh_crls()
         busy = self.deliver_batch() > 0
         if (

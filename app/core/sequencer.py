@@ -4,11 +4,14 @@ On PostgreSQL, a transaction that appends to the audit chain or changes the stat
 counters does not lock the chain's head or the counter rows (every submission would wait for
 the previous one's COMMIT, fsync included, on the same rows). It writes its entries and
 counter deltas to append-only tables, in its own transaction, so they commit or roll back with
-its data; after its COMMIT, `settle` takes one advisory lock and moves everything pending into
-place in one short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with
+its data; after its COMMIT, `settle` tries one advisory lock and moves everything pending into place in
+one short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with
 `register`). Whoever holds the lock settles what every committed transaction left, so under
-load one settle covers many requests; what a crash leaves pending is settled by the next one
-(any request, each worker round, `audit verify`, `stats check`, the reports).
+load one settle covers many requests, and a committer that finds the lock taken goes on
+without waiting; what is still pending (that case, or a crash) is settled by the next one
+(any commit, each worker round) and always before it is read (`audit verify` and the audit
+list wait for the lock; `stats check` counts the pending deltas in its snapshot; the reports
+wait for the lock).
 
 On SQLite (one writer at a time anyway) nothing is deferred: the entries are linked and the
 counters upserted in the writing transaction, as before.
@@ -47,20 +50,30 @@ def mark(session: Session) -> None:
     session.info[_PENDING] = True
 
 
-def settle(engine: Engine) -> None:
-    """Move everything committed and pending into place (PostgreSQL; a no-op elsewhere)."""
+def settle(engine: Engine, *, wait: bool = True) -> bool:
+    """Move everything committed and pending into place (PostgreSQL; a no-op elsewhere).
+
+    `wait=False` gives up at once when another process is settling (it takes what this one
+    left, or the next settle does): committers and workers never queue behind each other.
+    Returns whether it settled."""
     if engine.dialect.name != "postgresql":
-        return
+        return True
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        if wait:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        elif not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
+        ).scalar():
+            return False
         for fold in _folds:
             fold(conn)
+    return True
 
 
-def settle_for(session: Session) -> None:
-    """`settle` on the session's database, before reading what the sequencer writes."""
+def settle_for(session: Session, *, wait: bool = True) -> bool:
+    """`settle` on the session's database (before reading what the sequencer writes: wait)."""
     bind = session.get_bind()
-    settle(bind.engine if isinstance(bind, Connection) else bind)
+    return settle(bind.engine if isinstance(bind, Connection) else bind, wait=wait)
 
 
 def _after_commit(session: Session) -> None:
@@ -69,7 +82,7 @@ def _after_commit(session: Session) -> None:
     if not session.info.pop(_PENDING, False):
         return
     try:
-        settle_for(session)
+        settle_for(session, wait=False)
     except Exception:  # committed already: the next settle takes what is left
         log.exception("settling the audit chain and the counters failed; will retry")
 
