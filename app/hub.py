@@ -1,4 +1,5 @@
-"""What a process holds besides the database: settings, the blob store and key custody."""
+"""What a process holds besides the database: settings, the blob store, key custody and the
+revocation service."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.core.blobs import BlobStore, DatabaseBlobStore, DirectoryBlobStore
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
+from app.revocation.service import Revocation
 
 
 class ConfigurationError(RuntimeError):
@@ -87,6 +89,8 @@ class Hub:
     blobs: BlobStore
     custody: KeyCustody
     metrics: Metrics = field(default_factory=Metrics)
+    revocation: Revocation = field(default_factory=Revocation)
+    """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -94,4 +98,5 @@ class Hub:
             settings=settings,
             blobs=blob_store(settings),
             custody=KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors),
+            revocation=Revocation(settings.fetch_timeout),
         )

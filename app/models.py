@@ -19,6 +19,7 @@ from app.keys.models import (
     RevokedCertificate,
     SigningKey,
 )
+from app.revocation.models import RevocationAnswer
 from app.stats.models import StatsDaily, StatsDelta, StatsMonthly
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Organization",
     "PublishedCrl",
     "RegisteredFingerprint",
+    "RevocationAnswer",
     "RevokedCertificate",
     "SigningKey",
     "StatsDaily",

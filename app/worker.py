@@ -51,6 +51,7 @@ class Worker:
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
+    _next_revocation_check: float = 0.0
 
     # -- loop -----------------------------------------------------------------------------
 
@@ -71,12 +72,14 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> bool:
-        """One round: heartbeat, the CRLs when due, a batch of deliveries, the axis poll when due,
-        and what a crashed process left to the sequencer (audit entries, counter deltas)."""
+        """One round: heartbeat, the CRLs and fetched revocation data when due, a batch of
+        deliveries, the axis poll when due, and what a crashed process left to the sequencer
+        (audit entries, counter deltas)."""
         self.heartbeat()
         with self.sessions() as s:
             sequencer.settle_for(s, wait=False)
         self.refresh_crls()
+        self.refresh_revocation()
         busy = self.deliver_batch() > 0
         if (
             self.axis is not None
@@ -115,6 +118,19 @@ class Worker:
                     log.info("CRLs republished ahead of expiry")
         except Exception:
             log.exception("CRL refresh failed")
+
+    def refresh_revocation(self) -> None:
+        """Renew fetched revocation data ahead of expiry (SPEC 5.1), so that requests find it
+        fresh in the cache; at the first round, then every CRL_CHECK_SECONDS."""
+        if time.monotonic() < self._next_revocation_check:
+            return
+        self._next_revocation_check = time.monotonic() + CRL_CHECK_SECONDS
+        try:
+            renewed = self.hub.revocation.refresh_due(self.sessions)
+            if renewed:
+                log.info("revocation data renewed", extra={"answers": renewed})
+        except Exception:
+            log.exception("revocation refresh failed")
 
     # -- outbound ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from app.api.deps import AnyPrincipal, SessionDep
 from app.api.problems import responses
 from app.core.errors import HubError
 from app.core.timeutil import utcnow
+from app.documents.trust import trust_for
 from app.edxml import EdxmlError, interop, outcome_summary, validate_file, validate_message
 from app.signing.validation import validate
 
@@ -53,11 +54,14 @@ def validate_edxml(
         noted = interop.prepare_for_check(outcome.parsed, result.get("document_id"))
         result["warnings"] += [w.as_dict() for w in noted]
         try:
-            report = validate(
-                outcome.parsed.root,
-                expected_organ_id=message.from_.organ_id,
-                trust=hub.custody.trust_store(session),
-                at=utcnow(),
+            trust = trust_for(session, hub, outcome.parsed.root)
+            report = trust.explain(
+                validate(
+                    outcome.parsed.root,
+                    expected_organ_id=message.from_.organ_id,
+                    trust=trust.store,
+                    at=utcnow(),
+                )
             )
             signature = report.to_dict()
         except HubError:

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",
     )
+    fetch_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="seconds one fetch of revocation data (CRL, OCSP, caIssuers) may take in "
+        "all, redirects and body included",
+    )
     http_keep_alive: int = Field(default=5, ge=1, description="seconds an idle connection stays")
     http_header_timeout: float = Field(
         default=10.0, gt=0, description="seconds to receive a request's headers"

@@ -20,6 +20,7 @@ from app.delivery import service as delivery
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.documents.service import SignatureInvalid
+from app.documents.trust import trust_for
 from app.edxml import ResponseFor
 from app.edxml.interop import standard_document_id
 from app.hub import Hub
@@ -57,9 +58,8 @@ def verify_status(
     session: Session, hub: Hub, root: etree._Element, from_organ: str, at: datetime
 ) -> ValidationReport:
     """A status from the axis carries a passing signature of its From; the hub signs none."""
-    report = validate(
-        root, expected_organ_id=from_organ, trust=hub.custody.trust_store(session), at=at
-    )
+    trust = trust_for(session, hub, root)
+    report = trust.explain(validate(root, expected_organ_id=from_organ, trust=trust.store, at=at))
     if not report.passed:
         raise SignatureInvalid(
             f"a status from the axis must carry a passing signature of {from_organ}; "

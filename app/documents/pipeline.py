@@ -39,6 +39,7 @@ from app.documents import statuses as status_rules
 from app.documents.models import Document, StatusMessage
 from app.documents.selfcheck import SELF_CHECK
 from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.trust import trust_for
 from app.edxml import (
     EdxmlDocument,
     EdxmlError,
@@ -281,10 +282,17 @@ def sign_or_verify(
     as it is (`accept`: statuses of organizations the hub holds no key for) or given its
     failing verdict (`verify`: documents from the axis)."""
     organ = organ_id or sub.from_organ
-    trust = hub.custody.trust_store(session)
     if has_signature(sub.root) or unsigned == "verify":
-        report = validate(
-            sub.root, expected_organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+        # Revocation data for certificates the hub did not issue: cached, else fetched now.
+        trust = trust_for(session, hub, sub.root)
+        report = trust.explain(
+            validate(
+                sub.root,
+                expected_organ_id=organ,
+                trust=trust.store,
+                at=sub.at,
+                payloads=sub.payloads,
+            )
         )
         sub.verdict = report
         if refuse and not report.passed:
@@ -303,9 +311,16 @@ def sign_or_verify(
     signer = hub.custody.signer_for(session, organ)
     sign_tree(sub.root, signer, sub.payloads)
     sub.signed_by_hub = True
-    if sub.parsed.kind == "document":  # the hub's own signature: verified on a sample
+    if sub.parsed.kind == "document":
+        # The hub's own signature, under its own trust store (which holds the revocation data
+        # of the hub's certificates): validated in full on a sample only (`selfcheck`).
         sub.verdict = SELF_CHECK.report(
-            sub.root, signer, organ_id=organ, trust=trust, at=sub.at, payloads=sub.payloads
+            sub.root,
+            signer,
+            organ_id=organ,
+            trust=hub.custody.trust_store(session),
+            at=sub.at,
+            payloads=sub.payloads,
         )
 
 

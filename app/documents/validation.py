@@ -11,6 +11,7 @@ from app.audit import service as audit
 from app.delivery.repository import add_trace as trace
 from app.documents.models import Document, ValidationRecord
 from app.documents.service import keep_report
+from app.documents.trust import trust_for
 from app.edxml import parse_file
 from app.hub import Hub
 from app.signing.validation import validate
@@ -19,11 +20,11 @@ from app.signing.validation import validate
 def revalidate(session: Session, hub: Hub, doc: Document, *, actor: str) -> ValidationRecord:
     with hub.blobs.as_path(session, doc.blob) as path:
         parsed = parse_file(path, max_bytes=hub.settings.max_edxml_bytes)
-    report = validate(
-        parsed.root,
-        expected_organ_id=doc.from_organ,
-        trust=hub.custody.trust_store(session),
-        at=doc.accepted_at,
+    trust = trust_for(session, hub, parsed.root)
+    report = trust.explain(
+        validate(
+            parsed.root, expected_organ_id=doc.from_organ, trust=trust.store, at=doc.accepted_at
+        )
     )
     rec = keep_report(session, doc, report, "revalidation")
     session.flush()

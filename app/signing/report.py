@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -165,13 +166,41 @@ class ChainEntry:
 
 @dataclass(frozen=True, slots=True)
 class RevocationEvidence:
-    """A CRL or OCSP response (DER) that the chain decision rested on, kept for re-validation."""
+    """A CRL or OCSP response (DER) that the chain decision rested on, kept for re-validation.
+
+    `url` is where the hub fetched it (None for the hub's own CRLs); `sha256` names the row of
+    `revocation_answers` that keeps it; `this_update`/`next_update` are its validity window.
+    """
 
     type: Literal["crl", "ocsp"]
     der: bytes
+    url: str | None = None
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"type": self.type, "der": base64.b64encode(self.der).decode("ascii")}
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.der).hexdigest()
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "type": self.type,
+            "url": self.url,
+            "sha256": self.sha256,
+            "this_update": _iso(self.this_update),
+            "next_update": _iso(self.next_update),
+            "der": base64.b64encode(self.der).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RevocationEvidence:
+        return cls(
+            type=data["type"],
+            der=base64.b64decode(data["der"]),
+            url=data.get("url"),
+            this_update=_parse_iso(data.get("this_update")),
+            next_update=_parse_iso(data.get("next_update")),
+        )
 
 
 @dataclass(frozen=True)
@@ -248,8 +277,7 @@ class ValidationReport:
             validated_at=validated,
             policy=data["policy"],
             revocation_data=tuple(
-                RevocationEvidence(type=r["type"], der=base64.b64decode(r["der"]))
-                for r in data.get("revocation_data", ())
+                RevocationEvidence.from_dict(r) for r in data.get("revocation_data", ())
             ),
         )
 

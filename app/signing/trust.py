@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -69,8 +69,17 @@ class _Crl:
 class _Ocsp:
     der: bytes
     serial: int | None
+    issuer_name_hash: bytes | None
+    hash_name: str | None
+    this_update: dt.datetime | None
     next_update: dt.datetime | None
     revoked_at: dt.datetime | None
+
+    def is_about(self, cert: x509.Certificate) -> bool:
+        if self.serial != cert.serial_number or self.hash_name is None:
+            return False
+        name_hash = hashlib.new(self.hash_name, cert.issuer.public_bytes()).digest()
+        return name_hash == self.issuer_name_hash
 
 
 def _load_crl(der: bytes) -> _Crl:
@@ -87,10 +96,13 @@ def _load_crl(der: bytes) -> _Crl:
 def _load_ocsp(der: bytes) -> _Ocsp:
     parsed = ocsp.load_der_ocsp_response(der)
     if parsed.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        return _Ocsp(der=der, serial=None, next_update=None, revoked_at=None)
+        return _Ocsp(der, None, None, None, None, None, None)
     return _Ocsp(
         der=der,
         serial=parsed.serial_number,
+        issuer_name_hash=parsed.issuer_name_hash,
+        hash_name=parsed.hash_algorithm.name,
+        this_update=parsed.this_update_utc,
         next_update=parsed.next_update_utc,
         revoked_at=parsed.revocation_time_utc,
     )
@@ -216,6 +228,7 @@ class TrustStore:
         ocsp_responses: Sequence[bytes] = (),
         registered_fingerprints: Mapping[str, Iterable[str]] | None = None,
         *,
+        sources: Mapping[str, str] | None = None,
         cache_size: int = 4096,
     ) -> None:
         if not anchors:
@@ -226,6 +239,7 @@ class TrustStore:
         self._intermediate_der = tuple(c.public_bytes(_DER) for c in self._intermediates)
         self._crls = tuple(_load_crl(bytes(c)) for c in crls)
         self._ocsps = tuple(_load_ocsp(bytes(o)) for o in ocsp_responses)
+        self._sources: Mapping[str, str] = MappingProxyType(dict(sources or {}))
         registered = {
             organ: frozenset(normalize_fingerprint(f) for f in fps)
             for organ, fps in (registered_fingerprints or {}).items()
@@ -267,6 +281,16 @@ class TrustStore:
         return tuple(o.der for o in self._ocsps)
 
     @property
+    def sources(self) -> Mapping[str, str]:
+        """Where fetched revocation data came from: SHA-256 of the DER → URL."""
+        return self._sources
+
+    @property
+    def crl_issuers(self) -> frozenset[x509.Name]:
+        """The issuers whose CRLs the store holds."""
+        return frozenset(c.issuer for c in self._crls)
+
+    @property
     def registered_fingerprints(self) -> dict[str, set[str]]:
         return {organ: set(fps) for organ, fps in self._registered.items()}
 
@@ -286,17 +310,44 @@ class TrustStore:
     def _derive(
         self,
         *,
+        intermediates: Sequence[x509.Certificate] | None = None,
         crls: Sequence[bytes] | None = None,
         ocsp_responses: Sequence[bytes] | None = None,
         registered_fingerprints: Mapping[str, Iterable[str]] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> TrustStore:
         return TrustStore(
             self._anchors,
-            self._intermediates,
+            self._intermediates if intermediates is None else intermediates,
             self.crls if crls is None else crls,
             self.ocsp_responses if ocsp_responses is None else ocsp_responses,
             self._registered if registered_fingerprints is None else registered_fingerprints,
+            sources=self._sources if sources is None else sources,
             cache_size=self._cache_size,
+        )
+
+    def with_fetched(
+        self,
+        *,
+        intermediates: Sequence[x509.Certificate] = (),
+        crls: Sequence[bytes] = (),
+        ocsp_responses: Sequence[bytes] = (),
+        sources: Mapping[str, str] | None = None,
+    ) -> TrustStore:
+        """A new store with these added: intermediates (path candidates, never anchors) and
+        revocation data fetched from the network; `sources` maps the SHA-256 of each DER answer
+        to the URL it came from (it goes into the report's evidence)."""
+        known = {c.public_bytes(_DER) for c in self._intermediates}
+        extra = [c for c in intermediates if c.public_bytes(_DER) not in known]
+        have_crls, have_ocsps = set(self.crls), set(self.ocsp_responses)
+        return self._derive(
+            intermediates=[*self._intermediates, *extra],
+            crls=[*self.crls, *(c for c in crls if c not in have_crls)],
+            ocsp_responses=[
+                *self.ocsp_responses,
+                *(o for o in ocsp_responses if o not in have_ocsps),
+            ],
+            sources={**self._sources, **(sources or {})},
         )
 
     def with_crl(self, crl_der: bytes) -> TrustStore:
@@ -381,22 +432,32 @@ class TrustStore:
             for c in self._crls:
                 if c.issuer != cert.issuer:
                     continue
-                evidence.append(RevocationEvidence("crl", c.der))
+                evidence.append(self._evidence("crl", c.der, c.this_update, c.next_update))
                 if c.next_update is not None:
                     until = min(until, c.next_update)
                 revoked_at = c.revoked.get(cert.serial_number)
                 if revoked_at is not None:
                     until = min(until, revoked_at)
             for o in self._ocsps:
-                if o.serial != cert.serial_number:
+                if not o.is_about(cert):
                     continue
-                evidence.append(RevocationEvidence("ocsp", o.der))
+                evidence.append(self._evidence("ocsp", o.der, o.this_update, o.next_update))
                 if o.next_update is not None:
                     until = min(until, o.next_update)
                 if o.revoked_at is not None:
                     until = min(until, o.revoked_at)
         unique = tuple({(e.type, e.der): e for e in evidence}.values())
         return unique, until
+
+    def _evidence(
+        self,
+        kind: Literal["crl", "ocsp"],
+        der: bytes,
+        this_update: dt.datetime | None,
+        next_update: dt.datetime | None,
+    ) -> RevocationEvidence:
+        url = self._sources.get(hashlib.sha256(der).hexdigest())
+        return RevocationEvidence(kind, der, url, this_update, next_update)
 
     def _compute_chain(
         self,

@@ -672,3 +672,22 @@ def parse_signature(signature: etree._Element) -> ParsedSignature:
 def find_signatures(root: etree._Element) -> list[etree._Element]:
     """All elements named Signature in the document, in any namespace or none."""
     return list(root.getroottree().iter("{*}Signature"))
+
+
+def keyinfo_certificates(root: etree._Element) -> list[bytes]:
+    """The DER certificates in the KeyInfo of the document's one XML-DSig Signature, without
+    judging the signature (for gathering revocation data before validation); none when the
+    document has no such signature, at most MAX_KEYINFO_CERTIFICATES, undecodable ones left out."""
+    signatures = find_signatures(root)
+    if len(signatures) != 1 or signatures[0].tag != ds("Signature"):
+        return []
+    found: list[bytes] = []
+    for data in signatures[0].iterchildren(ds("KeyInfo")):
+        for cert in data.iterdescendants(_X509CERT_TAG):
+            try:
+                found.append(decode_base64(cert.text, "X509Certificate"))
+            except SignatureFormatError:
+                continue
+            if len(found) == MAX_KEYINFO_CERTIFICATES:
+                return found
+    return found
