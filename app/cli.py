@@ -1,21 +1,164 @@
-"""`lienthong`: the command line of SPEC section 10."""
+"""`lienthong`: the command line (SPEC section 10); user mistakes end as one line (`explain`)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from app.core.config import Settings, load_settings
 
+# Exit codes: 1 refused (a HubError: the request was understood and refused), 2 usage or
+# configuration, 3 the database cannot be reached or has no schema, 4 a file or port problem.
+EXIT_REFUSED, EXIT_CONFIG, EXIT_DATABASE, EXIT_SYSTEM = 1, 2, 3, 4
+
+
+def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def _database_hint(url: str) -> str:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        where = (
+            f"{path} (relative to the current directory {Path.cwd()})"
+            if not Path(path).is_absolute()
+            else path
+        )
+        return (
+            f"the database is {where}: run the command from the hub's directory, or set "
+            "LIENTHONG_DATA_DIR (or LIENTHONG_DATABASE_URL) to the hub's data"
+        )
+    return "check LIENTHONG_DATABASE_URL and that PostgreSQL is running and reachable"
+
+
+def explain(exc: BaseException) -> NoReturn:
+    """One line (and a hint) for what a user can fix; exit with a code saying which kind."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    from app.core.db import DatabaseMissing
+    from app.core.errors import HubError, SettingError
+    from app.signing.pki import KeyDecryptionError
+
+    if isinstance(exc, HubError):
+        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
+        sys.exit(EXIT_REFUSED)
+    if isinstance(exc, DatabaseMissing):
+        _fail(
+            str(exc),
+            EXIT_DATABASE,
+            _database_hint(_url_of(exc)) + "; a new hub starts with `lienthong db upgrade`",
+        )
+    if isinstance(exc, ValidationError):
+        _fail(
+            "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+            ),
+            EXIT_CONFIG,
+        )
+    if isinstance(exc, SettingError):
+        _fail(str(exc), EXIT_CONFIG)
+    if isinstance(exc, KeyDecryptionError):
+        _fail(f"{exc}", EXIT_CONFIG, PASSPHRASE_HINT)
+    if isinstance(exc, OperationalError | ProgrammingError) and _no_schema(exc):
+        _fail(
+            "the database has no Lienthong tables yet",
+            EXIT_DATABASE,
+            "run `lienthong db upgrade` if it is new; " + _database_hint(_url_of(exc)),
+        )
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"cannot use the database: {first}", EXIT_DATABASE, _database_hint(_url_of(exc)))
+    if isinstance(exc, OSError):
+        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        _fail(what, EXIT_SYSTEM)
+    raise exc
+
+
+PASSPHRASE_HINT = (
+    "LIENTHONG_KEY_PASSPHRASE must be the passphrase the keys were encrypted with "
+    "(on the embedded SQLite default, leave it unset to use DATA_DIR/key-passphrase)"
+)
+
+
+def _no_schema(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
+def _url_of(exc: Exception) -> str:
+    from app.core.config import Settings
+
+    try:
+        return Settings().database_url
+    except Exception:  # the settings were read already; this is only for the hint
+        return ""
+
+
+class HubCommands(click.Group):
+    """The command group whose every command's user mistakes end as one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:
+            explain(exc)
+
+
+def _port_free(host: str, port: int) -> bool:
+    if port == 0:
+        return True
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _need_port(host: str, port: int, what: str, setting: str) -> None:
+    if not _port_free(host, port):
+        _fail(
+            f"{what} cannot listen on {host}:{port}: the port is already in use",
+            EXIT_SYSTEM,
+            f"choose another with {setting}, or stop what is using it",
+        )
+
+
+def check_key_passphrase(settings: Settings) -> None:
+    """Decrypt the keys once before serving: a wrong KEY_PASSPHRASE stops the start, named."""
+    from app.core.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
+            _custody(settings).check_passphrase(session)
+    finally:
+        engine.dispose()
+
 
 def _session_factory(settings: Settings) -> Any:
+    from app.core.db import require_database
     from app.hooks import open_sessions
 
+    require_database(settings.database_url)
     return open_sessions(settings.database_url)
 
 
@@ -63,7 +206,8 @@ def run_demo(settings: Settings) -> str | None:
     return "\n".join(lines)
 
 
-@click.group()
+@click.group(cls=HubCommands)
+@click.version_option(package_name="lienthong", prog_name="lienthong")
 def main() -> None:
     """Lienthong: the provincial document-interchange hub."""
 
@@ -90,12 +234,22 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
     settings = load_settings()
     if no_worker:
         settings.worker_enabled = False
+    if processes > 1 and settings.is_sqlite:
+        raise click.UsageError("--workers > 1 needs PostgreSQL")
+    _need_port(host, port, "the API", "--port")
     fresh = False
     if settings.is_sqlite and settings.auto_migrate:
         fresh = prepare_embedded(settings)
+    check_key_passphrase(settings)
     if settings.is_sqlite and settings.embedded_mock and not settings.vpcp_url:
         from app.mock_axis import demo as demo_axis
 
+        _need_port(
+            "127.0.0.1",
+            settings.mock_port,
+            "the embedded mock axis",
+            "LIENTHONG_MOCK_PORT (0: any free port), or LIENTHONG_VPCP_URL for a real axis",
+        )
         mock_url = demo_axis.start_mock(settings, demo_axis.hub_verifier(settings))
         click.echo(
             f"Mock national axis (VPCP) on {mock_url}  (messages: {mock_url}/_mock/messages)"
@@ -107,9 +261,10 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
         f"Lienthong listening on http://{host}:{port} "
         f"(database: {settings.database_url.split('://')[0]}, worker: {settings.worker_enabled})"
     )
+    from app.core.logging import configure_logging
+
+    configure_logging(settings.log_level)  # uvicorn's own lines go through it (log_config=None)
     if processes > 1:
-        if settings.is_sqlite:
-            raise click.UsageError("--workers > 1 needs PostgreSQL")
         if no_worker:
             os.environ["LIENTHONG_WORKER_ENABLED"] = "false"
         uvicorn.run(
@@ -118,7 +273,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
             host=host,
             port=port,
             workers=processes,
-            log_level="warning",
+            log_level=settings.log_level.lower(),
             access_log=False,
             **uvicorn_options(settings),
         )
@@ -127,7 +282,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
         create_app(settings),
         host=host,
         port=port,
-        log_level="warning",
+        log_level=settings.log_level.lower(),
         access_log=False,
         **uvicorn_options(settings),
     )
@@ -147,6 +302,7 @@ def worker() -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     secure_storage(settings)
+    check_key_passphrase(settings)
     hub = Hub.from_settings(settings)
     w = Worker(hub, open_sessions(settings.database_url), axis=make_axis(hub))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
@@ -174,9 +330,10 @@ def worker() -> None:
 def mock_vpcp(
     systems_file: str, host: str, port: int, hub_url: str | None, secrets: tuple[str, ...]
 ) -> None:
-    """Run the mock national axis (SPEC section 7) with its /_mock admin interface."""
+    """Run the mock national axis (VPCP) with its /_mock admin interface."""
     from app.mock_axis.server import run_mock
 
+    _need_port(host, port, "the mock axis", "--port")
     overrides: dict[str, str] = {}
     for item in secrets:
         systemid, sep, secret = item.partition("=")
@@ -189,6 +346,15 @@ def mock_vpcp(
         from app.mock_axis.hub_trust import HubTrustVerifier
 
         verifier = HubTrustVerifier(hub_url)
+    from pydantic import ValidationError
+
+    from app.mock_axis.state import load_systems
+
+    try:
+        load_systems(systems_file)
+    except (ValidationError, ValueError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise click.BadParameter(f"{systems_file}: {first}", param_hint="--systems") from exc
     run_mock(
         systems_file,
         host,
@@ -205,16 +371,29 @@ def mock_vpcp(
 )
 @click.option("--json", "as_json", is_flag=True, help="FILE (or stdin) is the JSON form")
 @click.option(
-    "--url", envvar="LIENTHONG_API_URL", default="http://127.0.0.1:8080", show_default=True
+    "--url",
+    envvar="LIENTHONG_API_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="the hub's address (lienthong serve --port)",
 )
 @click.option(
-    "--key", envvar="LIENTHONG_API_KEY", required=True, help="API key (or LIENTHONG_API_KEY)"
+    "--key",
+    envvar="LIENTHONG_API_KEY",
+    show_envvar=True,
+    required=True,
+    help="a system client's API key",
 )
 @click.option("--idempotency-key", default=None)
 def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: str | None) -> None:
     """Submit a document (edXML file, or JSON with --json) to a hub, as a department system."""
     import httpx
 
+    if file is None and sys.stdin.isatty():
+        raise click.UsageError(
+            "give a FILE, or pipe the document into stdin (`... | lienthong send`)"
+        )
     data = file.read_bytes() if file else sys.stdin.buffer.read()
     headers = {
         "Authorization": f"Bearer {key}",
@@ -226,10 +405,12 @@ def send(file: Path | None, as_json: bool, url: str, key: str, idempotency_key: 
         r = httpx.post(
             f"{url.rstrip('/')}/api/v1/documents", content=data, headers=headers, timeout=120
         )
-    except httpx.HTTPError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    click.echo(json.dumps(r.json(), ensure_ascii=False, indent=2))
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        _fail(f"cannot reach {url}: {exc}", EXIT_CONFIG, "check --url / LIENTHONG_API_URL")
+    try:
+        click.echo(json.dumps(r.json(), ensure_ascii=False, indent=2))
+    except ValueError:
+        _fail(f"{url} answered {r.status_code} without JSON: is it a Lienthong hub?", EXIT_CONFIG)
     if r.status_code >= 300:
         sys.exit(1)
 
@@ -284,25 +465,20 @@ def clients_create(name: str, role: str, orgs: tuple[str, ...], as_json: bool) -
     from app.clients.schemas import ClientCreate
     from app.clients.service import create_client
     from app.core.db import unit_of_work
-    from app.core.errors import HubError
 
     settings = load_settings()
-    try:
-        with unit_of_work(_session_factory(settings)) as session:
-            client, key = create_client(
-                session,
-                ClientCreate(name=name, role=role, organ_ids=list(orgs)),
-                actor="cli",
-            )
-            out = {
-                "id": client.id,
-                "api_key": key,
-                "role": client.role,
-                "organ_ids": client.organ_ids,
-            }
-    except HubError as exc:
-        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
-        sys.exit(1)
+    with unit_of_work(_session_factory(settings)) as session:
+        client, key = create_client(
+            session,
+            ClientCreate(name=name, role=role, organ_ids=list(orgs)),
+            actor="cli",
+        )
+        out = {
+            "id": client.id,
+            "api_key": key,
+            "role": client.role,
+            "organ_ids": client.organ_ids,
+        }
     if as_json:
         click.echo(json.dumps(out))
     else:
@@ -315,15 +491,10 @@ def clients_revoke(client_id: str) -> None:
     """Revoke a client at once."""
     from app.clients.service import revoke_client
     from app.core.db import unit_of_work
-    from app.core.errors import HubError
 
     settings = load_settings()
-    try:
-        with unit_of_work(_session_factory(settings)) as session:
-            revoke_client(session, client_id, actor="cli")
-    except HubError as exc:
-        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
-        sys.exit(1)
+    with unit_of_work(_session_factory(settings)) as session:
+        revoke_client(session, client_id, actor="cli")
     click.echo(f"client {client_id} revoked")
 
 
@@ -334,15 +505,13 @@ def pki() -> None:
 
 def _pki_run(action: Any) -> Any:
     from app.core.db import unit_of_work
-    from app.core.errors import HubError
 
     settings = load_settings()
-    try:
-        with unit_of_work(_session_factory(settings)) as session:
-            return action(session, _custody(settings))
-    except HubError as exc:
-        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
-        sys.exit(1)
+    sessions = _session_factory(settings)
+    custody = _custody(settings)
+    with unit_of_work(sessions) as session:
+        custody.check_passphrase(session)  # before anything is written with the keys
+        return action(session, custody)
 
 
 @pki.command("init")

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from app.core.blobs import BlobStore, DatabaseBlobStore, DirectoryBlobStore
 from app.core.config import Settings
+from app.core.errors import SettingError
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
 from app.revocation.service import Revocation
 
 
-class ConfigurationError(RuntimeError):
+class ConfigurationError(SettingError):
     """A setting the hub cannot start without."""
 
 

@@ -1,9 +1,23 @@
 """Shared fixtures: every database test runs on SQLite and on PostgreSQL.
 
 PostgreSQL: `LIENTHONG_TEST_POSTGRES_URL` set means required (CI); unset means try the local
-default and skip when no server answers. Each xdist worker gets its own database, migrated
-once; each test starts from empty tables. SQLite: one migrated template per session, copied
-for every test.
+default and skip when no server answers.
+
+Two ways a test gets its database (CONTRIBUTING.md, "Which database fixture"):
+
+- Fresh (the default): a database of its own that really commits. SQLite: one migrated
+  template per session, copied for every test; PostgreSQL: one database per xdist worker,
+  migrated once, its tables emptied before every test.
+- Rolled back (`@pytest.mark.rolled_back`, or a test that takes `db_connection` or
+  `db_session`): one connection to a database migrated once per worker, in an outer
+  transaction that is rolled back after the test. `sessions`, `app`, `client` and `world`
+  keep their names and meaning, but every session (the app's requests included) is bound to
+  that connection and joins it through a SAVEPOINT (`join_transaction_mode=
+  "create_savepoint"`): a commit releases the savepoint, the audit chain appends as at any
+  commit, and nothing outlives the test. The world (directory, clients, keys) is committed
+  once into the database of the tests that ask for it; the others start from empty tables.
+  Not for tests that need a second connection or process, the statistics counters (they
+  are written at the real COMMIT), or the engine's events: those stay fresh.
 """
 
 from __future__ import annotations
@@ -21,12 +35,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
-from app.core.db import make_engine, make_sessionmaker, unit_of_work
+from app.core.db import TX_MODE, WRITE, make_engine, make_sessionmaker, unit_of_work
 from app.core.migrate import upgrade
 from app.hooks import install_session_hooks
 from app.main import create_app
@@ -136,10 +150,130 @@ def postgres_url() -> Iterator[str]:
 
 
 _TABLES = ", ".join(t.name for t in Base.metadata.sorted_tables)
+ROLLED_BACK = "rolled_back"
+
+
+def rolled_back(request: pytest.FixtureRequest) -> bool:
+    """This test runs in a rolled-back transaction: marked so (the closest `rolled_back`
+    marker decides: `rolled_back(False)` opts a test out of its module's), or it takes
+    `db_connection` / `db_session` itself."""
+    marker = request.node.get_closest_marker(ROLLED_BACK)
+    if marker is not None:
+        return bool(marker.args[0]) if marker.args else True
+    return "db_connection" in request.fixturenames
+
+
+def _fingerprint(conn: Connection) -> tuple[Any, ...]:
+    """Row counts of every table and the audit chain's head: what a test that really
+    committed would change."""
+    counts = ", ".join(f"(SELECT count(*) FROM {t.name})" for t in Base.metadata.sorted_tables)
+    with conn.begin():
+        row = conn.exec_driver_sql(f"SELECT {counts}").one()
+        head = conn.exec_driver_sql("SELECT seq, hash FROM audit_head").all()
+    return (*row, *head)
+
+
+@dataclass
+class RolledBackBase:
+    """A database migrated once per worker that rolled-back tests share (never committed to,
+    except the world, once)."""
+
+    url: str
+    engine: Engine
+    world: World | None
+    fingerprint: tuple[Any, ...] = ()
+
+
+class RolledBackBases:
+    """Per worker: one database per kind (sqlite, postgresql) and per start (empty, world),
+    made when a test first needs it."""
+
+    def __init__(self, request: pytest.FixtureRequest, tmp: Path) -> None:
+        self._request = request
+        self._tmp = tmp
+        self._bases: dict[tuple[str, bool], RolledBackBase] = {}
+        self._dropped: list[str] = []
+        self._serial = 0
+
+    def get(self, kind: str, *, with_world: bool) -> RolledBackBase:
+        key = (kind, with_world)
+        if key not in self._bases:
+            self._bases[key] = self._make(kind, with_world)
+        return self._bases[key]
+
+    def by_url(self, url: str) -> RolledBackBase:
+        return next(b for b in self._bases.values() if b.url == url)
+
+    def _make(self, kind: str, with_world: bool) -> RolledBackBase:
+        name = f"rolled_back_{'world' if with_world else 'empty'}"
+        if kind == "sqlite":
+            template: Path = self._request.getfixturevalue("sqlite_template")
+            self._serial += 1  # a new file each time: a discarded one may leave its -wal behind
+            target = self._tmp / f"{name}-{self._serial}.db"
+            shutil.copyfile(template, target)
+            url = f"sqlite:///{target}"
+        else:
+            worker_url: str = self._request.getfixturevalue("postgres_url")
+            db = f"{make_url(worker_url).database}_{name}"
+            admin = create_engine(_psycopg_url(PG_URL), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{db}"'))
+            admin.dispose()
+            url = make_url(worker_url).set(database=db).render_as_string(hide_password=False)
+            upgrade(url)
+            self._dropped.append(db)
+        engine = make_engine(url)
+        world = None
+        if with_world:
+            from app.hub import Hub
+
+            pki_material: PkiMaterial = self._request.getfixturevalue("pki_material")
+            hub = Hub.from_settings(_settings(url, self._tmp / f"{name}-data"))
+            world = build_world(
+                install_session_hooks(make_sessionmaker(engine)), hub.custody, pki_material
+            )
+        base = RolledBackBase(url, engine, world)
+        with engine.connect() as conn:
+            base.fingerprint = _fingerprint(conn)
+        return base
+
+    def discard(self, base: RolledBackBase) -> None:
+        """Forget a base something committed to: the next test that needs it gets a new one."""
+        self._bases = {k: b for k, b in self._bases.items() if b is not base}
+        base.engine.dispose()
+        if base.url.startswith("postgresql"):
+            self._drop([make_url(base.url).database or ""])
+
+    def close(self) -> None:
+        for base in self._bases.values():
+            base.engine.dispose()
+        self._drop(self._dropped)
+
+    def _drop(self, databases: list[str]) -> None:
+        if not databases:
+            return
+        admin = create_engine(_psycopg_url(PG_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for db in databases:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def rolled_back_bases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RolledBackBases]:
+    bases = RolledBackBases(request, tmp_path_factory.mktemp("rolled-back"))
+    yield bases
+    bases.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if rolled_back(request):
+        bases: RolledBackBases = request.getfixturevalue("rolled_back_bases")
+        return bases.get(request.param, with_world="world" in request.fixturenames).url
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         target = tmp_path / "lienthong.db"
@@ -154,11 +288,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def db_connection(database_url: str, rolled_back_bases: RolledBackBases) -> Iterator[Connection]:
+    """The one connection of a rolled-back test, inside its outer transaction."""
+    base = rolled_back_bases.by_url(database_url)
+    conn = base.engine.connect()
+    conn.begin()  # SQLite: BEGIN IMMEDIATE, as a writing unit of work would
+    try:
+        yield conn
+    finally:
+        conn.rollback()
+        after = _fingerprint(conn)
+        conn.close()
+    if after != base.fingerprint:
+        rolled_back_bases.discard(base)
+        pytest.fail(
+            "a rolled-back test committed through another connection or process: "
+            "give it a fresh database (@pytest.mark.rolled_back(False))"
+        )
+
+
+def _settings(database_url: str, data_dir: Path) -> Settings:
     return Settings(
         _env_file=None,
         database_url=database_url,
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         key_passphrase="test-passphrase",
         worker_enabled=False,
         readyz_requires_worker=False,
@@ -167,15 +320,44 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return _settings(database_url, tmp_path / "data")
+
+
+@pytest.fixture
+def sessions(request: pytest.FixtureRequest, settings: Settings) -> Iterator[sessionmaker[Session]]:
+    if rolled_back(request):
+        conn: Connection = request.getfixturevalue("db_connection")
+        yield install_session_hooks(
+            sessionmaker(
+                conn,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+                autoflush=True,
+                # Execution options stay on the shared connection: each session starts writing
+                # (as one on its own connection would) whatever the previous one left.
+                execution_options={TX_MODE: WRITE},
+            )
+        )
+        return
     engine = make_engine(settings.database_url)
     yield install_session_hooks(make_sessionmaker(engine))
     engine.dispose()
 
 
 @pytest.fixture
-def app(settings: Settings):
-    return create_app(settings)
+def db_session(db_connection: Connection, sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One session on the rolled-back connection (what repository and service tests need)."""
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, settings: Settings):
+    application = create_app(settings)
+    if rolled_back(request):
+        application.state.sessionmaker = request.getfixturevalue("sessions")
+    return application
 
 
 @pytest.fixture
@@ -236,7 +418,22 @@ def pki_material() -> PkiMaterial:
 
 
 @pytest.fixture
-def world(sessions: sessionmaker[Session], app: Any, pki_material: PkiMaterial) -> World:
+def world(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    sessions: sessionmaker[Session],
+    app: Any,
+    pki_material: PkiMaterial,
+) -> World:
+    if rolled_back(request):
+        bases: RolledBackBases = request.getfixturevalue("rolled_back_bases")
+        base = bases.by_url(database_url).world
+        assert base is not None
+        return World(dict(base.keys), dict(base.client_ids))
+    return build_world(sessions, app.state.hub.custody, pki_material)
+
+
+def build_world(sessions: sessionmaker[Session], custody: Any, pki_material: PkiMaterial) -> World:
     from app.clients.schemas import ClientCreate
     from app.clients.service import create_client
     from app.directory.schemas import OrganizationCreate
@@ -277,7 +474,6 @@ def world(sessions: sessionmaker[Session], app: Any, pki_material: PkiMaterial) 
             actor="test",
         )
         ids["system_foreign"] = c.id
-        custody = app.state.hub.custody
         custody.install_ca(s, pki_material.root, pki_material.issuing, actor="test")
         for organ, (key, cert) in pki_material.leaves.items():
             if organ in LOCAL_ORGS:

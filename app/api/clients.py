@@ -6,11 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
+from app.api.deps import (
+    AdminPrincipal,
+    AnyPrincipal,
+    Cursor,
+    Limit,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+)
 from app.api.problems import responses
 from app.clients import service
 from app.clients.repository import ClientRepository
-from app.clients.schemas import ClientCreate, ClientCreated, ClientOut
+from app.clients.schemas import Caller, ClientCreate, ClientCreated, ClientOut
 
 router = APIRouter(prefix="/clients", tags=["clients"])
 
@@ -39,3 +47,14 @@ def list_clients(
 def revoke_client(client_id: str, session: SessionDep, principal: AdminPrincipal) -> ClientOut:
     client = service.revoke_client(session, client_id, actor=principal.actor)
     return service.to_out(client)
+
+
+@router.get("/me", response_model=Caller, responses=responses(401))
+def who_am_i(principal: AnyPrincipal) -> Caller:
+    """The calling client: its id, name, role and organizations (any role; no other client)."""
+    return Caller(
+        id=principal.client_id,
+        name=principal.name,
+        role=principal.role,
+        organ_ids=sorted(principal.organ_ids),
+    )

@@ -51,7 +51,9 @@ def validate_edxml(
     if outcome.parsed is not None:
         message = outcome.parsed.message
         # What submission would do: the SDK's placeholder goes, real signatures are judged.
-        noted = interop.prepare_for_check(outcome.parsed, result.get("document_id"))
+        noted = interop.prepare_for_check(
+            outcome.parsed.root, kind=outcome.parsed.kind, document_id=result.get("document_id")
+        )
         result["warnings"] += [w.as_dict() for w in noted]
         try:
             trust = trust_for(session, hub, outcome.parsed.root)

@@ -115,4 +115,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.http_keep_alive,
         "limit_concurrency": settings.http_max_connections or None,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # uvicorn configures no logging of its own: its loggers reach the root's JSON handler
+        # (app.core.logging), so every line a process writes is one JSON object.
+        "log_config": None,
     }

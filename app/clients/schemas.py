@@ -29,3 +29,12 @@ class ClientOut(BaseModel):
 
 class ClientCreated(ClientOut):
     api_key: str
+
+
+class Caller(BaseModel):
+    """The calling client, as its own key shows it (what a dashboard needs to know its role)."""
+
+    id: str
+    name: str
+    role: Role
+    organ_ids: list[str]

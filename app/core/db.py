@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
@@ -42,6 +43,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+class DatabaseMissing(RuntimeError):
+    """A command that reads the hub's data found no SQLite file where the settings point."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"there is no database at {path}")
+        self.path = path
+
+
+def require_database(url: str) -> None:
+    """Refuse (instead of creating an empty file) when a SQLite database file is missing."""
+    if not url.startswith("sqlite") or ":memory:" in url or ":///" not in url:
+        return
+    path = Path(url.split(":///", 1)[1].split("?", 1)[0])
+    if path.as_posix() and not path.exists():
+        raise DatabaseMissing(path)
 
 
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)

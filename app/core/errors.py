@@ -42,6 +42,11 @@ class HubError(Exception):
         return body
 
 
+class SettingError(RuntimeError):
+    """A setting the hub cannot work with (the message names the variable): commands show it
+    as one line and exit 2."""
+
+
 class AuthMissing(HubError):
     status, code, title = 401, "auth.missing", "Authentication required"
 

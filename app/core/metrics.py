@@ -32,3 +32,32 @@ class Metrics:
             "Deliveries queued or retrying (sampled by the worker)",
             registry=self.registry,
         )
+        self.signature_failures = Counter(
+            "lienthong_signature_failures_total",
+            "Signatures that did not pass, by origin (api: refused, vpcp: quarantined), "
+            "indication and sub-indication (counted by this process)",
+            ["origin", "indication", "sub_indication"],
+            registry=self.registry,
+        )
+        # Read from the database at each scrape (the same in every process):
+        self.quarantined = Gauge(
+            "lienthong_documents_quarantined",
+            "Documents from the axis kept in quarantine (their signature did not pass)",
+            registry=self.registry,
+        )
+        self.dead = Gauge(
+            "lienthong_deliveries_dead",
+            "Deliveries that went dead (MAX_ATTEMPTS or MAX_AGE), waiting for a re-drive",
+            ["route"],
+            registry=self.registry,
+        )
+        self.unacknowledged = Gauge(
+            "lienthong_inbox_unacknowledged",
+            "Inbox items (pull deliveries) available and not yet acknowledged",
+            registry=self.registry,
+        )
+        self.oldest_unacknowledged = Gauge(
+            "lienthong_inbox_oldest_unacknowledged_seconds",
+            "Age of the oldest inbox item not yet acknowledged (0 when none)",
+            registry=self.registry,
+        )

@@ -59,21 +59,31 @@ def settle(engine: Engine, *, wait: bool = True) -> bool:
     if engine.dialect.name != "postgresql":
         return True
     with engine.begin() as conn:
-        if wait:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-        elif not conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
-        ).scalar():
-            return False
-        for fold in _folds:
-            fold(conn)
+        return _settle_on(conn, wait)
+
+
+def _settle_on(conn: Connection, wait: bool) -> bool:
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar():
+        return False
+    for fold in _folds:
+        fold(conn)
     return True
 
 
 def settle_for(session: Session, *, wait: bool = True) -> bool:
-    """`settle` on the session's database (before reading what the sequencer writes: wait)."""
+    """`settle` on the session's database (before reading what the sequencer writes: wait).
+
+    A session bound to one connection (a CLI command's transaction, the tests' rolled-back
+    transactions) settles on that connection, inside a SAVEPOINT: it sees its own rows."""
     bind = session.get_bind()
-    return settle(bind.engine if isinstance(bind, Connection) else bind, wait=wait)
+    if not isinstance(bind, Connection):
+        return settle(bind, wait=wait)
+    if bind.dialect.name != "postgresql":
+        return True
+    with bind.begin_nested():
+        return _settle_on(bind, wait)
 
 
 def _after_commit(session: Session) -> None:

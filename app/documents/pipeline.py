@@ -34,11 +34,11 @@ from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.directory.models import Organization
 from app.documents import repository as repo
-from app.documents import service
-from app.documents import statuses as status_rules
+from app.documents import service, status_rules
 from app.documents.models import Document, StatusMessage
 from app.documents.selfcheck import SELF_CHECK
 from app.documents.service import SignatureInvalid, has_signature, require_serves
+from app.documents.status_rules import StatusReport
 from app.documents.trust import trust_for
 from app.edxml import (
     EdxmlDocument,
@@ -295,6 +295,10 @@ def sign_or_verify(
             )
         )
         sub.verdict = report
+        if not report.passed:
+            hub.metrics.signature_failures.labels(
+                "api" if refuse else "vpcp", report.indication, report.sub_indication or ""
+            ).inc()
         if refuse and not report.passed:
             if sub.parsed.kind == "status":
                 title = f"the status message's signature is {report.indication}"
@@ -483,27 +487,6 @@ def refuse(
 
 
 # -- statuses: the same stages for a status message -----------------------------------------
-
-
-@dataclass
-class StatusReport:
-    """A status on its way: who reports what about which document."""
-
-    document: Document
-    organ_id: str
-    code: str
-    description: str | None
-    staff: dict[str, str | None] | None
-    timestamp: datetime | None
-    actor: str
-    root: etree._Element | None = None
-    origin: str = "api"
-    at: datetime = field(default_factory=utcnow)
-    to: list[str] = field(default_factory=list)
-    status: StatusMessage | None = None
-    # A passing verdict the caller already reached (the axis checks the signature before
-    # anything else), so the sign-or-verify stage does not validate the same tree again.
-    verified: ValidationReport | None = None
 
 
 # Statuses are checked against their reporter by `authorise`; the submission's principal is

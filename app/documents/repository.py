@@ -6,11 +6,13 @@ below documents, because the outbox writes trace events too.)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.timeutil import as_utc
 from app.delivery.models import Delivery, TraceEvent
 from app.delivery.repository import add_trace
 from app.documents.models import Document, StatusMessage, ValidationRecord
@@ -174,3 +176,35 @@ __all__ = [
     "statuses_of",
     "trace_of",
 ]
+
+
+@dataclass(frozen=True)
+class OperationsGauges:
+    """What /metrics reads from the database at each scrape (the same in every process)."""
+
+    quarantined: int
+    dead_by_route: dict[str, int]
+    unacknowledged: int
+    oldest_unacknowledged: datetime | None
+
+
+def operations_gauges(session: Session) -> OperationsGauges:
+    """Quarantined documents, dead deliveries per route, and the inbox items waiting for an
+    acknowledgement (state `available`): their count and the oldest one's availability."""
+    quarantined = session.scalar(
+        select(func.count()).select_from(Document).where(Document.quarantined.is_(True))
+    )
+    dead = session.execute(
+        select(Delivery.route, func.count())
+        .where(Delivery.state == "dead")
+        .group_by(Delivery.route)
+    ).all()
+    waiting, oldest = session.execute(
+        select(func.count(), func.min(Delivery.available_at)).where(Delivery.state == "available")
+    ).one()
+    return OperationsGauges(
+        quarantined=int(quarantined or 0),
+        dead_by_route={str(route): int(n) for route, n in dead},
+        unacknowledged=int(waiting or 0),
+        oldest_unacknowledged=as_utc(oldest) if oldest is not None else None,
+    )

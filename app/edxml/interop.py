@@ -24,16 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from lxml import etree
 
 from app.core.timeutil import LOCAL_TZ
 from app.edxml.models import format_timestamp
 from app.edxml.schema import q
-
-if TYPE_CHECKING:
-    from app.edxml.reader import ParsedMessage
 
 PLACEHOLDER_SIGNATURE = "edxml.placeholder_signature"
 MANIFEST_CONTENT_TYPE = "edxml.manifest_content_type"
@@ -366,11 +363,16 @@ def prepare_package(
     return warnings
 
 
-def prepare_for_check(parsed: ParsedMessage, document_id: str | None) -> list[EdxmlWarning]:
+def prepare_for_check(
+    root: etree._Element, *, kind: Literal["document", "status"], document_id: str | None
+) -> list[EdxmlWarning]:
     """What `prepare_package` would warn about, for POST /edxml/validate: the placeholder is
     dropped from the (throwaway) tree so that its signature is judged as submission would
-    judge it. Statuses only lose the placeholder (their DocumentId is in ResponseFor)."""
-    return _checked(parsed.root, document_id if parsed.kind == "document" else None)
+    judge it. Statuses only lose the placeholder (their DocumentId is in ResponseFor).
+
+    Takes the parsed message's tree and kind, not the `ParsedMessage`: the reader imports
+    this module, so this one does not import the reader."""
+    return _checked(root, document_id if kind == "document" else None)
 
 
 def signature_refused(report: dict[str, Any] | None) -> dict[str, Any]:

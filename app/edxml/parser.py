@@ -243,24 +243,19 @@ def _check_prolog(head: bytes) -> None:
             raise EdxmlError(FORBIDDEN_CONSTRUCT, f"the prolog is longer than {MAX_PROLOG} bytes")
         if i >= n:
             return
-        if head.startswith(b"<!--", i):
-            end = head.find(b"-->", i + 4)
+        skipped = next(
+            ((o, c) for o, c in ((b"<!--", b"-->"), (b"<?", b"?>")) if head.startswith(o, i)), None
+        )
+        if skipped is not None:  # a comment or a processing instruction
+            opener, closer = skipped
+            end = head.find(closer, i + len(opener))
             if end < 0:
                 if n > MAX_PROLOG:
                     raise EdxmlError(
                         FORBIDDEN_CONSTRUCT, f"the prolog is longer than {MAX_PROLOG} bytes"
                     )
                 return
-            i = end + 3
-        elif head.startswith(b"<?", i):
-            end = head.find(b"?>", i + 2)
-            if end < 0:
-                if n > MAX_PROLOG:
-                    raise EdxmlError(
-                        FORBIDDEN_CONSTRUCT, f"the prolog is longer than {MAX_PROLOG} bytes"
-                    )
-                return
-            i = end + 2
+            i = end + len(closer)
         elif head.startswith(b"<!", i):
             line, column = _position(head, i)
             raise EdxmlError(

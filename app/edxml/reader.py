@@ -281,8 +281,9 @@ class Interpreter:
                 trace_list, schema.TRACE_HEADER_LIST, (), "TraceHeaderList"
             )
             values.update(trace_values)
-            business = self.where.get(("business",))
-            self.business_el = business.element if business is not None else None
+        self._stray_business(values, header, message_header)
+        business = self.where.get(("business",))
+        self.business_el = business.element if business is not None else None
         self.where[()] = _Where(message_header, "MessageHeader", _index(schema.DOCUMENT_HEADER))
         self._check_duplicate_to(values)
         values["attachments"] = self._attachments(envelope)
@@ -300,6 +301,40 @@ class Interpreter:
             ),
             kind="document",
         )
+
+    def _stray_business(
+        self, values: dict[str, Any], header: etree._Element, message_header: etree._Element
+    ) -> None:
+        """`Bussiness` outside TraceHeaderList (directly in edXMLHeader or in MessageHeader, as
+        some SDK versions write it): one such element means what it would mean in its place,
+        so it is read, with a warning. Two of them (or one beside TraceHeaderList's own) are
+        ambiguous: refused, naming both."""
+        for parent, path in ((header, "edXMLHeader"), (message_header, "MessageHeader")):
+            found = [c for c in parent if c.tag in _BUSINESS_TAGS]
+            if not found:
+                continue
+            name = _local(found[0].tag)
+            if "business" in values or len(found) > 1:
+                first = self.where.get(("business",))
+                where = first.path if first is not None and len(found) == 1 else path
+                self._error(
+                    f"{path}/{name} and {where}/{name} both hold the business information: "
+                    "which one holds is ambiguous (keep the one in TraceHeaderList)",
+                    found[-1],
+                    ("business",),
+                )
+                continue
+            node = _BUSINESS_NODE
+            values["business"] = self._read_group(
+                found[0], node.children, ("business",), f"{path}/{name}"
+            )
+            self.warnings.append(
+                EdxmlWarning(
+                    code="edxml.layout",
+                    detail=f"{path}/{name} was read as TraceHeaderList/{name}, "
+                    "where QCVN 102:2016 places it",
+                )
+            )
 
     def _check_duplicate_to(self, values: dict[str, Any]) -> None:
         """Name the exact repeated To (the model only knows the list)."""
@@ -642,6 +677,12 @@ class Interpreter:
     def _outcome_with_errors(self, kind: MessageKind) -> ValidationOutcome:
         errors = sorted(self.errors, key=lambda e: e.line or 0)
         return ValidationOutcome(errors=errors, kind=kind)
+
+
+_BUSINESS_NODE = next(
+    n for n in schema.TRACE_HEADER_LIST if isinstance(n, Group) and n.attr == "business"
+)
+_BUSINESS_TAGS = frozenset(q(t) for t in (_BUSINESS_NODE.tag, *_BUSINESS_NODE.alt))
 
 
 def _leaf_name(node: Leaf, key: str | int) -> str:

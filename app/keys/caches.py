@@ -35,6 +35,20 @@ class SigningUnavailable(HubError):
     status, code, title = 503, "signing.unavailable", "Signing key unavailable"
 
 
+WRONG_PASSPHRASE = (
+    "the signing keys cannot be decrypted: LIENTHONG_KEY_PASSPHRASE is not the passphrase "
+    "they were encrypted with"
+)
+
+
+def _decrypt(private_key_enc: str, passphrase: str) -> Any:
+    """A stored private key, decrypted; a wrong passphrase is the 503 `signing.unavailable`."""
+    try:
+        return pki.decrypt_private_key(private_key_enc.encode(), passphrase)
+    except pki.KeyDecryptionError as exc:
+        raise SigningUnavailable(WRONG_PASSPHRASE) from exc
+
+
 def ca_material(session: Session, role: str) -> CaMaterial:
     row = session.get(CaMaterial, role)
     if row is None:
@@ -74,7 +88,7 @@ class KeyCaches:
         if key is None:
             if row.private_key_enc is None:
                 raise SigningUnavailable(f"the {row.role} CA's private key is not held here")
-            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
+            key = _decrypt(row.private_key_enc, self._passphrase)
             with _LOCK:
                 _CA_KEYS[fp] = key
         return key
@@ -88,7 +102,7 @@ class KeyCaches:
         with _LOCK:
             signer = _SIGNERS.get((row.sha256, self._pp))
         if signer is None:
-            key = pki.decrypt_private_key(row.private_key_enc.encode(), self._passphrase)
+            key = _decrypt(row.private_key_enc, self._passphrase)
             cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())
             issuing = x509.load_pem_x509_certificate(
                 ca_material(session, ISSUING).certificate_pem.encode()

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core.db import begin_write
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import NotFound, SettingError, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
 from app.keys.caches import ISSUING, ROOT, KeyCaches, SigningUnavailable, ca_material
@@ -63,14 +63,20 @@ class PkiSummary:
     issued: list[str]
 
 
+def _anchors(path: Path) -> list[x509.Certificate]:
+    try:
+        return pki.load_pem_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "no readable PEM certificate"
+        raise SettingError(f"LIENTHONG_TRUST_ANCHORS ({path}): {reason}") from exc
+
+
 class KeyCustody:
     """The key-custody service of one app or worker (its caches are process-wide)."""
 
     def __init__(self, passphrase: str, extra_anchors: Path | None = None) -> None:
         self._passphrase = passphrase
-        self._extra_anchors = (
-            pki.load_pem_certificates(extra_anchors.read_bytes()) if extra_anchors else []
-        )
+        self._extra_anchors = _anchors(extra_anchors) if extra_anchors else []
         self.caches = KeyCaches(passphrase, self._extra_anchors)
 
     # -- reading (no writes) ----------------------------------------------------------------
@@ -96,6 +102,20 @@ class KeyCustody:
     def invalidate(self) -> None:
         """Forget the memoised trust store (after a revocation or a registration here)."""
         self.caches.invalidate()
+
+    def check_passphrase(self, session: Session) -> None:
+        """Raise `SigningUnavailable` naming LIENTHONG_KEY_PASSPHRASE unless it opens the keys.
+
+        Decrypts the issuing CA key (or, where the CA key is not held here, one signing key);
+        with no PKI yet there is nothing to check.
+        """
+        issuing = session.get(CaMaterial, ISSUING)
+        if issuing is not None and issuing.private_key_enc is not None:
+            self.caches.ca_key(issuing)
+            return
+        row = session.scalars(select(SigningKey).limit(1)).first()
+        if row is not None:
+            self.caches.signer(session, row)
 
     def check_ready(self, session: Session) -> None:
         """Raise unless the passphrase opens the issuing CA key and trust can be built."""
@@ -168,14 +188,10 @@ class KeyCustody:
         Retired certificates are not revoked: documents they signed still verify.
         """
         org = self._local_org(session, organ_id)
-        ca = ca_material(session, ISSUING)
-        ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-        key, cert = pki.issue_org_certificate(
-            self.caches.ca_key(ca),
-            ca_cert,
+        key, cert, _ = self.issue_detached(
+            session,
             organ_id,
-            x509_name(org.name),
-            common_name=x509_name(org.name, suffix=f" ({organ_id})"),
+            org.name,
             key_type=key_type,  # type: ignore[arg-type]
             crl_url=ISSUING_CRL_URL,
         )
@@ -336,10 +352,17 @@ class KeyCustody:
         return True
 
     def issue_detached(
-        self, session: Session, organ_id: str, name: str
+        self,
+        session: Session,
+        organ_id: str,
+        name: str,
+        *,
+        key_type: Literal["rsa", "ec"] = "rsa",
+        crl_url: str | None = None,
     ) -> tuple[Any, x509.Certificate, x509.Certificate]:
         """A certificate under the issuing CA whose key the hub hands out and does not keep
-        (the demo's other province signs with it). Returns (key, certificate, issuing CA)."""
+        (the demo's other province signs with it; `issue` installs what it returns).
+        Returns (key, certificate, issuing CA)."""
         ca = ca_material(session, ISSUING)
         ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
         key, cert = pki.issue_org_certificate(
@@ -348,6 +371,8 @@ class KeyCustody:
             organ_id,
             x509_name(name),
             common_name=x509_name(name, suffix=f" ({organ_id})"),
+            key_type=key_type,
+            crl_url=crl_url,
         )
         return key, cert, ca_cert
 

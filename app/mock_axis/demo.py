@@ -77,7 +77,7 @@ def start_mock(settings: Settings, verifier: Any) -> str:
 
     path = systems_file(settings)
     server = MockAxisServer.start(
-        create_mock_app(load_systems(path), verifier), port=settings.mock_port
+        create_mock_app(load_systems(path), verifier), port=settings.mock_port, json_logs=True
     )
     system_id, secret = hub_credentials(path)
     settings.vpcp_url, settings.vpcp_system_id, settings.vpcp_secret = (

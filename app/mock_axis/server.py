@@ -331,8 +331,11 @@ def run_mock(
 
     `secrets` replaces the file's secret of those systems (the file's are placeholders).
     """
+    from app.core.logging import configure_logging
+
     app = create_mock_app(with_secrets(load_systems(systems_file), secrets or {}), verify_signature)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    configure_logging(log_level.upper())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 @dataclass
@@ -357,12 +360,16 @@ class MockAxisServer:
         *,
         startup_timeout: float = 10.0,
         log_level: str = "warning",
+        json_logs: bool = False,
     ) -> MockAxisServer:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, lifespan="off")
+        # json_logs: uvicorn configures no logging of its own, its lines reach the process's
+        # JSON handler (`serve`'s embedded mock); otherwise uvicorn's default configuration.
+        extra: dict[str, Any] = {"log_config": None} if json_logs else {}
+        config = uvicorn.Config(app, log_level=log_level, lifespan="off", **extra)
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="mock-axis", daemon=True

@@ -17,9 +17,11 @@ MAX_LISTED = 200
 
 def _engine() -> Engine:
     from app.core.config import load_settings
-    from app.core.db import make_engine
+    from app.core.db import make_engine, require_database
 
-    return make_engine(load_settings().database_url, pool_size=1)
+    url = load_settings().database_url
+    require_database(url)
+    return make_engine(url, pool_size=1)
 
 
 @contextmanager
@@ -42,7 +44,7 @@ def _progress(what: str, done: int) -> None:
 
 @click.group("stats")
 def stats_group() -> None:
-    """Interchange statistics (SPEC 9)."""
+    """Interchange statistics: the annual report, counter checks and repair."""
 
 
 @stats_group.command("export")

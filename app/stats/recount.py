@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, false, select
+from sqlalchemy import Connection, Table, and_, delete, exists, false, select
 
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
@@ -113,38 +113,32 @@ def recount(conn: Connection, progress: Progress | None = None) -> Tally:
     return tally
 
 
-def _pending(conn: Connection, tally: Tally, *, months: bool) -> Tally:
-    """Add the committed deltas the sequencer has not folded yet (PostgreSQL)."""
-    for r in _stream(conn, select(DELTAS_TABLE)):
-        m = r._mapping
-        day = date(m["year"], m["month"], 1) if months else m["day"]
-        for c in COLUMNS:
-            if m[c]:
-                tally.add(m["organ_id"], day, c, int(m[c]))
-    return tally
-
-
 def stored(conn: Connection) -> Tally:
-    """What stats_daily holds now (with the deltas not yet folded in), as a tally."""
-    tally = Tally()
-    for r in _stream(conn, select(STATS_TABLE)):
-        m = r._mapping
-        for c in COLUMNS:
-            if m[c]:
-                tally.add(m["organ_id"], m["day"], c, int(m[c]))
-    return _pending(conn, tally, months=False)
+    """What stats_daily holds now, with the deltas not yet folded in, as a tally."""
+    return _with_deltas(conn, STATS_TABLE, lambda m: m["day"])
 
 
 def stored_months(conn: Connection) -> Tally:
-    """What stats_monthly holds now (with the deltas not yet folded in), keyed by the first
+    """What stats_monthly holds now, with the deltas not yet folded in, keyed by the first
     day of each month."""
+    return _with_deltas(conn, MONTHLY_TABLE, lambda m: date(m["year"], m["month"], 1))
+
+
+def _with_deltas(conn: Connection, table: Table, day: Callable[[Any], date]) -> Tally:
+    """The counters of `table` plus the committed deltas the sequencer has not folded yet."""
+    tally = _stored(conn, table, day)
+    tally.merge(_stored(conn, DELTAS_TABLE, day))
+    return tally
+
+
+def _stored(conn: Connection, table: Table, day: Callable[[Any], date]) -> Tally:
     tally = Tally()
-    for r in _stream(conn, select(MONTHLY_TABLE)):
+    for r in _stream(conn, select(table)):
         m = r._mapping
         for c in COLUMNS:
             if m[c]:
-                tally.add(m["organ_id"], date(m["year"], m["month"], 1), c, int(m[c]))
-    return _pending(conn, tally, months=True)
+                tally.add(m["organ_id"], day(m), c, int(m[c]))
+    return tally
 
 
 @dataclass(frozen=True)

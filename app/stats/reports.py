@@ -65,6 +65,42 @@ INDICATORS: dict[str, str] = {
 }
 
 
+# The CSV header of each column (the JSON answers keep the machine names): Vietnamese first,
+# English beside it, as the indicators. A column missing here is headed by its machine name.
+STATUS_WORDS = {
+    "01": "đã đến / arrived",
+    "02": "từ chối / rejected",
+    "03": "đã tiếp nhận / accepted",
+    "04": "phân công / assigned",
+    "05": "đang xử lý / in progress",
+    "06": "hoàn thành / completed",
+    "13": "xin lấy lại / take-back asked",
+    "15": "đồng ý thu hồi, cập nhật / revoke or update accepted",
+    "16": "từ chối thu hồi, cập nhật / revoke or update refused",
+}
+COLUMN_LABELS: dict[str, str] = {
+    "period": "Kỳ / Period",
+    "organ_id": "Mã định danh / OrganId",
+    "name": "Tên cơ quan / Organization",
+    "route": "Tuyến / Route",
+    "active": "Đang hoạt động / Active",
+    "parent_id": "Cơ quan cấp trên / Parent OrganId",
+    "level": "Cấp / Level",
+    "sent": "Văn bản đã gửi / Documents sent",
+    "deliveries_sent": "Lượt gửi / Deliveries sent",
+    "received": "Văn bản đã nhận / Documents received",
+    "sent_signed": "Gửi có chữ ký hợp lệ / Sent with a passing signature",
+    "received_valid": "Nhận có chữ ký hợp lệ / Received with a passing signature",
+    "central_sent": "Gửi qua Trục / Sent via the axis",
+    "central_received": "Nhận qua Trục / Received via the axis",
+    "failed": "Gửi thất bại / Failed deliveries",
+    "median_delivery_seconds": "Thời gian chuyển trung vị (giây) / Median delivery time (s)",
+    **{f"statuses_{c}": f"Trạng thái {c} {w}" for c, w in STATUS_WORDS.items()},
+}
+ROUTE_WORDS = {"local": "trong tỉnh / local", AXIS: "qua Trục / via the axis"}
+YES, NO = "có / yes", "không / no"
+
+
 @dataclass(frozen=True)
 class Org:
     organ_id: str
@@ -373,6 +409,8 @@ def csv_cell(value: Any) -> Any:
     """
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return YES if value else NO
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -380,19 +418,21 @@ def csv_cell(value: Any) -> Any:
 
 def _flat(item: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in item.items() if k != "statuses"}
+    if "route" in out:
+        out["route"] = ROUTE_WORDS.get(out["route"], out["route"])
     for code, n in (item.get("statuses") or {}).items():
         out[f"statuses_{code}"] = n
     return {k: csv_cell(v) for k, v in out.items()}
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A header of COLUMN_LABELS, then one line per row in `columns` order."""
     buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n"
-    )
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([COLUMN_LABELS.get(c, c) for c in columns])
     for row in rows:
-        writer.writerow(_flat(row))
+        flat = _flat(row)
+        writer.writerow([flat.get(c, "") for c in columns])
     return buf.getvalue()
 
 
@@ -413,7 +453,7 @@ def report_csv(data: Mapping[str, Any]) -> str:
     """Indicators (key, bilingual label, value), a blank line, then the organization table."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["indicator", "label", "value"])
+    writer.writerow(["Mã chỉ tiêu / Key", "Chỉ tiêu / Indicator", "Giá trị / Value"])
     writer.writerow(["year", "Năm / Year", data["year"]])
     for key, value in data["indicators"].items():
         writer.writerow([csv_cell(key), csv_cell(INDICATORS.get(key, key)), csv_cell(value)])

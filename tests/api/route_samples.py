@@ -51,6 +51,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda w: "/api/v1/clients", json=lambda w: {"name": "new", "role": "reporter"}
     ),
     ("GET", "/api/v1/clients"): Sample(lambda w: "/api/v1/clients"),
+    ("GET", "/api/v1/clients/me"): Sample(lambda w: "/api/v1/clients/me"),
     ("DELETE", "/api/v1/clients/{client_id}"): Sample(
         lambda w: f"/api/v1/clients/{w.client_ids['system_foreign']}"
     ),

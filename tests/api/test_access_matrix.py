@@ -14,6 +14,8 @@ from tests.api.route_samples import SAMPLES
 from tests.conftest import World
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/pki/ca", "/pki/crl", "/pki/crl/root"}
 ROLES = ("system", "admin", "auditor", "reporter")
 

@@ -16,6 +16,8 @@ from app.documents.models import Document
 from tests.conftest import World
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 CHUNK = 64 * 1024
 BIG = 63 * 1024 * 1024
 

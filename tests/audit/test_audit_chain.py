@@ -11,6 +11,8 @@ from sqlalchemy import text
 from app.cli import main as cli
 from tests.conftest import World
 
+pytestmark = pytest.mark.rolled_back
+
 
 def _tamper(sessions, sql: str, **params) -> None:
     """Edit the log behind the application's back, as someone with database access could."""
@@ -37,6 +39,7 @@ def test_chain_verifies_and_links(client, world: World) -> None:
     assert verdict["head"] == items[-1]["hash"] and verdict["entries"] == len(items) >= 10
 
 
+@pytest.mark.rolled_back(False)  # the CLI opens a connection of its own
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
@@ -79,6 +82,7 @@ def test_log_is_append_only_for_the_application(world: World, sessions) -> None:
         s.commit()
 
 
+@pytest.mark.rolled_back(False)  # the CLI opens a connection of its own
 def test_cli_verify_ok(world: World, sessions, monkeypatch) -> None:
     monkeypatch.setenv(
         "LIENTHONG_DATABASE_URL", str(sessions.kw["bind"].url.render_as_string(hide_password=False))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.clients.models import ApiClient
 from app.core.security import hash_api_key
 from tests.conftest import World
+
+pytestmark = pytest.mark.rolled_back
 
 
 def test_key_is_shown_once_and_stored_only_as_hash(client, world: World, sessions) -> None:

@@ -13,7 +13,10 @@ from app.cli import main as cli
 from app.core.config import Settings, format_settings_error
 from app.main import create_app
 
+pytestmark = pytest.mark.rolled_back
 
+
+@pytest.mark.rolled_back(False)  # /readyz opens a connection of its own (the app's engine)
 def test_healthz_readyz_metrics(client, world) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/readyz")

@@ -37,6 +37,8 @@ from tests.delivery.conftest import HUB, OTHER, VPCP, connector
 from tests.delivery.test_worker import drain
 from tests.factories import document_id_of, document_json
 
+pytestmark = pytest.mark.rolled_back
+
 DOCS = "/api/v1/documents"
 UNKNOWN = "000.00.00.H43"
 # A system on the axis that (misconfigured or compromised) claims a code of this hub's province

@@ -22,6 +22,8 @@ from tests.conftest import World
 from tests.delivery.conftest import Receiver
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 ORGS = "/api/v1/organizations"
 PUSH = "000.00.05.H41"
 PRIVATE_URLS = [

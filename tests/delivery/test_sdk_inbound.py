@@ -15,6 +15,8 @@ from tests.delivery.conftest import HUB, OTHER, VPCP, connector
 from tests.delivery.test_worker import drain, signer_for
 from tests.edxml.sdk import SdkAttachment, SdkDocument, sdk_document, sdk_status, small_pdf
 
+pytestmark = pytest.mark.rolled_back
+
 
 @pytest.fixture
 def worker(app: Any, axis: str) -> Worker:

@@ -24,6 +24,8 @@ from tests.conftest import PkiMaterial, World
 from tests.delivery.conftest import HUB, OTHER, VPCP, Receiver, connector
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 DOCS = "/api/v1/documents"
 
 

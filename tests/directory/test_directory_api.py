@@ -7,6 +7,8 @@ import pytest
 from app.directory.organ_id import organ_id_problem, organ_level
 from tests.conftest import World
 
+pytestmark = pytest.mark.rolled_back
+
 ORGS = "/api/v1/organizations"
 
 

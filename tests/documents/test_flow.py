@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import World
 from tests.factories import document_id_of, document_json
+
+pytestmark = pytest.mark.rolled_back
 
 DOCS = "/api/v1/documents"
 

@@ -17,6 +17,8 @@ from app.edxml import EdxmlDocument, build_document
 from tests.conftest import World
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 
 def _valid(world: World, **kw: Any) -> bytes:
     return build_document(

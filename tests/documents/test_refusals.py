@@ -17,6 +17,8 @@ from app.edxml import EdxmlDocument, build_document
 from tests.conftest import SHARED, World
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 NS = b"http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
 

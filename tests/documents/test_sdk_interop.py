@@ -18,6 +18,8 @@ from tests.conftest import SHARED, World
 from tests.edxml.sdk import SdkAttachment, SdkDocument, sdk_document, sdk_status, small_pdf
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 DOCS = "/api/v1/documents"
 XML = {"Content-Type": "application/xml"}
 HUB_ORGAN = "000.00.00.H41"  # Settings.hub_organ_id's default

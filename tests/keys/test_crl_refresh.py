@@ -18,6 +18,8 @@ from app.keys.models import PublishedCrl
 from app.worker import Worker
 from tests.conftest import World
 
+pytestmark = pytest.mark.rolled_back
+
 
 def _published(sessions: Any) -> tuple[int, int]:
     """(issuing CRL number, crl.published audit entries)."""

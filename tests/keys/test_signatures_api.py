@@ -19,6 +19,8 @@ from app.core.timeutil import utcnow
 from tests.conftest import World
 from tests.factories import document_json
 
+pytestmark = pytest.mark.rolled_back
+
 DOCS = "/api/v1/documents"
 REQUIRE_TOOLS = bool(os.environ.get("LIENTHONG_REQUIRE_TOOLS") or os.environ.get("CI"))
 
@@ -167,6 +169,7 @@ def test_audit_signatures_filters(client, world: World) -> None:
     assert client.get("/api/v1/audit/signatures", headers=world.auth("reporter")).status_code == 403
 
 
+@pytest.mark.rolled_back(False)  # the CLI opens a connection of its own
 def test_cli_pki_revoke_issue_and_crl(
     world: World, sessions, settings, tmp_path: Path, monkeypatch
 ) -> None:

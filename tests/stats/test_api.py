@@ -70,11 +70,20 @@ def test_interchange_items_and_csv(driver: Driver) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert list(rows[0])[:5] == ["period", "organ_id", "name", "sent", "deliveries_sent"]
-    assert "statuses_01" in rows[0] and "median_delivery_seconds" in rows[0]
-    by = {row["organ_id"]: row for row in rows}
-    assert by[w.OWN]["name"] == "Sở Nội vụ" and by[w.OWN]["sent"] == "2"
-    assert by[w.EXTERNAL]["name"] == "Văn phòng Chính phủ"
+    # Headers are words (Vietnamese / English), documented in docs/STATISTICS.md.
+    assert list(rows[0])[:5] == [
+        "Kỳ / Period",
+        "Mã định danh / OrganId",
+        "Tên cơ quan / Organization",
+        "Văn bản đã gửi / Documents sent",
+        "Lượt gửi / Deliveries sent",
+    ]
+    assert "Trạng thái 01 đã đến / arrived" in rows[0]
+    assert "Thời gian chuyển trung vị (giây) / Median delivery time (s)" in rows[0]
+    by = {row["Mã định danh / OrganId"]: row for row in rows}
+    assert by[w.OWN]["Tên cơ quan / Organization"] == "Sở Nội vụ"
+    assert by[w.OWN]["Văn bản đã gửi / Documents sent"] == "2"
+    assert by[w.EXTERNAL]["Tên cơ quan / Organization"] == "Văn phòng Chính phủ"
     assert "Sở Tài chính".encode() in r.content
 
 
@@ -98,8 +107,9 @@ def test_inactive_report_and_refusals(driver: Driver) -> None:
         params={"since": "2020-01-01", "until": "2020-12-31"},
         headers=auth | {"Accept": "text/csv"},
     )
-    assert (
-        csv_inactive.content.decode("utf-8-sig").splitlines()[0] == "organ_id,name,parent_id,level"
+    assert csv_inactive.content.decode("utf-8-sig").splitlines()[0] == (
+        "Mã định danh / OrganId,Tên cơ quan / Organization,"
+        "Cơ quan cấp trên / Parent OrganId,Cấp / Level"
     )
     assert "UBND tỉnh" in csv_inactive.content.decode("utf-8-sig")
 
@@ -119,9 +129,16 @@ def test_inactive_report_and_refusals(driver: Driver) -> None:
     csv_report = driver.client.get(
         f"{STATS}/report", params={"year": year}, headers=auth | {"Accept": "text/csv"}
     ).content.decode("utf-8-sig")
-    assert csv_report.startswith("indicator,label,value\r\n")
+    assert csv_report.startswith("Mã chỉ tiêu / Key,Chỉ tiêu / Indicator,Giá trị / Value\r\n")
     assert "Văn bản điện tử đã trao đổi / Documents exchanged electronically,4" in csv_report
-    assert "\r\n\r\norgan_id,name,route,active,sent," in csv_report
+    assert (
+        "\r\n\r\nMã định danh / OrganId,Tên cơ quan / Organization,Tuyến / Route,"
+        "Đang hoạt động / Active,Văn bản đã gửi / Documents sent," in csv_report
+    )
+    table = list(csv.reader(io.StringIO(csv_report.split("\r\n\r\n", 1)[1])))
+    assert {row[3] for row in table[1:]} == {"có / yes"}  # booleans in words, never True
+    assert {row[2] for row in table[1:]} == {"trong tỉnh / local", "qua Trục / via the axis"}
+    assert "True" not in csv_report and "False" not in csv_report
 
     bad = [
         (f"{STATS}/interchange", {"granularity": "week"}, 422),
@@ -163,7 +180,7 @@ def test_cli_export_check_rebuild(driver: Driver, settings: Any, tmp_path: Path)
     out = _cli(settings, "export", "--year", str(year), "--format", "csv", "-o", str(target))
     assert out.exit_code == 0
     raw = target.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfindicator,label,value") and "Sở Nội vụ".encode() in raw
+    assert raw.startswith("\ufeffMã chỉ tiêu / Key,".encode()) and "Sở Nội vụ".encode() in raw
 
     assert _cli(settings, "check").exit_code == 0
     with unit_of_work(driver.sessions) as s:  # drift: a bulk UPDATE the listener cannot see

@@ -7,6 +7,7 @@ LIENTHONG_REQUIRE_TOOLS=1, so CI cannot pass by not running it.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,42 @@ def _seed(driver: Driver) -> dict[str, Any]:
     return {"b": b, "e": e}
 
 
+ORG_ROWS = "#orgs tbody tr[data-organ]"
+LOCAL_TIME = r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}"
+
+
+class Watch:
+    """What a page did that a user would see in the console: errors, and refused requests."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        self.refused: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.refused.append(f"{response.status} {response.url}")
+
+    def clean(self) -> None:
+        assert self.errors == [] and self.refused == [], (self.errors, self.refused)
+
+
+def _open(browser: Any, width: int = 1280, height: int = 900) -> tuple[Any, Any, Watch]:
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="vi-VN", timezone_id="UTC"
+    )
+    page = context.new_page()
+    return context, page, Watch(page)
+
+
 def _sign_in(page: Any, url: str, key: str) -> None:
     page.goto(f"{url}/dashboard?year=2025")
     page.fill("#apikey", key)
@@ -110,6 +147,25 @@ def _bar(page: Any, series: str, period: str) -> str:
     )
 
 
+def _no_sideways_scrolling(page: Any) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.evaluate("window.innerWidth")
+    wide = page.evaluate(
+        """(vw) => [...document.querySelectorAll('body *')]
+             .filter(e => e.getBoundingClientRect().right > vw + 0.5)
+             .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+                              + Math.round(e.getBoundingClientRect().right))""",
+        viewport,
+    )
+    assert width <= viewport, f"the page is {width}px wide in a {viewport}px viewport: {wide}"
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    assert (ARTIFACTS / name).stat().st_size > 10_000
+
+
 def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any) -> None:
     w = driver.world
     seeded = _seed(driver)
@@ -119,15 +175,12 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
         and "form-action 'none'" in shell.headers["content-security-policy"]
     )
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    requests: list[str] = []
-    page.on("request", lambda req: requests.append(req.url))
+    context, page, watch = _open(browser)
     _sign_in(page, server, w.keys["admin"])
 
     assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") == w.keys["admin"]
-    assert all(u.startswith(server) for u in requests), "nothing may be fetched elsewhere"
-    assert all(w.keys["admin"] not in u for u in requests), "the key never travels in a URL"
+    assert all(u.startswith(server) for u in watch.requests), "nothing may be fetched elsewhere"
+    assert all(w.keys["admin"] not in u for u in watch.requests), "the key never travels in a URL"
     assert page.inner_text("#role") == "Quản trị / Admin"
 
     # Documents per month, from the seeded data: March 2 sent / 3 received, July 2 / 1 / 3.
@@ -144,23 +197,33 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
         page.get_attribute("#shares-svg rect[data-series='share_received_valid']", "data-value")
         == "0.75"
     )
+    # One decimal style, the Vietnamese one: a comma.
+    assert page.inner_text(".share[data-key='share_signed'] .share-value").startswith("80,0 %")
+    assert page.inner_text("#indicators [data-key='share_signed'] dd") == "80,0 %"
     assert "Văn bản đã gửi / Documents sent" in page.inner_text("#months-legend")
 
-    # Per-organization table: sortable and filterable.
-    assert page.locator("#orgs tbody tr").count() == 7
+    # Per-organization table: grouped by level (with shares), sortable and filterable.
+    assert page.locator(ORG_ROWS).count() == 7
+    groups = [g.get_attribute("data-group") for g in page.locator("#orgs tbody").all()]
+    assert groups == ["1", "2", "99"]  # the province, its departments, outside via the axis
+    heads = page.locator("#orgs tr.group-head").all_inner_texts()
+    assert heads[1].startswith("Cấp 2") and "4 cơ quan" in heads[1]
     assert page.get_attribute("#orgs th[data-key='sent']", "aria-sort") == "descending"
-    assert page.locator("#orgs tbody tr").first.get_attribute("data-organ") == w.OWN  # 2 sent
+    own = page.locator(f"#orgs tr[data-organ='{w.OWN}']")
+    assert "Sở Nội vụ" in own.inner_text() and "66,7 %" in own.inner_text()  # 2 of 3 sent
+    level2 = "#orgs tbody[data-group='2'] tr[data-organ]"
+    assert page.locator(level2).first.get_attribute("data-organ") == w.OWN  # 2 sent
     page.click("#orgs th[data-key='sent']")
     assert page.get_attribute("#orgs th[data-key='sent']", "aria-sort") == "ascending"
-    assert page.locator("#orgs tbody tr").last.get_attribute("data-organ") == w.OWN
+    assert page.locator(level2).last.get_attribute("data-organ") == w.OWN
     page.click("#orgs th[data-key='name']")
-    names = [r.get_attribute("data-organ") for r in page.locator("#orgs tbody tr").all()]
-    assert names[0] == w.FOREIGN and names[-1] == w.EXTERNAL  # "Sở KH&ĐT" … "Văn phòng…"
+    names = [r.get_attribute("data-organ") for r in page.locator(level2).all()]
+    assert names[0] == w.FOREIGN and names[-1] == "000.00.09.H41"  # "Sở KH&ĐT" … "Sở Xây dựng"
     page.fill("#org-filter", "nội vụ")
-    assert [r.get_attribute("data-organ") for r in page.locator("#orgs tbody tr").all()] == [w.OWN]
+    assert [r.get_attribute("data-organ") for r in page.locator(ORG_ROWS).all()] == [w.OWN]
     page.fill("#org-filter", "")
     page.select_option("#org-route", "vpcp")
-    assert page.locator("#orgs tbody tr").count() == 2
+    assert page.locator(ORG_ROWS).count() == 2
     page.select_option("#org-route", "")
 
     assert [i.get_attribute("data-organ") for i in page.locator("#inactive li").all()] == [
@@ -168,24 +231,41 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
     ]
     assert page.is_visible("#dead-panel") and page.is_visible("#signatures-panel")
     dead_row = page.locator("#dead tbody tr").first
-    assert w.EXTERNAL in dead_row.inner_text() and "axis: FAIL 503" in dead_row.inner_text()
-    assert seeded["b"]["document_id"] in page.inner_text("#signatures")
-    assert "INDETERMINATE" in page.inner_text("#signatures")
+    # Names, not OrganIds; words, not codes; local times.
+    assert "Văn phòng Chính phủ" in dead_row.inner_text()
+    assert "axis: FAIL 503" in dead_row.inner_text()
+    assert re.search(LOCAL_TIME, dead_row.inner_text())
+    sig_row = page.locator(f"#signatures tr[data-document='{seeded['b']['id']}']")
+    assert seeded["b"]["document_id"] in sig_row.inner_text()
+    assert "Chưa xác định được / Indeterminate" in sig_row.inner_text()
+    assert "Sở Tài chính" in sig_row.inner_text()
+    assert "INDETERMINATE" not in sig_row.inner_text()
+    assert re.search(r"20/03/2025 12:00", sig_row.inner_text())  # placed at 12:00 local time
+    assert "Chuỗi băm nguyên vẹn" in page.inner_text("#chain")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    # The link opens the document: subject, names, the verdict in words.
+    sig_row.locator("a[data-document]").click()
+    page.wait_for_selector(f"#document-panel[data-document='{seeded['b']['id']}']")
+    panel = page.inner_text("#document-panel")
+    assert "Sở Tài chính" in panel and "Sở Nội vụ" in panel
+    assert "Chưa xác định được / Indeterminate" in panel
+    assert re.search(r"20/03/2025 12:00", panel)
+    _shot(page, "dashboard-admin-desktop.png")
+    watch.clean()
     context.close()
 
-    # A reporter sees the statistics, never the admin panels, and the API refuses them anyway.
-    context = browser.new_context()
-    page = context.new_page()
+    # A reporter sees the statistics, never the admin panels, and calls no endpoint it may
+    # not use (no 403 in its console); the API refuses them anyway.
+    context, page, watch = _open(browser)
     _sign_in(page, server, w.keys["reporter"])
     assert page.inner_text("#role") == "Báo cáo / Reporter"
     assert _bar(page, "central", "2025-07") == "3"
-    assert page.locator("#dead-panel").count() == 0
-    assert page.locator("#signatures-panel").count() == 0
+    for panel_id in ("dead-panel", "signatures-panel", "chain-panel", "document-panel"):
+        assert page.locator(f"#{panel_id}").count() == 0
     assert page.locator("[data-admin-only]").count() == 0
+    _shot(page, "dashboard-reporter-desktop.png")
+    watch.clean()
+    assert not [u for u in watch.requests if "/deliveries" in u or "/audit/" in u]
     statuses = page.evaluate(
         """async (key) => Promise.all(
              ['/api/v1/deliveries?state=dead', '/api/v1/audit/signatures?indication=INDETERMINATE']
@@ -198,15 +278,57 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
     assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") is None
     context.close()
 
-    # A key that may not read statistics is told so, and is not kept.
-    context = browser.new_context()
-    page = context.new_page()
+    # A key that may not read the dashboard is told so, and is not kept.
+    context, page, watch = _open(browser)
     page.goto(f"{server}/dashboard")
     page.fill("#apikey", w.keys["system"])
     page.click("#signin-form button[type=submit]")
     page.wait_for_selector("#signin-error:not([hidden])")
     assert "không được xem thống kê" in page.inner_text("#signin-error")
     assert page.evaluate("sessionStorage.getItem('lienthong.apiKey')") is None
+    watch.clean()
+    context.close()
+
+
+def test_dashboard_auditor(driver: Driver, server: str, browser: Any) -> None:
+    w = driver.world
+    seeded = _seed(driver)
+    context, page, watch = _open(browser)
+    _sign_in(page, server, w.keys["auditor"])
+    assert page.inner_text("#role") == "Kiểm toán / Auditor"
+    assert page.is_visible("#signatures-panel") and page.is_visible("#chain-panel")
+    for panel_id in ("indicators-panel", "orgs-panel", "dead-panel", "csv"):
+        assert page.locator(f"#{panel_id}").count() == 0  # statistics are not the auditor's
+    text = page.inner_text("#signatures")
+    assert seeded["b"]["document_id"] in text and "Chưa xác định được / Indeterminate" in text
+    assert "Sở Tài chính" in text
+    page.locator(f"#signatures a[data-document='{seeded['b']['id']}']").click()
+    page.wait_for_selector("#document-panel:not([hidden])")
+    assert "Sở Nội vụ" in page.inner_text("#document-panel")
+    _shot(page, "dashboard-auditor-desktop.png")
+    watch.clean()
+    assert not [u for u in watch.requests if "/stats/" in u or "/deliveries" in u]
+    context.close()
+
+
+@pytest.mark.parametrize("role", ["admin", "auditor", "reporter"])
+def test_dashboard_at_phone_width(driver: Driver, server: str, browser: Any, role: str) -> None:
+    w = driver.world
+    seeded = _seed(driver)
+    context, page, watch = _open(browser, 390, 844)
+    _sign_in(page, server, w.keys[role])
+    _no_sideways_scrolling(page)
+    if role != "reporter":
+        page.goto(f"{server}/dashboard?year=2025#document={seeded['e']['id']}")
+        page.wait_for_selector("#document-panel:not([hidden])")
+        page.wait_for_selector("#document-deliveries tbody tr")
+        _no_sideways_scrolling(page)
+    if role != "auditor":
+        # A table row is a card of labelled values at this width.
+        cell = page.locator(f"#orgs tr[data-organ='{w.OWN}'] td[data-key], #orgs tr td").first
+        assert cell.is_visible()
+    _shot(page, f"dashboard-{role}-phone.png")
+    watch.clean()
     context.close()
 
 
