@@ -3,6 +3,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     LIENTHONG_DATA_DIR=/var/lib/lienthong
 WORKDIR /srv/lienthong
+# DejaVu Sans: the font of the visible PDF signature stamp (Vietnamese letters)
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations

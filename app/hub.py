@@ -16,6 +16,7 @@ from app.core.errors import SettingError
 from app.core.metrics import Metrics
 from app.keys.custody import KeyCustody
 from app.revocation.service import Revocation
+from app.signing.pdf_signing import Timestamper
 
 
 class ConfigurationError(SettingError):
@@ -90,6 +91,9 @@ class Hub:
     blobs: BlobStore
     custody: KeyCustody
     metrics: Metrics = field(default_factory=Metrics)
+    pdf_timestamper: Timestamper | None = None
+    """The RFC 3161 client `sign_pdf=true` timestamps with (PAdES B-LT); None: B-B, no
+    timestamp (set by the process that holds a TSA client)."""
     revocation: Revocation = field(default_factory=Revocation)
     """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import AuditPrincipal, Cursor, Limit, SessionDep, decode_cursor, encode_cursor
 from app.api.problems import responses
@@ -15,6 +15,10 @@ from app.core.timeutil import as_utc, iso
 from app.documents import repository as repo
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+PdfIndication = Literal[
+    "TOTAL_PASSED", "TOTAL_FAILED", "INDETERMINATE", "NO_SIGNATURE_FOUND", "NONE"
+]
 
 
 @router.get("/log", responses=responses(401, 403, 422))
@@ -67,11 +71,16 @@ def audit_signatures(
     until: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
+    pdf_indication: Annotated[
+        PdfIndication | None,
+        Query(description="the PDF attachments' verdict (SPEC 5.3); NONE: documents without PDF"),
+    ] = None,
 ) -> dict[str, Any]:
     """Documents with their latest validation summary, for auditors."""
     rows = repo.signatures_page(
         session,
         indication=indication,
+        pdf_indication=pdf_indication,
         organ_id=organ_id,
         since=as_utc(since) if since else None,
         until=as_utc(until) if until else None,
@@ -92,6 +101,8 @@ def audit_signatures(
                 "indication": d.indication,
                 "sub_indication": d.sub_indication,
                 "signed_by": d.signed_by,
+                "pdf_indication": d.pdf_indication,
+                "pdf_signed_by_sender": d.pdf_signed,
                 "reports": counts.get(d.id, 0),
             }
             for d in page

@@ -18,6 +18,7 @@ router = APIRouter(include_in_schema=False)
 
 ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard-pdf.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 HEADERS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
@@ -79,6 +79,13 @@ def submit_document(
     body: BodyDep,
     session: SessionDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    sign_pdf: Annotated[
+        bool,
+        Query(
+            description="sign every top-level PDF attachment as the sending organization "
+            "(PAdES, visible stamp) before the package is sealed; needs an unsigned package"
+        ),
+    ] = False,
 ) -> JSONResponse:
     hub = _hub(request)
 
@@ -99,7 +106,10 @@ def submit_document(
         principal,
         parse,
         idempotency_key=idempotency_key,
-        request_hash=service.request_hash(body.content_type, body.sha256),
+        request_hash=service.request_hash(
+            body.content_type, body.sha256 + (":sign_pdf" if sign_pdf else "")
+        ),
+        sign_pdf=sign_pdf,
     )
     if answer.replayed:
         return JSONResponse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from app.api.deps import AnyPrincipal, SessionDep
 from app.api.problems import responses
 from app.core.errors import HubError
 from app.core.timeutil import utcnow
+from app.documents.pdf_signatures import attachment_verdicts, pdf_trust
 from app.documents.trust import trust_for
 from app.edxml import EdxmlError, interop, outcome_summary, validate_file, validate_message
 from app.signing.validation import validate
@@ -56,16 +58,26 @@ def validate_edxml(
         )
         result["warnings"] += [w.as_dict() for w in noted]
         try:
+            at = utcnow()
+            # PDF attachments first: reading them needs the tree as it was parsed.
+            pdfs = attachment_verdicts(
+                outcome.parsed.document,
+                organ_id=message.from_.organ_id,
+                trust=hub.custody.trust_store(session),
+                at=at,
+                max_bytes=hub.settings.max_document_bytes,
+                trust_for=pdf_trust(session, hub),
+            )
             trust = trust_for(session, hub, outcome.parsed.root)
             report = trust.explain(
                 validate(
                     outcome.parsed.root,
                     expected_organ_id=message.from_.organ_id,
                     trust=trust.store,
-                    at=utcnow(),
+                    at=at,
                 )
             )
-            signature = report.to_dict()
+            signature = dataclasses.replace(report, attachments=pdfs).to_dict()
         except HubError:
             signature = None
         if interop.has_any_signature(outcome.parsed.root) and not (

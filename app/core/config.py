@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         description="the hub's own OrganId, written in the TraceHeader of packages it builds "
         "or fills in (default: the demo province's People's Committee)",
     )
+    pdf_signature_policy: Literal["report", "require_valid"] = Field(
+        default="report",
+        description="report: PDF attachments' signatures are shown, never block; require_valid: "
+        "a document whose PDF attachments do not all pass (unsigned included) is refused",
+    )
+    pdf_stamp_font: Path | None = Field(
+        default=None,
+        description="TrueType font of the sign_pdf stamp; default DejaVu Sans (fonts-dejavu-core)",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",

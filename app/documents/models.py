@@ -51,6 +51,10 @@ class Document(Base):
     sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
     signed_by: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The PDF attachments' signatures (SPEC 5.3) from the latest report: their verdict in one
+    # word (None: no PDF), and whether every PDF passes with a signature of `from_organ`.
+    pdf_indication: Mapped[str | None] = mapped_column(String(30), default=None)
+    pdf_signed: Mapped[bool] = mapped_column(Boolean, default=False)
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

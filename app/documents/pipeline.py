@@ -15,6 +15,7 @@ Business data is read from the parsed tree only after the signature over the who
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,12 @@ from app.directory.models import Organization
 from app.documents import repository as repo
 from app.documents import service, status_rules
 from app.documents.models import Document, StatusMessage
+from app.documents.pdf_signatures import (
+    attachment_verdicts,
+    enforce_policy,
+    pdf_trust,
+    sign_pdf_attachments,
+)
 from app.documents.selfcheck import SELF_CHECK
 from app.documents.service import SignatureInvalid, has_signature, require_serves
 from app.documents.status_rules import StatusReport
@@ -62,6 +69,7 @@ class Submission:
     parsed: ParsedMessage
     origin: str = "api"  # "api" (a department system) or "vpcp" (the national axis)
     actor: str = ""
+    sign_pdf: bool = False  # POST /documents?sign_pdf=true: the hub signs the PDFs too
     at: datetime = field(default_factory=utcnow)
     # authorise
     sender: Organization | None = None
@@ -126,8 +134,10 @@ def submit_from_api(
     *,
     idempotency_key: str | None,
     request_hash: str,
+    sign_pdf: bool = False,
 ) -> Answer:
-    """POST /documents: a replayed Idempotency-Key answers as before; otherwise all stages."""
+    """POST /documents: a replayed Idempotency-Key answers as before; otherwise all stages.
+    `sign_pdf`: the hub signs every top-level PDF attachment as the sender (SPEC 5.3)."""
     read_first(session)
     replay = service.idempotent_replay(session, principal, idempotency_key, request_hash)
     if replay is not None:
@@ -135,7 +145,7 @@ def submit_from_api(
     parsed: ParsedMessage | None = None
     try:
         parsed = parse()
-        sub = Submission(principal, parsed)
+        sub = Submission(principal, parsed, sign_pdf=sign_pdf)
         authorise(session, hub, sub)
         sign_and_store(session, hub, sub)
     except (HubError, EdxmlError) as exc:
@@ -177,14 +187,53 @@ def sign_and_store(session: Session, hub: Hub, sub: Submission) -> None:
             when=sub.at,
         ),
     ]
+    if sub.sign_pdf:
+        sign_pdfs(session, hub, sub)
+    # The PDF attachments' own signatures (SPEC 5.3), read while the tree still holds them.
+    pdfs = attachment_verdicts(
+        sub.parsed.document,
+        organ_id=sub.from_organ,
+        trust=hub.custody.trust_store(session),
+        at=sub.at,
+        max_bytes=hub.settings.max_document_bytes,
+        trust_for=pdf_trust(session, hub),
+    )
     # Large attachments leave the tree while it is signed and stored (memory: SPEC 12); the
     # tree is not used afterwards, so they are not put back.
     with detach_payloads(sub.root, restore=False) as sub.payloads:
         if sub.verdict is None:  # the axis verified before deciding to quarantine
             sign_or_verify(session, hub, sub)
         assert sub.verdict is not None
-        sub.verdict = service.with_warnings(sub.verdict, sub.warnings)
+        sub.verdict = dataclasses.replace(
+            service.with_warnings(sub.verdict, sub.warnings), attachments=pdfs
+        )
+        if sub.origin == "api":
+            enforce_policy(hub.settings.pdf_signature_policy, sub.verdict)
         store(session, hub, sub)
+
+
+def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
+    """sign_pdf=true: before the package is sealed, each top-level PDF attachment is signed as
+    the sender (reads only: the key and the trust store). A package its sender signed cannot
+    have its attachments changed, so sign_pdf needs an unsigned one."""
+    if has_signature(sub.root):
+        raise Unprocessable(
+            "sign_pdf=true needs an unsigned package: the hub cannot change the attachments "
+            "of a package its sender signed",
+            code="edxml.invalid",
+        )
+    organ = sub.from_organ
+    sender = sub.sender or session.get(Organization, organ)
+    sign_pdf_attachments(
+        sub.parsed,
+        signer=hub.custody.signer_for(session, organ),
+        organ_id=organ,
+        organ_name=sender.name if sender is not None else organ,
+        trust=hub.custody.trust_store(session),
+        timestamper=hub.pdf_timestamper,
+        at=sub.at,
+        font=hub.settings.pdf_stamp_font,
+    )
 
 
 def route_and_record(session: Session, sub: Submission) -> Document:

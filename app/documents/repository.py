@@ -136,11 +136,17 @@ def signatures_page(
     until: datetime | None,
     after: str | None,
     limit: int,
+    pdf_indication: str | None = None,
 ) -> list[Document]:
-    """Documents by id with their signature summary filters (the auditors' list)."""
+    """Documents by id with their signature summary filters (the auditors' list);
+    `pdf_indication="NONE"` selects documents without PDF attachments."""
     stmt = select(Document).order_by(Document.id).limit(limit)
     if indication:
         stmt = stmt.where(Document.indication == indication)
+    if pdf_indication == "NONE":
+        stmt = stmt.where(Document.pdf_indication.is_(None))
+    elif pdf_indication:
+        stmt = stmt.where(Document.pdf_indication == pdf_indication)
     if organ_id:
         stmt = stmt.where(Document.from_organ == organ_id)
     if since:

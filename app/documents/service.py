@@ -139,6 +139,8 @@ def keep_report(
     doc.indication = report.indication
     doc.sub_indication = report.sub_indication
     doc.signed_by = data.get("signed_by")
+    doc.pdf_indication = report.pdf_indication
+    doc.pdf_signed = report.pdfs_signed_by(doc.from_organ)
     return rec
 
 

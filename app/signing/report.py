@@ -203,6 +203,105 @@ class RevocationEvidence:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PdfSignatureResult:
+    """One signature of a PDF attachment (SPEC 5.3)."""
+
+    field: str
+    indication: str
+    sub_indication: str | None
+    signed_by: SignedBy | None
+    signing_time: dt.datetime | None
+    """The time the signer claims (the CMS signingTime / the PDF /M entry)."""
+    timestamp_time: dt.datetime | None
+    """genTime of a valid signature timestamp, when the signature carries one."""
+    coverage: Literal["entire_file", "entire_revision", "partial"]
+    modified_after_signing: bool
+    errors: tuple[Message, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.indication == TOTAL_PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "indication": self.indication,
+            "sub_indication": self.sub_indication,
+            "signed_by": self.signed_by.to_dict() if self.signed_by else None,
+            "signing_time": _iso(self.signing_time),
+            "timestamp_time": _iso(self.timestamp_time),
+            "coverage": self.coverage,
+            "modified_after_signing": self.modified_after_signing,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PdfSignatureResult:
+        signed_by = data.get("signed_by")
+        return cls(
+            field=data["field"],
+            indication=data["indication"],
+            sub_indication=data.get("sub_indication"),
+            signed_by=SignedBy(**signed_by) if signed_by else None,
+            signing_time=_parse_iso(data.get("signing_time")),
+            timestamp_time=_parse_iso(data.get("timestamp_time")),
+            coverage=data["coverage"],
+            modified_after_signing=bool(data["modified_after_signing"]),
+            errors=tuple(Message(**e) for e in data.get("errors", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentVerdict:
+    """The signatures of one PDF attachment, or of one PDF inside a ZIP attachment (SPEC 5.3).
+
+    `indication` is TOTAL_PASSED only when every signature passes; NO_SIGNATURE_FOUND when it
+    has none; a PDF that cannot be parsed or a ZIP over the limits is INDETERMINATE /
+    FORMAT_FAILURE (then `path_in_zip` is None for the ZIP as a whole)."""
+
+    content_id: str
+    name: str
+    path_in_zip: str | None
+    indication: str
+    sub_indication: str | None
+    signatures: tuple[PdfSignatureResult, ...] = ()
+    errors: tuple[Message, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.indication == TOTAL_PASSED
+
+    def signed_by_organ(self, organ_id: str) -> bool:
+        """Every signature passes and at least one is `organ_id`'s (the sender's own)."""
+        return self.passed and any(
+            s.signed_by is not None and s.signed_by.organ_id == organ_id for s in self.signatures
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content_id": self.content_id,
+            "name": self.name,
+            "path_in_zip": self.path_in_zip,
+            "indication": self.indication,
+            "sub_indication": self.sub_indication,
+            "signatures": [s.to_dict() for s in self.signatures],
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttachmentVerdict:
+        return cls(
+            content_id=data["content_id"],
+            name=data["name"],
+            path_in_zip=data.get("path_in_zip"),
+            indication=data["indication"],
+            sub_indication=data.get("sub_indication"),
+            signatures=tuple(PdfSignatureResult.from_dict(s) for s in data.get("signatures", ())),
+            errors=tuple(Message(**e) for e in data.get("errors", ())),
+        )
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     """The outcome of one validation (SPEC section 5), kept for every check ever made.
@@ -225,10 +324,29 @@ class ValidationReport:
     validated_at: dt.datetime
     policy: str
     revocation_data: tuple[RevocationEvidence, ...] = ()
+    attachments: tuple[AttachmentVerdict, ...] = ()
+    """The PDF attachments' own signatures (SPEC 5.3); they do not change `indication`."""
 
     @property
     def passed(self) -> bool:
         return self.indication == TOTAL_PASSED
+
+    @property
+    def pdf_indication(self) -> str | None:
+        """The PDF attachments' verdict as one word: None without PDFs, else TOTAL_PASSED when
+        all pass, else the first of TOTAL_FAILED, INDETERMINATE, NO_SIGNATURE_FOUND found."""
+        if not self.attachments:
+            return None
+        found = {a.indication for a in self.attachments}
+        for word in (TOTAL_FAILED, INDETERMINATE, NO_SIGNATURE_FOUND):
+            if word in found:
+                return word
+        return TOTAL_PASSED
+
+    def pdfs_signed_by(self, organ_id: str) -> bool:
+        """At least one PDF, and every PDF passes with a signature of `organ_id` (SPEC 9's
+        `sent_pdf_signed`)."""
+        return bool(self.attachments) and all(a.signed_by_organ(organ_id) for a in self.attachments)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: times as ISO 8601 UTC ('Z'), DER as base64."""
@@ -245,6 +363,7 @@ class ValidationReport:
             "validated_at": _iso(self.validated_at),
             "policy": self.policy,
             "revocation_data": [r.to_dict() for r in self.revocation_data],
+            "attachments": [a.to_dict() for a in self.attachments],
         }
 
     @classmethod
@@ -279,6 +398,7 @@ class ValidationReport:
             revocation_data=tuple(
                 RevocationEvidence.from_dict(r) for r in data.get("revocation_data", ())
             ),
+            attachments=tuple(AttachmentVerdict.from_dict(a) for a in data.get("attachments", ())),
         )
 
 

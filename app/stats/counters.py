@@ -28,6 +28,8 @@ DOCUMENT_COUNTERS = (
     "central_sent",
     "central_received",
     "failed",
+    "sent_self_signed",
+    "sent_pdf_signed",
 )
 STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16")
 STATUS_COLUMNS = tuple(f"status_{c}" for c in STATUS_CODES)
@@ -140,6 +142,8 @@ class DocRow:
     indication: str | None
     accepted_at: datetime
     origin: str
+    signed_by_hub: bool = False
+    pdf_signed: bool = False
 
     @property
     def counted(self) -> bool:
@@ -173,13 +177,20 @@ class StatusRow:
 
 
 def document_contribution(doc: DocRow, has_axis_delivery: bool, tally: Tally, sign: int) -> None:
-    """sent, sent_signed, central_sent: for the sender, on the day the hub accepted it."""
+    """sent, sent_signed, sent_self_signed, sent_pdf_signed, central_sent: for the sender, on
+    the day the hub accepted it. Self-signed: the package arrived with the sender's passing
+    signature (the hub did not seal it); PDF-signed: it has PDFs and each passes with a
+    signature of the sender (`Document.pdf_signed`, whoever applied it)."""
     if not doc.counted:
         return
     key = (doc.from_organ, local_day(doc.accepted_at))
     tally.add(*key, "sent", sign)
     if doc.indication == PASSED:
         tally.add(*key, "sent_signed", sign)
+        if not doc.signed_by_hub:
+            tally.add(*key, "sent_self_signed", sign)
+    if doc.pdf_signed:
+        tally.add(*key, "sent_pdf_signed", sign)
     if doc.origin == AXIS or has_axis_delivery:
         tally.add(*key, "central_sent", sign)
 

@@ -45,7 +45,16 @@ log = logging.getLogger("app.stats")
 Row = DocRow | DeliveryRow | StatusRow
 Pending = list[tuple[Any, Row | None, bool]]
 
-DOC_FIELDS = ("from_organ", "business_type", "quarantined", "indication", "accepted_at", "origin")
+DOC_FIELDS = (
+    "from_organ",
+    "business_type",
+    "quarantined",
+    "indication",
+    "accepted_at",
+    "origin",
+    "signed_by_hub",
+    "pdf_signed",
+)
 DELIVERY_FIELDS = ("document", "kind", "organ_id", "route", "state", "available_at")
 STATUS_FIELDS = ("from_organ", "code", "accepted_at")
 FIELDS: dict[type, tuple[str, ...]] = {

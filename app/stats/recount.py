@@ -60,6 +60,8 @@ def recount(conn: Connection, progress: Progress | None = None) -> Tally:
         docs.c.indication,
         docs.c.accepted_at,
         docs.c.origin,
+        docs.c.signed_by_hub,
+        docs.c.pdf_signed,
     ]
     axis = (
         exists()

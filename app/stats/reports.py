@@ -51,6 +51,21 @@ INDICATORS: dict[str, str] = {
     "documents_from_axis": "Văn bản nhận từ Trục liên thông / Documents received from the axis",
     "documents_signed": "Văn bản có chữ ký số hợp lệ / Documents with a passing signature",
     "share_signed": "Tỷ lệ văn bản có ký số / Share signed",
+    "documents_self_signed": (
+        "Văn bản do chính cơ quan gửi ký số / Documents signed by the sending organization itself"
+    ),
+    "share_self_signed": (
+        "Tỷ lệ văn bản do cơ quan gửi tự ký số / Share signed by the sender itself (not sealed "
+        "by the hub)"
+    ),
+    "documents_pdf_signed": (
+        "Văn bản có tệp PDF ký số hợp lệ của cơ quan ban hành / Documents whose PDFs carry the "
+        "issuing organization's valid signature"
+    ),
+    "share_pdf_signed": (
+        "Tỷ lệ văn bản PDF có chữ ký số của cơ quan ban hành / Share with the issuer's PDF "
+        "signature"
+    ),
     "deliveries_received": "Lượt nhận văn bản / Documents received (deliveries)",
     "deliveries_received_valid": "Lượt nhận có chữ ký hợp lệ / Received with a passing signature",
     "share_received_valid": "Tỷ lệ nhận có chữ ký hợp lệ / Share received with a passing signature",
@@ -90,6 +105,8 @@ COLUMN_LABELS: dict[str, str] = {
     "deliveries_sent": "Lượt gửi / Deliveries sent",
     "received": "Văn bản đã nhận / Documents received",
     "sent_signed": "Gửi có chữ ký hợp lệ / Sent with a passing signature",
+    "sent_self_signed": "Gửi do chính cơ quan ký số / Sent signed by the sender itself",
+    "sent_pdf_signed": "Gửi có PDF ký số của cơ quan ban hành / Sent with the issuer's PDF signature",
     "received_valid": "Nhận có chữ ký hợp lệ / Received with a passing signature",
     "central_sent": "Gửi qua Trục / Sent via the axis",
     "central_received": "Nhận qua Trục / Received via the axis",
@@ -342,6 +359,10 @@ def report(session: Session, year: int) -> dict[str, Any]:
         "documents_from_axis": everything["sent"] - local["sent"],
         "documents_signed": everything["sent_signed"],
         "share_signed": _share(everything["sent_signed"], everything["sent"]),
+        "documents_self_signed": everything["sent_self_signed"],
+        "share_self_signed": _share(everything["sent_self_signed"], everything["sent"]),
+        "documents_pdf_signed": everything["sent_pdf_signed"],
+        "share_pdf_signed": _share(everything["sent_pdf_signed"], everything["sent"]),
         "deliveries_received": local["received"],
         "deliveries_received_valid": local["received_valid"],
         "share_received_valid": _share(local["received_valid"], local["received"]),
@@ -362,6 +383,8 @@ def report(session: Session, year: int) -> dict[str, Any]:
                 "received": sum(r["received"] for o, r in rows if is_local(o)),
                 "central": sum(r["central_sent"] for _, r in rows),
                 "signed": sum(r["sent_signed"] for _, r in rows),
+                "self_signed": sum(r["sent_self_signed"] for _, r in rows),
+                "pdf_signed": sum(r["sent_pdf_signed"] for _, r in rows),
                 "exchanged": sum(r["sent"] for _, r in rows),
             }
         )

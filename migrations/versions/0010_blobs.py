@@ -1,7 +1,7 @@
 """blobs in the database; audit entries and counter deltas handed to the sequencer
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-11-30 00:30:00
 
 `blobs` holds a stored message's bytes inline (up to 1 MiB) or names its chunks in
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -94,7 +94,9 @@ def test_report_is_json_ready_and_round_trips(demo_pki: Pki, check: Check) -> No
         "validated_at",
         "policy",
         "revocation_data",
+        "attachments",  # the PDF attachments' verdicts (SPEC 5.3); none here
     }
+    assert data["attachments"] == []
     assert set(data["signed_by"]) == {"subject", "serial", "issuer", "organ_id"}
     assert set(data["chain"][0]) == {
         "subject",

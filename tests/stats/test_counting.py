@@ -109,6 +109,7 @@ def test_documents_from_the_axis_and_quarantine(driver: Driver) -> None:
         "sent": 1,
         "deliveries_sent": 2,
         "sent_signed": 1,
+        "sent_self_signed": 1,  # the axis carries the sender's own signature, never the hub's
         "central_sent": 1,
     }
     for organ in (w.OWN, w.OWN2):
@@ -205,6 +206,8 @@ def test_local_midnight_and_year_boundary(driver: Driver) -> None:
         "received": 1,
         "central": 0,
         "signed": 1,
+        "self_signed": 0,  # the hub sealed it
+        "pdf_signed": 0,
         "exchanged": 1,
     }
     assert mismatches(driver.sessions) == []
@@ -321,6 +324,7 @@ def test_orm_writes_in_one_flush_later_transactions_and_deletes(driver: Driver) 
         "sent": 1,
         "deliveries_sent": 2,
         "sent_signed": 1,
+        "sent_self_signed": 1,  # passing and not sealed by the hub (signed_by_hub is False)
         "central_sent": 1,
     }
     assert got[(w.OWN2, today)]["received"] == 1
