@@ -35,6 +35,8 @@ COUNTERS = (
     "central_sent",
     "central_received",
     "failed",
+    "sent_self_signed",  # 0009
+    "sent_pdf_signed",  # 0009
 )
 STATUSES = tuple(f"status_{c}" for c in ("01", "02", "03", "04", "05", "06", "13", "15", "16"))
 LATENCY = tuple(f"lat_{k:02d}" for k in range(60))
