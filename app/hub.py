@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core.blobs import BlobStore
+from app.core.blobs import BlobStore, DatabaseBlobStore, DirectoryBlobStore
 from app.core.config import Settings
 from app.core.errors import SettingError
 from app.core.metrics import Metrics
@@ -76,6 +76,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def blob_store(settings: Settings) -> BlobStore:
+    """BLOB_STORE: the database with PostgreSQL (shared by every process), else DATA_DIR/blobs."""
+    kind = settings.blob_store
+    if kind == "auto":
+        kind = "directory" if settings.is_sqlite else "database"
+    if kind == "database":
+        return DatabaseBlobStore()
+    return DirectoryBlobStore(Path(settings.data_dir) / "blobs")
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -94,7 +104,7 @@ class Hub:
         custody = KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
         return cls(
             settings=settings,
-            blobs=BlobStore(Path(settings.data_dir) / "blobs"),
+            blobs=blob_store(settings),
             custody=custody,
             timestamps=TimestampClient.from_settings(custody, settings),
             revocation=Revocation(settings.fetch_timeout),

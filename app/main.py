@@ -27,6 +27,7 @@ from app.api import (
 )
 from app.api.gate import Gate, RateLimiter
 from app.api.problems import install_handlers
+from app.clients.service import PrincipalCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.files import secure_storage
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = install_session_hooks(make_sessionmaker(engine))
     app.state.hub = Hub.from_settings(settings)
     app.state.metrics = app.state.hub.metrics
+    app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     install_handlers(app)
     openapi.install(app)
 
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prefix=API_PREFIX,
         sessions=lambda: app.state.sessionmaker,
         limiter=RateLimiter(settings.rate_limit_per_minute),
+        principals=app.state.principals,
     )
 
     @app.middleware("http")

@@ -1,7 +1,8 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
-from app.audit.models import AuditEntry, AuditHead
+from app.audit.models import AuditEntry, AuditHead, AuditPending
 from app.clients.models import ApiClient, client_organizations
+from app.core.blobs import Blob, BlobChunk
 from app.core.db import Base
 from app.delivery.models import AxisReceipt, Delivery, TraceEvent, WorkerHeartbeat
 from app.directory.models import Organization
@@ -20,14 +21,17 @@ from app.keys.models import (
     SigningKey,
 )
 from app.revocation.models import RevocationAnswer
-from app.stats.models import StatsDaily, StatsMonthly
+from app.stats.models import StatsDaily, StatsDelta, StatsMonthly
 
 __all__ = [
     "ApiClient",
     "AuditEntry",
     "AuditHead",
+    "AuditPending",
     "AxisReceipt",
     "Base",
+    "Blob",
+    "BlobChunk",
     "CaMaterial",
     "Delivery",
     "Document",
@@ -40,6 +44,7 @@ __all__ = [
     "RevokedCertificate",
     "SigningKey",
     "StatsDaily",
+    "StatsDelta",
     "StatsMonthly",
     "StatusMessage",
     "TraceEvent",

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.connectors.vpcp import AxisConnector
+from app.core import sequencer
 from app.core.db import read_first, unit_of_work
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
@@ -81,8 +82,11 @@ class Worker:
 
     def run_once(self) -> bool:
         """One round: heartbeat, the CRLs and fetched revocation data when due, a batch of
-        deliveries, the axis poll when due, the held documents due for re-validation."""
+        deliveries, the axis poll when due, the held documents due for re-validation, and what a
+        crashed process left to the sequencer (audit entries, counter deltas)."""
         self.heartbeat()
+        with self.sessions() as s:
+            sequencer.settle_for(s, wait=False)
         self.refresh_crls()
         self.refresh_revocation()
         busy = self.deliver_batch() > 0
@@ -230,7 +234,9 @@ class Worker:
             blob, sender = doc.blob, doc.from_organ
         org = s.get(Organization, c.organ_id)
         assert org is not None
-        return sinks.Job(c, self.hub.blobs.read(blob), sender, org.delivery_url, org.webhook_secret)
+        return sinks.Job(
+            c, self.hub.blobs.read(s, blob), sender, org.delivery_url, org.webhook_secret
+        )
 
 
 def make_axis(hub: Hub) -> AxisConnector | None:

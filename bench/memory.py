@@ -1,10 +1,11 @@
 """Peak memory of the hub while a 50 MB attachment passes through (SPEC section 12: < 4x).
 
-Starts a real hub process on a fresh SQLite data dir, submits one edXML document carrying a
+Starts a real hub process on a fresh SQLite data dir (or, with `--postgres`, a fresh
+PostgreSQL database, where the edXML is streamed into the database blob store in chunks), submits one edXML document carrying a
 50 MiB attachment over HTTP (streamed from a file), fetches the signed edXML and the
 attachment back, and reads the hub process's peak resident memory (VmHWM) before and after.
 
-    .venv/bin/python bench/memory.py [--mib 50] [--pdf]
+    .venv/bin/python bench/memory.py [--mib 50] [--pdf] [--postgres]
 
 With --pdf the attachment is a PDF of that size and the document is submitted with
 `sign_pdf=true`: the hub checks the PDF's signatures and signs it (PAdES, stamp) before
@@ -45,6 +46,11 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=50)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="PostgreSQL (LIENTHONG_TEST_POSTGRES_URL): the edXML goes to the database blob store",
+    )
     parser.add_argument("--pdf", action="store_true", help="a PDF, submitted with sign_pdf=true")
     args = parser.parse_args()
     size = args.mib * 1024 * 1024
@@ -58,10 +64,20 @@ def main() -> None:
         "LIENTHONG_EMBEDDED_MOCK": "false",
         "LIENTHONG_LOG_LEVEL": "WARNING",
     }
+    lienthong = str(Path(sys.executable).with_name("lienthong"))
+    if args.postgres:
+        from bench.throughput import setup_database
+
+        env |= {
+            "LIENTHONG_DATABASE_URL": setup_database("lienthong_bench_memory"),
+            "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
+            "LIENTHONG_READYZ_REQUIRES_WORKER": "false",
+        }
+        subprocess.run([lienthong, "demo"], env=env, cwd=work, check=True, capture_output=True)
     port = free_port()
     hub = subprocess.Popen(
         [
-            str(Path(sys.executable).with_name("lienthong")),
+            lienthong,
             "serve",
             "--port",
             str(port),

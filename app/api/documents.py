@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.api import openapi
 from app.api.body import BodyDep, parse_json
@@ -21,7 +21,7 @@ from app.api.deps import (
     encode_cursor,
     organ_id_query,
 )
-from app.api.problems import binary, responses
+from app.api.problems import binary, edxml_response, responses
 from app.api.schemas import Page
 from app.clients.service import Principal
 from app.core.errors import HubError, NotFound
@@ -181,7 +181,7 @@ def get_edxml(
     id: str, request: Request, session: SessionDep, principal: DocumentReader
 ) -> Response:
     doc = service.get_visible(session, principal, id)
-    return FileResponse(_hub(request).blobs.path(doc.blob), media_type="application/xml")
+    return edxml_response(_hub(request).blobs.open(session, doc.blob))
 
 
 @router.get(
@@ -198,7 +198,8 @@ def get_attachment(
     if meta is None:
         raise NotFound("no such attachment", code="attachment.not_found")
     hub = _hub(request)
-    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
+    with hub.blobs.as_path(session, doc.blob) as path:
+        parsed = parse_file(path, max_bytes=hub.settings.max_edxml_bytes)
     att = parsed.attachment(str(meta["content_id"]))
     return StreamingResponse(
         att.iter_chunks(),

@@ -7,6 +7,10 @@ them need a key): no key, an unknown or revoked key, or a key over its rate answ
 with problem+json and the body is never received. The principal it found is left in the
 request's state, so `get_principal` does not look the key up a second time.
 
+A key's principal is reused for AUTH_CACHE_SECONDS (at most 1 s; `PrincipalCache`), so a
+burst of requests with one key costs one lookup; a revocation acts within that second, and at
+once in the process that revoked.
+
 The rate limit is a token bucket per API key (keyed by the key's hash), held in this
 process: with several API processes each allows the configured rate.
 """
@@ -27,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.clients.service import authenticate
+from app.clients.service import Principal, PrincipalCache, authenticate
 from app.core.db import read_first
 from app.core.errors import PROBLEM_JSON, AuthMissing, HubError
 from app.core.security import hash_api_key
@@ -85,8 +89,10 @@ class Gate:
         prefix: str,
         sessions: Callable[[], sessionmaker[Session]],
         limiter: RateLimiter,
+        principals: PrincipalCache | None = None,
     ) -> None:
         self.app = app
+        self.principals = principals or PrincipalCache(0)
         self.prefix = prefix.rstrip("/") + "/"
         self.sessions = sessions
         self.limiter = limiter
@@ -116,12 +122,16 @@ class Gate:
         if token is None:
             raise AuthMissing("send Authorization: Bearer <api key>")
 
-        def lookup() -> Any:
-            read_first(session)  # reads only: no SQLite write lock while authenticating
+        def lookup() -> Principal:
             return authenticate(session, token)
 
-        principal = await to_thread.run_sync(lookup)
-        wait = self.limiter.take(hash_api_key(token))
+        read_first(session)  # reads only: no SQLite write lock while authenticating
+        key_hash = hash_api_key(token)
+        principal = self.principals.get(key_hash)
+        if principal is None:
+            principal = await to_thread.run_sync(lookup)
+            self.principals.put(key_hash, principal)
+        wait = self.limiter.take(key_hash)
         if wait > 0:
             raise RateLimited(
                 f"more than {self.limiter.per_minute} requests a minute with this API key",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from app.api.deps import (
     Cursor,
@@ -16,7 +16,7 @@ from app.api.deps import (
     decode_cursor,
     encode_cursor,
 )
-from app.api.problems import binary, responses
+from app.api.problems import binary, edxml_response, responses
 from app.api.schemas import Page
 from app.core.timeutil import iso
 from app.delivery import service as delivery
@@ -108,7 +108,7 @@ def inbox_edxml(
     delivery_id: str, request: Request, session: SessionDep, principal: SystemPrincipal
 ) -> Response:
     blob = documents.inbox_blob(session, delivery_id, principal.organ_ids)
-    return FileResponse(request.app.state.hub.blobs.path(blob), media_type="application/xml")
+    return edxml_response(request.app.state.hub.blobs.open(session, blob))
 
 
 @router.post(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.blobs import file_chunks
 from app.core.errors import PROBLEM_JSON, HubError
 from app.edxml import EdxmlError
 
@@ -118,6 +119,15 @@ def edxml_field_error(error: EdxmlError) -> dict[str, Any]:
 
 
 BYTES: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+
+
+def edxml_response(fh: BinaryIO) -> StreamingResponse:
+    """A stored edXML message (a file from the blob store, closed once sent)."""
+    size = fh.seek(0, 2)
+    fh.seek(0)
+    return StreamingResponse(
+        file_chunks(fh), media_type="application/xml", headers={"Content-Length": str(size)}
+    )
 
 
 def binary(media_type: str, *statuses: int) -> dict[int | str, dict[str, Any]]:

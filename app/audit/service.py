@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Connection, Table, delete, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.models import AuditEntry, AuditHead
+from app.audit.models import AuditEntry, AuditHead, AuditPending
+from app.core import sequencer
 from app.core.db import handing_over
 from app.core.timeutil import iso, utcnow
 
@@ -53,8 +54,9 @@ def record(
 ) -> None:
     """Append one event with the caller's transaction (it commits or rolls back with the data).
 
-    The entry is written just before the commit (`_append_pending`), so the chain's head lock
-    is held only for the last statements of a transaction, not for all of its work.
+    The entry is written just before the commit (`_append_pending`). On PostgreSQL it goes to
+    `audit_pending` without any lock and the sequencer links it right after the commit
+    (`app.core.sequencer`); on SQLite it is linked under the head in the write transaction.
     """
     if not session.info.get(HOOKED):
         raise RuntimeError("audit.record on a session without install_session_hooks")
@@ -76,6 +78,16 @@ def _append_pending(session: Session) -> None:
         return  # a read transaction ending at begin_write: the entries go with the writes
     pending = session.info.pop(_PENDING, None)
     if not pending:
+        return
+    if sequencer.deferred(session):
+        session.execute(
+            insert(_PENDING_TABLE),
+            [
+                dict(zip(_FIELDS, (at, actor, action, target_type, target_id, text), strict=True))
+                for at, actor, action, target_type, target_id, text in pending
+            ],
+        )
+        sequencer.mark(session)
         return
     head = session.scalars(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
@@ -113,6 +125,40 @@ def _append_pending(session: Session) -> None:
     session.flush()
 
 
+_FIELDS = ("at", "actor", "action", "target_type", "target_id", "details")
+_PENDING_TABLE: Table = AuditPending.__table__  # type: ignore[assignment]
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+
+
+def link_pending(conn: Connection) -> int:
+    """Link every committed pending entry into the chain, in `id` order, and remove it from
+    `audit_pending` (a sequencer step: the caller holds its lock). Returns how many."""
+    t = _PENDING_TABLE
+    rows = conn.execute(select(t.c.id, *(t.c[f] for f in _FIELDS)).order_by(t.c.id)).all()
+    if not rows:
+        return 0
+    head = conn.execute(
+        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one_or_none()
+    if head is None:
+        conn.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head.seq, head.hash
+    entries = []
+    for row in rows:
+        seq += 1
+        values = {f: getattr(row, f) for f in _FIELDS}
+        digest = entry_hash(prev, seq=seq, **values)
+        entries.append(values | {"seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(insert(_ENTRIES), entries)
+    conn.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+    return len(rows)
+
+
 def _discard_pending(session: Session, *_: Any) -> None:
     session.info.pop(_PENDING, None)
 
@@ -128,6 +174,8 @@ def install(sessions: sessionmaker[Session]) -> None:
         return
     event.listen(sessions, "before_commit", _append_pending)
     event.listen(sessions, "after_rollback", _discard_pending)
+    sequencer.register(link_pending)
+    sequencer.install(sessions)
     sessions.configure(info=(sessions.kw.get("info") or {}) | {HOOKED: True})
 
 
@@ -179,6 +227,8 @@ def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> Chain
 
 
 def verify(session: Session) -> ChainVerdict:
+    """Every committed entry, linked first if the sequencer has not yet (PostgreSQL)."""
+    sequencer.settle_for(session)
     entries = session.execute(
         select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
     ).scalars()
@@ -189,6 +239,7 @@ def verify(session: Session) -> ChainVerdict:
 def list_entries(
     session: Session, *, since: datetime | None, after_seq: int | None, limit: int
 ) -> list[AuditEntry]:
+    sequencer.settle_for(session)
     stmt = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)
     if since is not None:
         stmt = stmt.where(AuditEntry.at >= since)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -81,6 +85,7 @@ def revoke_client(session: Session, client_id: str, *, actor: str) -> ApiClient:
         raise NotFound("no such client", code="client.not_found")
     if client.revoked_at is None:
         client.revoked_at = utcnow()
+        forget_principals()
         audit.record(
             session,
             actor=actor,
@@ -90,6 +95,49 @@ def revoke_client(session: Session, client_id: str, *, actor: str) -> ApiClient:
             details={"name": client.name},
         )
     return client
+
+
+class PrincipalCache:
+    """Principals by key hash for at most `ttl` seconds (AUTH_CACHE_SECONDS, ≤ 1).
+
+    A revocation committed by any process acts within `ttl`; one made in this process clears
+    every cache of the process at once. `ttl` 0 looks the key up on every request.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+        _caches.add(self)
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:  # bounded: expired entries go first
+                now = self.clock()
+                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            self._entries[key_hash] = (principal, self.clock() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = {}
+
+
+_caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
+
+
+def forget_principals() -> None:
+    """A client was revoked here: no cache of this process answers for any key any more."""
+    for cache in list(_caches):
+        cache.clear()
 
 
 def authenticate(session: Session, api_key: str) -> Principal:

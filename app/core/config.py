@@ -133,6 +133,18 @@ class Settings(BaseSettings):
     timestamp_lease_seconds: int = Field(
         default=60, ge=5, description="how long a worker holds a pending timestamp it fetches"
     )
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=1.0,
+        description="seconds an API key's lookup is reused; a revocation acts within it "
+        "(at once in the process that revoked); 0 = every request looks it up",
+    )
+    blob_store: Literal["auto", "database", "directory"] = Field(
+        default="auto",
+        description="where edXML bytes are kept: auto = in the database with PostgreSQL (every "
+        "process on every machine reaches them), in DATA_DIR/blobs with SQLite",
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=0, description="requests a minute per API key, per process; 0 = off"
     )

@@ -159,7 +159,7 @@ def _revalidate(s: Session, hub: Hub, row: HeldDocument, *, now: datetime) -> st
         status="",
         created_time="",
     )
-    parsed = pipeline.parse(hub, hub.blobs.read(row.blob))  # parsed once already: it parses
+    parsed = pipeline.parse(hub, hub.blobs.read(s, row.blob))  # parsed once already: it parses
     return _store_document(s, hub, item, parsed, now=now, held=row)
 
 
@@ -361,7 +361,7 @@ def _hold(
         axis_to=list(item.to),
         from_organ=sub.from_organ,
         document_id=sub.message.effective_document_id,
-        blob=hub.blobs.put(data),
+        blob=hub.blobs.put(s, data),
         size=len(data),
         report=sub.verdict,
         now=now,
@@ -393,7 +393,7 @@ def _quarantine(
         response_for=[],
         attachments=[],
         origin="vpcp",
-        blob=hub.blobs.put(data),
+        blob=hub.blobs.put(s, data),
         size=len(data),
         quarantined=True,
         accepted_at=utcnow(),

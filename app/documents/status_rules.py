@@ -153,7 +153,7 @@ def store(session: Session, hub: Hub, rep: StatusReport, root: etree._Element) -
         description=rep.description,
         staff=rep.staff,
         reported_at=(rep.timestamp or rep.at),
-        blob=hub.blobs.put(serialize(root)),
+        blob=hub.blobs.put(session, serialize(root)),
         origin=rep.origin,
         accepted_at=rep.at,
     )

@@ -32,7 +32,8 @@ def revalidate(
     session: Session, hub: Hub, doc: Document, *, actor: str, now: dt.datetime | None = None
 ) -> ValidationRecord:
     """`now` is when this validation happens (default the clock; tests move it)."""
-    parsed = parse_file(hub.blobs.path(doc.blob), max_bytes=hub.settings.max_edxml_bytes)
+    with hub.blobs.as_path(session, doc.blob) as path:
+        parsed = parse_file(path, max_bytes=hub.settings.max_edxml_bytes)
     pdfs = attachment_verdicts(
         parsed.document,
         organ_id=doc.from_organ,

@@ -20,11 +20,11 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, inspect, select
+from sqlalchemy import Connection, Table, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction, sessionmaker
 
-from app.core import timeutil
+from app.core import sequencer, timeutil
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
 from app.stats.counters import (
@@ -38,7 +38,7 @@ from app.stats.counters import (
     document_contribution,
     status_contribution,
 )
-from app.stats.models import MONTHLY_TABLE, STATS_TABLE
+from app.stats.models import DELTAS_TABLE, MONTHLY_TABLE, STATS_TABLE
 
 log = logging.getLogger("app.stats")
 
@@ -233,6 +233,8 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
         known=born,
     )
     _stack(conn)[-1].merge(tally)
+    if sequencer.deferred(session):
+        sequencer.mark(session)  # deltas to fold after this transaction's COMMIT
 
 
 def _forget(session: Session, *_args: object) -> None:
@@ -440,7 +442,59 @@ def _on_commit(conn: Connection) -> None:
     total = Tally()
     for t in stack:
         total.merge(t)
-    apply(conn, total)
+    if conn.dialect.name == "postgresql":
+        add_deltas(conn, total)  # no counter row locked: the sequencer folds them in
+    else:
+        apply(conn, total)
+
+
+def add_deltas(conn: Connection, tally: Tally) -> int:
+    """Append a tally to stats_deltas (one executemany); returns rows."""
+    rows = tally.nonzero()
+    if not rows:
+        return 0
+    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    conn.execute(
+        DELTAS_TABLE.insert(),
+        [
+            {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
+            | {c: cols.get(c, 0) for c in used}
+            for (organ, day), cols in sorted(rows.items())
+        ],
+    )
+    return len(rows)
+
+
+_FOLD: Any = None
+
+
+def fold_deltas(conn: Connection) -> None:
+    """Move every committed delta into stats_daily and stats_monthly, in one statement (a
+    sequencer step: the caller holds its lock, so counter rows have one writer)."""
+    global _FOLD
+    if _FOLD is None:
+        cols = ", ".join(COLUMNS)
+        sums = ", ".join(f"sum({c})" for c in COLUMNS)
+
+        def adds(table: str) -> str:
+            return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COLUMNS)
+
+        _FOLD = text(
+            f"""
+            WITH d AS (DELETE FROM stats_deltas RETURNING *),
+            days AS (
+                INSERT INTO stats_daily (organ_id, day, year, month, {cols})
+                SELECT organ_id, day, min(year), min(month), {sums} FROM d
+                GROUP BY organ_id, day ORDER BY organ_id, day
+                ON CONFLICT (organ_id, day) DO UPDATE SET {adds("stats_daily")}
+            )
+            INSERT INTO stats_monthly (organ_id, year, month, {cols})
+            SELECT organ_id, year, month, {sums} FROM d
+            GROUP BY organ_id, year, month ORDER BY organ_id, year, month
+            ON CONFLICT (organ_id, year, month) DO UPDATE SET {adds("stats_monthly")}
+            """
+        )
+    conn.execute(_FOLD)
 
 
 def apply(conn: Connection, tally: Tally) -> int:
@@ -503,6 +557,8 @@ def install(sessions: sessionmaker[Session]) -> None:
     if sessions in _HOOKED:
         return
     _HOOKED.add(sessions)
+    sequencer.register(fold_deltas)
+    sequencer.install(sessions)
     event.listen(sessions, "before_flush", _before_flush)
     event.listen(sessions, "after_flush", _after_flush)
     event.listen(sessions, "after_commit", _forget)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Date, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Date, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
@@ -35,7 +35,24 @@ class StatsMonthly(Base):
     month: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
-for _model in (StatsDaily, StatsMonthly):
+class StatsDelta(Base):
+    """Counter changes committed but not yet added to stats_daily and stats_monthly
+    (PostgreSQL): each transaction inserts its own without locking a counter row; the
+    sequencer folds them in (`app.stats.listener.fold_deltas`). Stored counters are these
+    tables plus the deltas (`stats check` reads both in one snapshot)."""
+
+    __tablename__ = "stats_deltas"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    organ_id: Mapped[str] = mapped_column(String(35))
+    day: Mapped[date] = mapped_column(Date)
+    year: Mapped[int] = mapped_column(Integer)
+    month: Mapped[int] = mapped_column(Integer)
+
+
+for _model in (StatsDaily, StatsMonthly, StatsDelta):
     for _column in COLUMNS:
         # Declared in a loop: 78 counters that differ only by name (see app.stats.counters).
         setattr(
@@ -48,3 +65,4 @@ Index("ix_stats_daily_day", StatsDaily.day)
 
 STATS_TABLE = cast(Table, StatsDaily.__table__)
 MONTHLY_TABLE = cast(Table, StatsMonthly.__table__)
+DELTAS_TABLE = cast(Table, StatsDelta.__table__)

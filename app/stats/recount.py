@@ -27,7 +27,7 @@ from app.stats.counters import (
     status_contribution,
 )
 from app.stats.listener import apply
-from app.stats.models import MONTHLY_TABLE, STATS_TABLE
+from app.stats.models import DELTAS_TABLE, MONTHLY_TABLE, STATS_TABLE
 
 BATCH = 5000
 
@@ -116,13 +116,21 @@ def recount(conn: Connection, progress: Progress | None = None) -> Tally:
 
 
 def stored(conn: Connection) -> Tally:
-    """What stats_daily holds now, as a tally."""
-    return _stored(conn, STATS_TABLE, lambda m: m["day"])
+    """What stats_daily holds now, with the deltas not yet folded in, as a tally."""
+    return _with_deltas(conn, STATS_TABLE, lambda m: m["day"])
 
 
 def stored_months(conn: Connection) -> Tally:
-    """What stats_monthly holds now, keyed by the first day of each month."""
-    return _stored(conn, MONTHLY_TABLE, lambda m: date(m["year"], m["month"], 1))
+    """What stats_monthly holds now, with the deltas not yet folded in, keyed by the first
+    day of each month."""
+    return _with_deltas(conn, MONTHLY_TABLE, lambda m: date(m["year"], m["month"], 1))
+
+
+def _with_deltas(conn: Connection, table: Table, day: Callable[[Any], date]) -> Tally:
+    """The counters of `table` plus the committed deltas the sequencer has not folded yet."""
+    tally = _stored(conn, table, day)
+    tally.merge(_stored(conn, DELTAS_TABLE, day))
+    return tally
 
 
 def _stored(conn: Connection, table: Table, day: Callable[[Any], date]) -> Tally:
@@ -170,15 +178,18 @@ def differences(conn: Connection, progress: Progress | None = None) -> list[Diff
 
 
 def lock_counters(conn: Connection) -> None:
-    """On PostgreSQL, hold off committers (their upserts wait) while the counters are rebuilt."""
+    """On PostgreSQL, hold off committers (their deltas wait) while the counters are rebuilt."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE stats_daily, stats_monthly IN EXCLUSIVE MODE")
+        conn.exec_driver_sql(
+            "LOCK TABLE stats_deltas, stats_daily, stats_monthly IN EXCLUSIVE MODE"
+        )
 
 
 def rebuild(conn: Connection, progress: Progress | None = None) -> int:
     """Replace every counter with a recount, in the caller's transaction; returns rows written."""
     lock_counters(conn)
     tally = recount(conn, progress)
+    conn.execute(delete(DELTAS_TABLE))  # committed before the lock: in the recount already
     conn.execute(delete(STATS_TABLE))
     conn.execute(delete(MONTHLY_TABLE))
     return apply(conn, tally)

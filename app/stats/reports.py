@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from app.core import sequencer
 from app.core.errors import NotFound, Unprocessable
 from app.core.timeutil import LOCAL_TZ
 from app.directory.models import Organization
@@ -240,6 +241,7 @@ def _grouped(
 ) -> dict[tuple[str, str], dict[str, int]]:
     """Counter sums per (organization, period): whole months from stats_monthly, the days of a
     month cut by `since` or `until` from stats_daily."""
+    sequencer.settle_for(session)  # counter deltas committed but not yet folded in
     out: dict[tuple[str, str], dict[str, int]] = {}
     daily, monthly = STATS_TABLE, MONTHLY_TABLE
     first_full = (

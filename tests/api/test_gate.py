@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.api.gate import RateLimiter
+from app.clients.models import ApiClient
+from app.clients.service import Principal, PrincipalCache
 from app.core.config import Settings
+from app.core.timeutil import utcnow
 from app.documents.models import Document
 from tests.conftest import World
 from tests.factories import document_json
@@ -82,6 +85,50 @@ def test_revoked_key_refused_at_the_gate(client, world: World) -> None:
     )
     assert r.status_code == 401 and r.json()["code"] == "auth.invalid"
     assert body.pulled == 0
+
+
+def test_a_revocation_by_another_process_acts_within_the_cache_second(
+    client, world: World, sessions
+) -> None:
+    now = [1000.0]
+    cache = client.app.state.principals
+    cache.clock = lambda: now[0]
+    cache.clear()
+    auditor = world.auth("auditor")
+    assert client.get("/api/v1/audit/log", headers=auditor).status_code == 200  # now cached
+    with sessions() as s:  # revoked in the database, as another process would
+        s.get(ApiClient, world.client_ids["auditor"]).revoked_at = utcnow()
+        s.commit()
+    now[0] += 0.5
+    assert client.get("/api/v1/audit/log", headers=auditor).status_code == 200  # within the second
+    now[0] += 0.5
+    r = client.get("/api/v1/audit/log", headers=auditor)
+    assert r.status_code == 401 and r.json()["code"] == "auth.invalid"
+
+
+def test_a_revocation_in_this_process_clears_the_cache_at_once(client, world: World) -> None:
+    auditor = world.auth("auditor")
+    assert client.get("/api/v1/audit/log", headers=auditor).status_code == 200  # now cached
+    r = client.delete(f"/api/v1/clients/{world.client_ids['auditor']}", headers=world.auth("admin"))
+    assert r.status_code in (200, 204), r.text
+    assert client.get("/api/v1/audit/log", headers=auditor).status_code == 401
+
+
+def test_principal_cache_expires_and_can_be_off() -> None:
+    now = [0.0]
+    cache = PrincipalCache(1.0, clock=lambda: now[0])
+    p = Principal("c", "n", "admin", frozenset())
+    cache.put("k", p)
+    assert cache.get("k") is p
+    now[0] = 0.999
+    assert cache.get("k") is p
+    now[0] = 1.0
+    assert cache.get("k") is None
+    off = PrincipalCache(0)
+    off.put("k", p)
+    assert off.get("k") is None
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, auth_cache_seconds=1.5)
 
 
 def test_rate_limiter_refills_and_says_when() -> None:

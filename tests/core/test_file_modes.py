@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from app.cli import main
-from app.core.blobs import BlobStore
+from app.core.blobs import DirectoryBlobStore
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.files import secure_storage
@@ -41,8 +41,8 @@ def test_new_data_dir_database_wal_shm_and_blobs_are_private(tmp_path: Path) -> 
             assert _mode(Path(f"{db}-wal")) == 0o600
             assert _mode(Path(f"{db}-shm")) == 0o600
         engine.dispose()
-        blobs = BlobStore(tmp_path / "var" / "blobs")
-        digest = blobs.put(b"edXML")
+        blobs = DirectoryBlobStore(tmp_path / "var" / "blobs")
+        digest = blobs.put(None, b"edXML")
         assert _mode(tmp_path / "var" / "blobs") == 0o700
         assert _mode(blobs.path(digest)) == 0o600
     finally:

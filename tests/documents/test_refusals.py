@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEntry
+from app.core.blobs import Blob
 from app.delivery.models import Delivery
 from app.documents.models import Document
 from app.edxml import EdxmlDocument, build_document
@@ -128,7 +129,9 @@ def _counts(sessions: Any, blobs: Path) -> tuple[int, int, int]:
     with sessions() as s:
         docs = s.scalar(select(func.count()).select_from(Document))
         dels = s.scalar(select(func.count()).select_from(Delivery))
+        rows = int(s.scalar(select(func.count()).select_from(Blob)) or 0)
     files = sum(1 for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else 0
+    files += rows  # the database blob store (PostgreSQL) or the directory (SQLite)
     return int(docs or 0), int(dels or 0), files
 
 

@@ -96,7 +96,8 @@ def test_a_year_later_a_certificate_expired_after_the_timestamp_still_passes(
     with unit_of_work(sessions) as s:
         stored = s.get(Document, doc["id"])
         assert stored is not None
-        root = parse_file(app.state.hub.blobs.path(stored.blob), max_bytes=10**8).root
+        with app.state.hub.blobs.as_path(s, stored.blob) as path:
+            root = parse_file(path, max_bytes=10**8).root
         bare = validate(
             root,
             expected_organ_id=world.OWN,

@@ -145,7 +145,8 @@ def test_remote_tsa_down_never_refuses_and_the_worker_fetches_later(
     with unit_of_work(sessions) as s:
         stored = s.get(Document, doc["id"])
         assert stored is not None
-        value = signature_value_of(parse_file(hub.blobs.path(stored.blob), max_bytes=10**8).root)
+        with hub.blobs.as_path(s, stored.blob) as path:
+            value = signature_value_of(parse_file(path, max_bytes=10**8).root)
         assert value is not None
         token = verify_token(
             base64.b64decode(stamp["token_base64"]), imprint_of(value), hub.custody.trust_store(s)
