@@ -18,41 +18,47 @@ from app.directory.schemas import OrganizationCreate
 from app.directory.service import create_organization
 from app.keys.custody import KeyCustody
 
-PROVINCE = "000.00.00.H41"
-PROVINCE_NAME = "UBND tỉnh Nghệ An"
+PROVINCE = "000.00.00.H39"
+PROVINCE_NAME = "UBND tỉnh Long An"
 
 DEPARTMENTS = [
-    ("000.00.01.H41", "Văn phòng UBND tỉnh Nghệ An"),
-    ("000.00.02.H41", "Sở Nội vụ tỉnh Nghệ An"),
-    ("000.00.03.H41", "Sở Tài chính tỉnh Nghệ An"),
-    ("000.00.04.H41", "Sở Kế hoạch và Đầu tư tỉnh Nghệ An"),
-    ("000.00.05.H41", "Sở Tư pháp tỉnh Nghệ An"),
-    ("000.00.06.H41", "Sở Công Thương tỉnh Nghệ An"),
-    ("000.00.07.H41", "Sở Nông nghiệp và Phát triển nông thôn tỉnh Nghệ An"),
-    ("000.00.08.H41", "Sở Giao thông vận tải tỉnh Nghệ An"),
-    ("000.00.09.H41", "Sở Xây dựng tỉnh Nghệ An"),
-    ("000.00.10.H41", "Sở Tài nguyên và Môi trường tỉnh Nghệ An"),
-    ("000.00.11.H41", "Sở Thông tin và Truyền thông tỉnh Nghệ An"),
-    ("000.00.12.H41", "Sở Lao động - Thương binh và Xã hội tỉnh Nghệ An"),
-    ("000.00.13.H41", "Sở Giáo dục và Đào tạo tỉnh Nghệ An"),
-    ("000.00.14.H41", "Sở Y tế tỉnh Nghệ An"),
+    ("000.00.01.H39", "Văn phòng UBND tỉnh Long An"),
+    ("000.00.02.H39", "Sở Nội vụ tỉnh Long An"),
+    ("000.00.03.H39", "Sở Tài chính tỉnh Long An"),
+    ("000.00.04.H39", "Sở Kế hoạch và Đầu tư tỉnh Long An"),
+    ("000.00.05.H39", "Sở Tư pháp tỉnh Long An"),
+    ("000.00.06.H39", "Sở Công Thương tỉnh Long An"),
+    ("000.00.07.H39", "Sở Nông nghiệp và Phát triển nông thôn tỉnh Long An"),
+    ("000.00.08.H39", "Sở Giao thông vận tải tỉnh Long An"),
+    ("000.00.09.H39", "Sở Xây dựng tỉnh Long An"),
+    ("000.00.10.H39", "Sở Tài nguyên và Môi trường tỉnh Long An"),
+    ("000.00.11.H39", "Sở Thông tin và Truyền thông tỉnh Long An"),
+    ("000.00.12.H39", "Sở Lao động - Thương binh và Xã hội tỉnh Long An"),
+    ("000.00.13.H39", "Sở Giáo dục và Đào tạo tỉnh Long An"),
+    ("000.00.14.H39", "Sở Y tế tỉnh Long An"),
 ]
 
 DISTRICTS = [
-    ("000.00.31.H41", "UBND thành phố Vinh", ["Phường Hưng Bình", "Phường Lê Lợi", "Xã Nghi Phú"]),
-    ("000.00.32.H41", "UBND thị xã Cửa Lò", ["Phường Nghi Hải", "Phường Nghi Thủy"]),
-    ("000.00.33.H41", "UBND huyện Diễn Châu", ["Xã Diễn Kỷ", "Xã Diễn Thành", "Xã Diễn Hải"]),
-    ("000.00.34.H41", "UBND huyện Nghi Lộc", ["Xã Nghi Long", "Xã Nghi Xá"]),
-    ("000.00.35.H41", "UBND huyện Quỳnh Lưu", ["Xã Quỳnh Bá", "Xã Quỳnh Thạch"]),
-    ("000.00.36.H41", "UBND huyện Nam Đàn", ["Xã Kim Liên", "Xã Nam Giang", "Xã Vân Diên"]),
+    ("000.00.31.H39", "UBND thành phố Tân An", ["Phường 1", "Phường 2", "Xã Bình Tâm"]),
+    ("000.00.32.H39", "UBND thị xã Kiến Tường", ["Phường 3", "Xã Bình Hiệp"]),
+    ("000.00.33.H39", "UBND huyện Bến Lức", ["Thị trấn Bến Lức", "Xã Thạnh Đức", "Xã Lương Hòa"]),
+    ("000.00.34.H39", "UBND huyện Cần Giuộc", ["Thị trấn Cần Giuộc", "Xã Phước Lý"]),
+    ("000.00.35.H39", "UBND huyện Đức Hòa", ["Thị trấn Hậu Nghĩa", "Xã Đức Hòa Hạ"]),
+    (
+        "000.00.36.H39",
+        "UBND huyện Châu Thành",
+        ["Thị trấn Tầm Vu", "Xã Hòa Phú", "Xã Thanh Vĩnh Đông"],
+    ),
 ]
 
+# Codes of the national list (level 1: ministries G.., provinces H.. in alphabetical order, so
+# Long An is H39, Nam Định H40, Nghệ An H41, Ninh Bình H42, Quảng Ninh H49).
 EXTERNAL = [
     ("000.00.00.G22", "Văn phòng Chính phủ"),
     ("000.00.00.G12", "Bộ Tài chính"),
     ("000.00.00.G09", "Bộ Thông tin và Truyền thông"),
-    ("000.00.00.H42", "UBND tỉnh Hà Tĩnh"),
-    ("000.00.00.H40", "UBND tỉnh Thanh Hóa"),
+    ("000.00.00.H42", "UBND tỉnh Ninh Bình"),
+    ("000.00.00.H40", "UBND tỉnh Nam Định"),
 ]
 
 
@@ -72,7 +78,7 @@ def local_organizations() -> list[tuple[str, str, str | None]]:
         out.append((code, name, PROVINCE))
         district_no = code.split(".")[2]
         for i, commune in enumerate(communes, start=1):
-            out.append((f"000.{i:02d}.{district_no}.H41", f"UBND {commune}", code))
+            out.append((f"000.{i:02d}.{district_no}.H39", f"UBND {commune}", code))
     return out
 
 

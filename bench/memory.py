@@ -110,8 +110,8 @@ def main() -> None:
         else:
             payload = os.urandom(size)
         body = {
-            "from": {"organ_id": "000.00.02.H41"},
-            "to": [{"organ_id": "000.00.03.H41"}],
+            "from": {"organ_id": "000.00.02.H39"},
+            "to": [{"organ_id": "000.00.03.H39"}],
             "code": {"code_number": "50", "code_notation": "SNV-MEM"},
             "promulgation_info": {"promulgation_date": "2026-11-26"},
             "subject": "Hồ sơ kèm tệp lớn (benchmark)",
@@ -130,8 +130,8 @@ def main() -> None:
         # Warm up with a small document so that imports and caches are not counted.
         small = dict(
             {
-                "from": {"organ_id": "000.00.02.H41"},
-                "to": [{"organ_id": "000.00.03.H41"}],
+                "from": {"organ_id": "000.00.02.H39"},
+                "to": [{"organ_id": "000.00.03.H39"}],
                 "code": {"code_number": "1", "code_notation": "W"},
                 "promulgation_info": {"promulgation_date": "2026-11-26"},
                 "subject": "warm-up",

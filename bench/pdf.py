@@ -31,8 +31,8 @@ from app.signing.pdf_validation import validate_pdf
 from app.signing.xmldsig import Signer
 from tests.signing.pdfgen import make_pdf
 
-ORGAN = "000.00.00.H41"
-NAME = "Ủy ban nhân dân tỉnh Nghệ An"
+ORGAN = "000.00.00.H39"
+NAME = "Ủy ban nhân dân tỉnh Long An"
 
 
 def _pki() -> tuple[Signer, TrustStore]:

@@ -65,9 +65,9 @@ from app.signing.xmldsig import (
 )
 from tests.outside_pki import OutsidePki, RevocationServer
 
-SENDER = "000.00.00.H41"
+SENDER = "000.00.00.H39"
 TEXT = (
-    "Ủy ban nhân dân tỉnh Nghệ An đề nghị các sở, ban, ngành và Ủy ban nhân dân các huyện, "
+    "Ủy ban nhân dân tỉnh Long An đề nghị các sở, ban, ngành và Ủy ban nhân dân các huyện, "
     "thành phố, thị xã triển khai kết nối, liên thông phần mềm quản lý văn bản và điều hành; "
     "bảo đảm gửi, nhận văn bản điện tử có ký số theo đúng quy định của Chính phủ. "
 )
@@ -81,11 +81,11 @@ def make_document(size: int = 20_000) -> bytes:
   <edXML:edXMLEnvelope xmlns:edXML="{ns}">
     <edXML:edXMLHeader>
       <edXML:MessageHeader>
-        <edXML:From><edXML:OrganId>{SENDER}</edXML:OrganId><edXML:OrganName>UBND Tỉnh Nghệ An</edXML:OrganName></edXML:From>
+        <edXML:From><edXML:OrganId>{SENDER}</edXML:OrganId><edXML:OrganName>UBND Tỉnh Long An</edXML:OrganName></edXML:From>
         <edXML:To><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName></edXML:To>
         <edXML:DocumentId>{SENDER},2026/11/26,1234/UBND-VX</edXML:DocumentId>
         <edXML:Code><edXML:CodeNumber>1234</edXML:CodeNumber><edXML:CodeNotation>UBND-VX</edXML:CodeNotation></edXML:Code>
-        <edXML:PromulgationInfo><edXML:Place>Nghệ An</edXML:Place><edXML:PromulgationDate>2026/11/26</edXML:PromulgationDate></edXML:PromulgationInfo>
+        <edXML:PromulgationInfo><edXML:Place>Long An</edXML:Place><edXML:PromulgationDate>2026/11/26</edXML:PromulgationDate></edXML:PromulgationInfo>
         <edXML:Subject>V/v triển khai liên thông văn bản điện tử</edXML:Subject>
         <edXML:Content>{TEXT * 12}</edXML:Content>
       </edXML:MessageHeader>
@@ -148,7 +148,7 @@ def main() -> None:
     now = dt.datetime.now(dt.UTC)
     root_key, root_cert = pki.create_root_ca("Bench Root CA")
     ca_key, ca_cert = pki.create_issuing_ca(root_key, root_cert, "Bench Issuing CA")
-    key, cert = pki.issue_org_certificate(ca_key, ca_cert, SENDER, "UBND Tỉnh Nghệ An")
+    key, cert = pki.issue_org_certificate(ca_key, ca_cert, SENDER, "UBND Tỉnh Long An")
     crls = [
         pki.build_crl(k, c, [], now - dt.timedelta(hours=1), now + dt.timedelta(days=1))
         for k, c in ((root_key, root_cert), (ca_key, ca_cert))
@@ -200,8 +200,8 @@ def main() -> None:
     server = RevocationServer.start()
     outside = OutsidePki(server.url)
     outside.serve(server)
-    outside_doc = make_document().replace(SENDER.encode(), b"000.00.02.H41")
-    outside_signer = outside.signer(outside.leaf("000.00.02.H41"))
+    outside_doc = make_document().replace(SENDER.encode(), b"000.00.02.H39")
+    outside_signer = outside.signer(outside.leaf("000.00.02.H39"))
     base = TrustStore([root_cert, outside.root.cert], [ca_cert], crls)
     db = Path(os.environ.get("TMPDIR", "/tmp")) / f"lienthong-bench-{os.getpid()}.db"
     upgrade(f"sqlite:///{db}")
@@ -214,7 +214,7 @@ def main() -> None:
         root = parse_document(outside_doc)
         sign_tree(root, outside_signer)
         store, _ = revocation.trust_store(session, base, keyinfo_certificates(root))
-        assert validate(root, expected_organ_id="000.00.02.H41", trust=store).passed
+        assert validate(root, expected_organ_id="000.00.02.H39", trust=store).passed
 
     def cold_outside(from_database: bool) -> None:
         fresh_base = TrustStore([root_cert, outside.root.cert], [ca_cert], crls)
@@ -226,7 +226,7 @@ def main() -> None:
         with Session(engine) as s:
             read_first(s)
             store, material = service.trust_store(s, fresh_base, keyinfo_certificates(root))
-        assert validate(root, expected_organ_id="000.00.02.H41", trust=store).passed, material
+        assert validate(root, expected_organ_id="000.00.02.H39", trust=store).passed, material
 
     signed_size = len(sign_bytes(document, signer))
     print(f"document: {len(document):,} bytes, signed: {signed_size:,} bytes; ", end="")

@@ -74,7 +74,7 @@ class Generator:
         self.ids = 0
         # Larger units send more: the province office and departments most, communes least.
         self.weights = [
-            8.0 if o.endswith(".00.H41") or o.startswith("000.00.") else 1.0 for o in local
+            8.0 if o.endswith(".00.H39") or o.startswith("000.00.") else 1.0 for o in local
         ]
 
     def _next(self) -> int:

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PG = os.environ.get("LIENTHONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SENDER, RECIPIENT, FRESH = "000.00.02.H41", "000.00.03.H41", "000.00.04.H41"
+SENDER, RECIPIENT, FRESH = "000.00.02.H39", "000.00.03.H39", "000.00.04.H39"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -120,10 +120,10 @@ def make_documents(
     out = []
     for i in range(n):
         body = {
-            "from": {"organ_id": SENDER, "organ_name": "Sở Nội vụ tỉnh Nghệ An"},
+            "from": {"organ_id": SENDER, "organ_name": "Sở Nội vụ tỉnh Long An"},
             "to": [{"organ_id": to}],
             "code": {"code_number": str(i + 1), "code_notation": notation},
-            "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-26"},
+            "promulgation_info": {"place": "Long An", "promulgation_date": "2026-11-26"},
             "subject": "V/v báo cáo tình hình triển khai liên thông văn bản điện tử năm 2026",
             "content": "Nội dung công văn: đề nghị các cơ quan, đơn vị phối hợp thực hiện. " * 4,
             "attachments": [

@@ -374,10 +374,10 @@ class World:
     client_ids: dict[str, str]
     ctx: dict[str, Any] = field(default_factory=dict)
 
-    OWN = "000.00.02.H41"
-    OWN2 = "000.00.03.H41"
-    FOREIGN = "000.00.04.H41"
-    PROVINCE = "000.00.00.H41"
+    OWN = "000.00.02.H39"
+    OWN2 = "000.00.03.H39"
+    FOREIGN = "000.00.04.H39"
+    PROVINCE = "000.00.00.H39"
     EXTERNAL = "000.00.00.G22"
     OTHER_PROVINCE = "000.00.00.H42"
 
@@ -393,7 +393,7 @@ LOCAL_ORGS = {
 }
 
 
-EXTERNAL_ORGS = {World.EXTERNAL: "Văn phòng Chính phủ", World.OTHER_PROVINCE: "UBND tỉnh Hà Tĩnh"}
+EXTERNAL_ORGS = {World.EXTERNAL: "Văn phòng Chính phủ", World.OTHER_PROVINCE: "UBND tỉnh Ninh Bình"}
 
 
 @dataclass

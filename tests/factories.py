@@ -24,7 +24,7 @@ def document_json(
         "from": {"organ_id": from_organ, "organ_name": "Cơ quan gửi"},
         "to": [{"organ_id": o} for o in to],
         "code": {"code_number": n, "code_notation": "UBND-VX"},
-        "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-20"},
+        "promulgation_info": {"place": "Long An", "promulgation_date": "2026-11-20"},
         "subject": subject,
         "content": "Nội dung: đề nghị các cơ quan, đơn vị triển khai.",
         "signer_info": {

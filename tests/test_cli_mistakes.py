@@ -62,7 +62,7 @@ READING_COMMANDS = [
     ["clients", "create", "--name", "x", "--role", "admin"],
     ["clients", "revoke", "some-id"],
     ["pki", "init"],
-    ["pki", "issue", "000.00.02.H41"],
+    ["pki", "issue", "000.00.02.H39"],
     ["pki", "crl"],
     ["audit", "verify"],
     ["stats", "export", "--year", "2025"],

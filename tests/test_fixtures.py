@@ -17,7 +17,7 @@ from tests.conftest import World
 
 pytestmark = pytest.mark.rolled_back
 
-NEW = "000.00.09.H41"
+NEW = "000.00.09.H39"
 
 
 def _count(session: Session, model: type) -> int:

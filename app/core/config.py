@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     mock_port: int = Field(default=8090, ge=0, le=65535)
     auto_migrate: bool = Field(default=True, description="serve upgrades an embedded SQLite db")
     hub_organ_id: str = Field(
-        default="000.00.00.H41",
+        default="000.00.00.H39",
         # The OrganId form of Decision 20/2020 (app.edxml's organ_id_is_valid); core stays
         # below the codec, so the rule is stated here as a pattern.
         pattern=r"^[0-9A-Z]+(\.[0-9A-Z]+)*$",

@@ -15,7 +15,7 @@ def organ_id_problem(value: str) -> str | None:
     """Why `value` cannot be a directory entry, or None when it can.
 
     The format itself is the edXML codec's (`organ_id_is_valid`); the directory adds that the
-    last group is a level-1 code such as G22 or H41.
+    last group is a level-1 code such as G22 or H39.
     """
     if not value:
         return "OrganId is empty"
@@ -24,13 +24,13 @@ def organ_id_problem(value: str) -> str | None:
     if not organ_id_is_valid(value) or not _LEVEL_1.fullmatch(value.rsplit(".", 1)[-1]):
         return (
             "OrganId must be dot-separated groups of 0-9 A-Z ending with a level-1 code "
-            "such as G22 or H41"
+            "such as G22 or H39"
         )
     return None
 
 
 def organ_level(value: str) -> int:
-    """Level read right to left: `000.00.00.H41` is 1, `000.00.01.H41` is 2, and so on.
+    """Level read right to left: `000.00.00.H39` is 1, `000.00.01.H39` is 2, and so on.
 
     The level is the position (from the right) of the leftmost group that is not all zeros.
     """

@@ -33,8 +33,8 @@ def systems_file(settings: Settings) -> Path:
         {
             "systemid": HUB_SYSTEM,
             "secret": secrets.token_urlsafe(24),
-            "organ_ids": ["*.H41"],
-            "name": "Trục liên thông tỉnh Nghệ An (demo)",
+            "organ_ids": ["*.H39"],
+            "name": "Trục liên thông tỉnh Long An (demo)",
         },
         {
             "systemid": "vpcp-demo",
@@ -49,10 +49,10 @@ def systems_file(settings: Settings) -> Path:
             "name": "Bộ ngành (demo)",
         },
         {
-            "systemid": "hatinh-demo",
+            "systemid": "ninhbinh-demo",
             "secret": secrets.token_urlsafe(24),
             "organ_ids": [OTHER_PROVINCE, "000.00.00.H40"],
-            "name": "UBND tỉnh Hà Tĩnh (demo)",
+            "name": "UBND tỉnh Ninh Bình (demo)",
         },
     ]
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -125,7 +125,7 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
         "from": {"organ_id": demo.PROVINCE, "organ_name": demo.PROVINCE_NAME},
         "to": [{"organ_id": "000.00.00.G22", "organ_name": "Văn phòng Chính phủ"}],
         "code": {"code_number": "1001", "code_notation": "UBND-TH"},
-        "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-26"},
+        "promulgation_info": {"place": "Long An", "promulgation_date": "2026-11-26"},
         "subject": "Báo cáo tình hình triển khai liên thông văn bản điện tử (demo)",
     }
     principal = Principal("demo", "demo", "system", frozenset({demo.PROVINCE}))
@@ -133,12 +133,12 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
         parsed = service.parsed_from_json(EdxmlDocument.model_validate(body))
         doc = pipeline.submit_document(s, hub, pipeline.Submission(principal, parsed))
         said.append(f"demo: sent {doc.document_id} to the Government Office through the axis")
-        key, cert, ca_cert = hub.custody.issue_detached(s, OTHER_PROVINCE, "UBND tỉnh Hà Tĩnh")
+        key, cert, ca_cert = hub.custody.issue_detached(s, OTHER_PROVINCE, "UBND tỉnh Ninh Bình")
     incoming = {
-        "from": {"organ_id": OTHER_PROVINCE, "organ_name": "UBND tỉnh Hà Tĩnh"},
+        "from": {"organ_id": OTHER_PROVINCE, "organ_name": "UBND tỉnh Ninh Bình"},
         "to": [{"organ_id": demo.DEPARTMENTS[1][0], "organ_name": demo.DEPARTMENTS[1][1]}],
         "code": {"code_number": "2002", "code_notation": "UBND-NV"},
-        "promulgation_info": {"place": "Hà Tĩnh", "promulgation_date": "2026-11-26"},
+        "promulgation_info": {"place": "Ninh Bình", "promulgation_date": "2026-11-26"},
         "subject": "V/v phối hợp trao đổi văn bản điện tử liên tỉnh (demo)",
     }
     root = build_document_tree(EdxmlDocument.model_validate(incoming).with_document_id())
@@ -146,7 +146,7 @@ def demo_exchange(settings: Settings, mock_url: str) -> list[str]:
     r = httpx.post(
         f"{mock_url}/_mock/send",
         json={
-            "from_system": "hatinh-demo",
+            "from_system": "ninhbinh-demo",
             "edxml_base64": base64.b64encode(serialize(root)).decode(),
             "to": [demo.DEPARTMENTS[1][0]],
             "messagetype": "edoc",

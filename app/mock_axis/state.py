@@ -48,7 +48,7 @@ class SystemConfig(BaseModel):
     """A system connected to the axis: the hub, another province, a ministry.
 
     Lienthong extensions, both optional: an ``organ_ids`` entry ``"*.<suffix>"`` serves every
-    code ending in ``.<suffix>`` (``"*.H41"``: all of Nghệ An's units, so a demo hub need not
+    code ending in ``.<suffix>`` (``"*.H39"``: all of Long An's units, so a demo hub need not
     list each commune); such patterns are not listed by getAgenciesList. ``organ_names`` names
     agencies in getAgenciesList; without it an organ is listed under the system's ``name``.
     """

@@ -31,7 +31,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/organizations/{organ_id}"): Sample(lambda w: f"/api/v1/organizations/{w.OWN}"),
     ("POST", "/api/v1/organizations"): Sample(
         lambda w: "/api/v1/organizations",
-        json=lambda w: {"organ_id": "000.00.20.H41", "name": "Sở mới", "parent_id": w.PROVINCE},
+        json=lambda w: {"organ_id": "000.00.20.H39", "name": "Sở mới", "parent_id": w.PROVINCE},
     ),
     ("PUT", "/api/v1/organizations/{organ_id}"): Sample(
         lambda w: f"/api/v1/organizations/{w.OWN2}",

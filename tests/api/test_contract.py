@@ -172,7 +172,7 @@ def test_lookup_by_document_id_is_scoped(client, world: World) -> None:
     assert find("admin", document_id=document_id_of(foreign)) == [b["id"]]
     assert find("admin", document_id=document_id_of(own), **{"from": world.FOREIGN}) == []
     assert find("admin", **{"from": world.FOREIGN}) == [b["id"]]
-    assert find("system", document_id="000.00.02.H41,2026/11/20,1/none") == []
+    assert find("system", document_id="000.00.02.H39,2026/11/20,1/none") == []
 
 
 def test_inbox_items_say_whom_they_wait_for(client, world: World) -> None:
@@ -241,26 +241,26 @@ def test_webhook_secret_for_admins_audited(client, world: World) -> None:
     created = client.post(
         ORGS,
         json={
-            "organ_id": "000.01.02.H41",
+            "organ_id": "000.01.02.H39",
             "name": "Phòng Tổ chức",
             "parent_id": world.OWN,
             "delivery": {"mode": "push", "url": "https://qlvb.snv.example/hook"},
         },
         headers=admin,
     ).json()
-    r = client.get(f"{ORGS}/000.01.02.H41/webhook-secret", headers=admin)
+    r = client.get(f"{ORGS}/000.01.02.H39/webhook-secret", headers=admin)
     assert r.status_code == 200
     assert r.json() == {
-        "organ_id": "000.01.02.H41",
+        "organ_id": "000.01.02.H39",
         "url": "https://qlvb.snv.example/hook",
         "secret": created["webhook_secret"],
     }
     log = client.get("/api/v1/audit/log", headers=admin).json()["items"]
     reads = [e for e in log if e["action"] == "organization.webhook_secret_read"]
-    assert [(e["target_id"], e["details"]) for e in reads] == [("000.01.02.H41", {})]
+    assert [(e["target_id"], e["details"]) for e in reads] == [("000.01.02.H39", {})]
     assert "whsec_" not in str(log)  # the secret itself is never in the log
     for role in ("system", "auditor", "reporter"):
-        r = client.get(f"{ORGS}/000.01.02.H41/webhook-secret", headers=world.auth(role))
+        r = client.get(f"{ORGS}/000.01.02.H39/webhook-secret", headers=world.auth(role))
         assert r.status_code == 403
 
 

@@ -58,7 +58,7 @@ def test_client_validation(client, world: World) -> None:
     cases = [
         ({"name": "x", "role": "system"}, "client.invalid"),
         ({"name": "x", "role": "admin", "organ_ids": [world.OWN]}, "client.invalid"),
-        ({"name": "x", "role": "system", "organ_ids": ["000.00.88.H41"]}, "organization.unknown"),
+        ({"name": "x", "role": "system", "organ_ids": ["000.00.88.H39"]}, "organization.unknown"),
         ({"name": "x", "role": "root"}, "request.invalid"),
     ]
     before = len(client.get("/api/v1/clients", headers=admin).json()["items"])

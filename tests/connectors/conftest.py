@@ -17,10 +17,10 @@ from app.mock_axis.server import MockAxisServer, create_mock_app
 from app.mock_axis.state import FaultConfig, SystemConfig
 
 HUB = SystemConfig(
-    systemid="lienthong-nghean",
+    systemid="lienthong-longan",
     secret="hub-secret-ĐÂY",  # non-ASCII secret: the HMAC key is its UTF-8
-    organ_ids=("000.00.00.H41", "000.00.01.H41"),
-    name="Trục liên thông tỉnh Nghệ An",
+    organ_ids=("000.00.00.H39", "000.00.01.H39"),
+    name="Trục liên thông tỉnh Long An",
 )
 VPCP = SystemConfig(
     systemid="vpcp",

@@ -30,7 +30,7 @@ from app.connectors.vpcp.auth import (
 SECRETS = {"sys-a": "secret-a", "sys-b": "khóa bí mật"}
 NOW = datetime(2026, 11, 26, 7, 5, 9, 45_000, tzinfo=UTC)  # 14:05:09.045 in Hanoi
 SEND_PARAMS = {
-    "from": "000.00.00.H41",
+    "from": "000.00.00.H39",
     "to": '["000.00.00.G22","000.00.00.G12"]',
     "servicetype": "eDoc",
     "messagetype": "edoc",
@@ -143,8 +143,8 @@ def test_reserved_or_invalid_parameter_names_are_refused(name: str) -> None:
 
 
 def test_vietnamese_values_round_trip_as_ascii_headers() -> None:
-    note = "Ủy ban nhân dân tỉnh Nghệ An — văn bản hỏa tốc 𝔸"
-    headers = build_headers("sys-a", "secret-a", {"from": "000.00.00.H41", "note": note}, NOW)
+    note = "Ủy ban nhân dân tỉnh Long An — văn bản hỏa tốc 𝔸"
+    headers = build_headers("sys-a", "secret-a", {"from": "000.00.00.H39", "note": note}, NOW)
 
     assert all(value.isascii() for value in headers.values())
     assert headers["XroadVnpt-note"].startswith("\\u1ee6y ban nh\\u00e2n")
@@ -154,7 +154,7 @@ def test_vietnamese_values_round_trip_as_ascii_headers() -> None:
 
     auth = authenticate(received, lookup, NOW)
     assert auth.system_id == "sys-a"
-    assert auth.params == {"from": "000.00.00.H41", "note": note}
+    assert auth.params == {"from": "000.00.00.H39", "note": note}
     assert json.loads(headers["XroadVnpt-sign-header"])["XroadVnpt-note"] == note
 
 
@@ -181,7 +181,7 @@ def test_malformed_escapes_are_rejected(raw: str) -> None:
 
 
 def test_non_ascii_sign_header_is_refused() -> None:
-    headers = build_headers("sys-a", "secret-a", {"note": "Nghệ An"}, NOW)
+    headers = build_headers("sys-a", "secret-a", {"note": "tỉnh Long An"}, NOW)
     raw_json = json.dumps(json.loads(headers["XroadVnpt-sign-header"]), ensure_ascii=False)
     headers["XroadVnpt-sign-header"] = raw_json
     headers["XroadVnpt-hash-header"] = hmac.new(

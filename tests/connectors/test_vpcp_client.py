@@ -50,7 +50,7 @@ def test_send_edoc_request_is_what_the_sdk_sends() -> None:
     body = "<edXML>Về việc</edXML>".encode()
     doc_id = connector(handler).send_edoc(
         body,
-        from_organ="000.00.00.H41",
+        from_organ="000.00.00.H39",
         to=["000.00.00.G22", "000.00.00.G12"],
         message_type="status",
     )
@@ -66,7 +66,7 @@ def test_send_edoc_request_is_what_the_sdk_sends() -> None:
     auth = authenticate(request.headers, {"sys-a": "secret-a"}.get)
     assert auth.system_id == "sys-a"
     assert auth.params == {
-        "from": "000.00.00.H41",
+        "from": "000.00.00.H39",
         "to": '["000.00.00.G22","000.00.00.G12"]',
         "servicetype": "eDoc",
         "messagetype": "status",
@@ -235,12 +235,12 @@ def test_agencies_are_parsed_and_entries_without_code_skipped() -> None:
     data = [
         {"code": "000.00.00.G22", "name": "Văn phòng Chính phủ", "systemid": "vpcp"},
         {"name": "no code"},
-        {"code": "000.00.00.H41"},
+        {"code": "000.00.00.H39"},
     ]
     agencies = connector(answer(status="OK", ErrorCode="0", data=data)).get_agencies()
     assert [(a.code, a.name, a.systemid) for a in agencies] == [
         ("000.00.00.G22", "Văn phòng Chính phủ", "vpcp"),
-        ("000.00.00.H41", "", ""),
+        ("000.00.00.H39", "", ""),
     ]
 
 

@@ -29,7 +29,7 @@ from app.mock_axis.server import (
 
 from .conftest import HUB, SIGNED_MARKER, SYSTEMS, VPCP, sample_edxml
 
-H41, G22 = "000.00.00.H41", "000.00.00.G22"
+H39, G22 = "000.00.00.H39", "000.00.00.G22"
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def send_headers(
     overrides: dict[str, str] | None = None,
 ) -> dict[str, str]:
     params = {
-        "from": H41,
+        "from": H39,
         "to": json.dumps([G22]),
         "servicetype": "eDoc",
         "messagetype": "edoc",
@@ -152,7 +152,7 @@ def test_operation_parameters_must_be_signed(client: httpx.Client) -> None:
     body = b"<edXML/>"
     params = {"to": json.dumps([G22]), "messagetype": "edoc", "hash-file": file_hash(body)}
     headers = build_headers(HUB.systemid, HUB.secret, params)
-    headers["XroadVnpt-from"] = H41  # present, but not covered by the signature
+    headers["XroadVnpt-from"] = H39  # present, but not covered by the signature
     response = post_send(client, body, headers)
     assert "'from'" in assert_refused(response, status_code=200)
     assert response.json()["ErrorCode"] == "400"
@@ -209,7 +209,7 @@ def test_messages_view_has_the_documented_fields(client: httpx.Client) -> None:
     doc_id = post_send(client, body, send_headers(body)).json()["DocId"]
     [message] = held(client)
     assert message["docId"] == doc_id
-    assert message["from"] == H41
+    assert message["from"] == H39
     assert message["from_system"] == HUB.systemid
     assert message["to"] == [G22]
     assert message["messagetype"] == "edoc"
@@ -233,7 +233,7 @@ def test_inject_message_as_another_system(client: httpx.Client, mock_url: str) -
         json={
             "from_system": "btc",
             "edxml_base64": base64.b64encode(document).decode(),
-            "to": [H41],
+            "to": [H39],
             "messagetype": "status",
         },
     )
@@ -250,10 +250,10 @@ def test_inject_message_as_another_system(client: httpx.Client, mock_url: str) -
 @pytest.mark.parametrize(
     ("payload", "status_code"),
     [
-        ({"from_system": "nobody", "edxml_base64": "PHgvPg==", "to": [H41]}, 400),
-        ({"from_system": "btc", "edxml_base64": "!!", "to": [H41]}, 400),
+        ({"from_system": "nobody", "edxml_base64": "PHgvPg==", "to": [H39]}, 400),
+        ({"from_system": "btc", "edxml_base64": "!!", "to": [H39]}, 400),
         ({"from_system": "btc", "edxml_base64": "PHgvPg==", "to": ["000.00.00.Q00"]}, 400),
-        ({"from_system": "btc", "edxml_base64": "PHgvPg==", "to": [H41], "from": H41}, 400),
+        ({"from_system": "btc", "edxml_base64": "PHgvPg==", "to": [H39], "from": H39}, 400),
         ({"from_system": "btc", "edxml_base64": "PHgvPg==", "to": []}, 422),
     ],
 )
@@ -303,7 +303,7 @@ def test_agencies_list_also_answers_get(client: httpx.Client) -> None:
     headers = build_headers(VPCP.systemid, VPCP.secret, {})
     body = client.get("/getAgenciesList", headers=headers).json()
     assert body["status"] == "OK"
-    assert {a["code"] for a in body["data"]} >= {H41, G22}
+    assert {a["code"] for a in body["data"]} >= {H39, G22}
 
 
 # --- configuration and startup ----------------------------------------------------------------
@@ -317,14 +317,21 @@ def write_systems(path: Path, systems: list[dict[str, Any]]) -> Path:
 def test_load_systems_reads_the_documented_file(tmp_path: Path) -> None:
     file = write_systems(
         tmp_path / "systems.json",
-        [{"systemid": "hub", "secret": "s", "organ_ids": ["000.00.00.H41"], "name": "Nghệ An"}],
+        [
+            {
+                "systemid": "hub",
+                "secret": "s",
+                "organ_ids": ["000.00.00.H39"],
+                "name": "tỉnh Long An",
+            }
+        ],
     )
     [system] = load_systems(file)
     assert (system.systemid, system.secret, system.organ_ids, system.name) == (
         "hub",
         "s",
-        ("000.00.00.H41",),
-        "Nghệ An",
+        ("000.00.00.H39",),
+        "tỉnh Long An",
     )
 
 
@@ -348,7 +355,14 @@ def test_load_systems_refuses_bad_files(tmp_path: Path, systems: list[dict[str, 
 def test_run_mock_serves_the_systems_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     file = write_systems(
         tmp_path / "systems.json",
-        [{"systemid": "hub", "secret": "s", "organ_ids": ["000.00.00.H41"], "name": "Nghệ An"}],
+        [
+            {
+                "systemid": "hub",
+                "secret": "s",
+                "organ_ids": ["000.00.00.H39"],
+                "name": "tỉnh Long An",
+            }
+        ],
     )
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append((app, kwargs)))
@@ -367,7 +381,7 @@ def unverified_server() -> Iterator[MockAxisServer]:
 
 def test_without_a_verifier_signature_valid_is_null(unverified_server: MockAxisServer) -> None:
     with HttpAxisConnector(unverified_server.url, HUB.systemid, HUB.secret) as hub:
-        hub.send_edoc(b"<edXML/>" + SIGNED_MARKER, from_organ=H41, to=[G22], message_type="edoc")
+        hub.send_edoc(b"<edXML/>" + SIGNED_MARKER, from_organ=H39, to=[G22], message_type="edoc")
     [message] = httpx.get(f"{unverified_server.url}/_mock/messages").json()
     assert message["signature_valid"] is None
 
@@ -378,7 +392,7 @@ def test_a_crashing_verifier_records_invalid_instead_of_losing() -> None:
 
     with MockAxisServer.start(create_mock_app(SYSTEMS, broken)) as server:
         with HttpAxisConnector(server.url, HUB.systemid, HUB.secret) as hub:
-            doc_id = hub.send_edoc(b"<edXML/>", from_organ=H41, to=[G22], message_type="edoc")
+            doc_id = hub.send_edoc(b"<edXML/>", from_organ=H39, to=[G22], message_type="edoc")
         [message] = httpx.get(f"{server.url}/_mock/messages").json()
     assert (message["docId"], message["signature_valid"]) == (doc_id, False)
 
@@ -395,7 +409,7 @@ def test_concurrent_senders_lose_nothing(mock_url: str, client: httpx.Client) ->
 
         def send(n: int) -> str:
             body = f"<edXML>{n}</edXML>".encode()
-            return hub.send_edoc(body, from_organ=H41, to=[G22], message_type="edoc")
+            return hub.send_edoc(body, from_organ=H39, to=[G22], message_type="edoc")
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             doc_ids = list(pool.map(send, range(60)))
@@ -421,5 +435,5 @@ def test_a_large_document_round_trips(mock_url: str) -> None:
         HttpAxisConnector(mock_url, HUB.systemid, HUB.secret) as hub,
         HttpAxisConnector(mock_url, VPCP.systemid, VPCP.secret) as vpcp,
     ):
-        doc_id = hub.send_edoc(document, from_organ=H41, to=[G22], message_type="edoc")
+        doc_id = hub.send_edoc(document, from_organ=H39, to=[G22], message_type="edoc")
         assert vpcp.get_edoc(doc_id) == document

@@ -11,7 +11,7 @@ from app.connectors.vpcp.protocol import AxisError
 
 from .conftest import HUB, MINISTRY, SIGNED_MARKER, VPCP, AxisHarness, sample_edxml
 
-H41 = "000.00.00.H41"
+H39 = "000.00.00.H39"
 G22 = "000.00.00.G22"
 G12 = "000.00.00.G12"
 G12_TAX = "000.01.00.G12"
@@ -20,7 +20,7 @@ G12_TAX = "000.01.00.G12"
 def send(connector: AxisConnector, body: bytes, to: list[str], kind: str = "edoc") -> str:
     assert kind in ("edoc", "status")
     return connector.send_edoc(
-        body, from_organ=H41, to=to, message_type="edoc" if kind == "edoc" else "status"
+        body, from_organ=H39, to=to, message_type="edoc" if kind == "edoc" else "status"
     )
 
 
@@ -32,7 +32,7 @@ def test_end_to_end_send_list_get_ack(harness: AxisHarness) -> None:
 
     [item] = vpcp.get_received_list("edoc")
     assert item.doc_id == doc_id
-    assert (item.from_organ, item.to, item.message_type) == (H41, (G22,), "edoc")
+    assert (item.from_organ, item.to, item.message_type) == (H39, (G22,), "edoc")
     assert item.status == "initial"
     assert item.created_time.endswith("+07:00")
     assert vpcp.get_edoc(doc_id) == document
@@ -46,7 +46,7 @@ def test_end_to_end_send_list_get_ack(harness: AxisHarness) -> None:
 
     [held] = harness.messages()
     assert held["docId"] == doc_id
-    assert held["from"] == H41 and held["to"] == [G22] and held["messagetype"] == "edoc"
+    assert held["from"] == H39 and held["to"] == [G22] and held["messagetype"] == "edoc"
     assert held["status"] == {"vpcp": "done"}
     assert held["signature_valid"] is True
 
@@ -104,7 +104,7 @@ def test_documents_and_status_messages_are_listed_separately(harness: AxisHarnes
 def test_from_must_be_served_by_the_caller(harness: AxisHarness) -> None:
     vpcp = harness.connector(VPCP)
     with pytest.raises(AxisError) as caught:
-        vpcp.send_edoc(b"<edXML/>", from_organ=H41, to=[G12], message_type="edoc")
+        vpcp.send_edoc(b"<edXML/>", from_organ=H39, to=[G12], message_type="edoc")
     assert caught.value.retryable is False
     assert caught.value.error_code == "403"
     assert harness.messages() == []
@@ -142,8 +142,8 @@ def test_done_is_final(harness: AxisHarness) -> None:
 def test_agencies_list_every_served_organ(harness: AxisHarness) -> None:
     agencies = {(a.code, a.name, a.systemid) for a in harness.connector(VPCP).get_agencies()}
     assert agencies == {
-        ("000.00.00.H41", "Trục liên thông tỉnh Nghệ An", "lienthong-nghean"),
-        ("000.00.01.H41", "Trục liên thông tỉnh Nghệ An", "lienthong-nghean"),
+        ("000.00.00.H39", "Trục liên thông tỉnh Long An", "lienthong-longan"),
+        ("000.00.01.H39", "Trục liên thông tỉnh Long An", "lienthong-longan"),
         (G22, "Văn phòng Chính phủ", "vpcp"),
         (G12, "Bộ Tài chính", "btc"),
         (G12_TAX, "Tổng cục Thuế", "btc"),

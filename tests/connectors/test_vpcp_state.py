@@ -9,7 +9,7 @@ from app.mock_axis.memory import InMemoryAxis
 from app.mock_axis.state import FaultConfig, FaultInjector, SystemConfig, check_systems
 
 PROVINCE_HUB = SystemConfig(
-    systemid="hub", secret="s-hub", organ_ids=("000.00.00.H41", "*.H41"), name="Nghệ An"
+    systemid="hub", secret="s-hub", organ_ids=("000.00.00.H39", "*.H39"), name="Long An"
 )
 GOVERNMENT = SystemConfig(systemid="vpcp", secret="s-vpcp", organ_ids=("000.00.00.G22",))
 
@@ -18,7 +18,7 @@ def test_pattern_serves_every_unit_of_the_province() -> None:
     axis = InMemoryAxis([PROVINCE_HUB, GOVERNMENT])
     hub, vpcp = axis.connector("hub"), axis.connector("vpcp")
 
-    commune = "000.01.31.H41"
+    commune = "000.01.31.H39"
     doc_id = vpcp.send_edoc(b"<x/>", from_organ="000.00.00.G22", to=[commune], message_type="edoc")
     assert [i.doc_id for i in hub.get_received_list("edoc")] == [doc_id]
 
@@ -31,7 +31,7 @@ def test_pattern_serves_every_unit_of_the_province() -> None:
     assert caught.value.error_code == "403"
 
 
-@pytest.mark.parametrize("code", ["000.00.00.H42", "H41", "000.00.00.H410"])
+@pytest.mark.parametrize("code", ["000.00.00.H42", "H39", "000.00.00.H390"])
 def test_pattern_does_not_match_other_codes(code: str) -> None:
     axis = InMemoryAxis([PROVINCE_HUB, GOVERNMENT])
     with pytest.raises(AxisError) as caught:
@@ -43,10 +43,10 @@ def test_pattern_does_not_match_other_codes(code: str) -> None:
 
 def test_patterns_are_not_listed_as_agencies() -> None:
     agencies = InMemoryAxis([PROVINCE_HUB, GOVERNMENT]).connector("hub").get_agencies()
-    assert [a.code for a in agencies] == ["000.00.00.H41", "000.00.00.G22"]
+    assert [a.code for a in agencies] == ["000.00.00.H39", "000.00.00.G22"]
 
 
-@pytest.mark.parametrize("organ", ["*", "*.", "000.*.H41", "*.*.H41", " "])
+@pytest.mark.parametrize("organ", ["*", "*.", "000.*.H39", "*.*.H39", " "])
 def test_bad_organ_entries_are_refused(organ: str) -> None:
     with pytest.raises(ValueError):
         check_systems([SystemConfig(systemid="x", secret="s", organ_ids=(organ,))])
@@ -84,7 +84,7 @@ def test_latency_is_carried_on_every_decision() -> None:
 def test_in_memory_reset_forgets_messages_and_faults() -> None:
     axis = InMemoryAxis([PROVINCE_HUB, GOVERNMENT])
     hub = axis.connector("hub")
-    hub.send_edoc(b"<x/>", from_organ="000.00.00.H41", to=["000.00.00.G22"], message_type="edoc")
+    hub.send_edoc(b"<x/>", from_organ="000.00.00.H39", to=["000.00.00.G22"], message_type="edoc")
     axis.set_faults(FaultConfig(error_rate=1))
     axis.reset()
     assert axis.messages() == []

@@ -121,7 +121,7 @@ def test_cli_clients_create_json_bootstraps_an_admin(tmp_path: Path, monkeypatch
         r = c.get("/api/v1/clients", headers={"Authorization": f"Bearer {out['api_key']}"})
         assert r.status_code == 200 and r.json()["items"][0]["id"] == out["id"]
     bad = runner.invoke(
-        cli, ["clients", "create", "--name", "x", "--role", "system", "--org", "000.00.99.H41"]
+        cli, ["clients", "create", "--name", "x", "--role", "system", "--org", "000.00.99.H39"]
     )
     assert bad.exit_code == 1 and "organization.unknown" in bad.output
     assert runner.invoke(cli, ["clients", "revoke", out["id"]]).exit_code == 0

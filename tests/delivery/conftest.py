@@ -17,11 +17,11 @@ from app.mock_axis.server import MockAxisServer, create_mock_app
 from app.mock_axis.state import SystemConfig
 
 HUB = SystemConfig(
-    systemid="hub", secret="hub-secret-Nghệ-An", organ_ids=["*.H41"], name="Lienthong"
+    systemid="hub", secret="hub-secret-Nghệ-An", organ_ids=["*.H39"], name="Lienthong"
 )
 VPCP = SystemConfig(systemid="vpcp", secret="vpcp-secret", organ_ids=["000.00.00.G22"], name="VPCP")
 OTHER = SystemConfig(
-    systemid="hatinh", secret="ht-secret", organ_ids=["000.00.00.H42"], name="Hà Tĩnh"
+    systemid="ninhbinh", secret="ht-secret", organ_ids=["000.00.00.H42"], name="Ninh Bình"
 )
 
 

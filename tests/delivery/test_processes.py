@@ -146,7 +146,7 @@ def test_killing_hub_and_workers_loses_nothing_answered_2xx(
     def submitter() -> None:
         for i in range(DOCUMENTS):
             body = document_json(
-                world.OWN, [world.OWN2, "000.00.05.H41", world.EXTERNAL], number=f"CR{i}"
+                world.OWN, [world.OWN2, "000.00.05.H39", world.EXTERNAL], number=f"CR{i}"
             )
             key = f"crash-{i}"
             for _attempt in range(200):
@@ -211,7 +211,7 @@ def test_killing_hub_and_workers_loses_nothing_answered_2xx(
         copies = by_doc[doc_id]
         assert copies[world.OWN2].state == "available"
         assert (
-            copies["000.00.05.H41"].state == "delivered" and hooks[copies["000.00.05.H41"].id] >= 1
+            copies["000.00.05.H39"].state == "delivered" and hooks[copies["000.00.05.H39"].id] >= 1
         )
         assert (
             copies[world.EXTERNAL].state == "delivered"

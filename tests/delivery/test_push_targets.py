@@ -25,7 +25,7 @@ from tests.factories import document_json
 pytestmark = pytest.mark.rolled_back
 
 ORGS = "/api/v1/organizations"
-PUSH = "000.00.05.H41"
+PUSH = "000.00.05.H39"
 PRIVATE_URLS = [
     "http://127.0.0.1:5432/",
     "http://169.254.169.254/latest/meta-data/",

@@ -16,7 +16,7 @@ SECRET = webhooks.new_secret()
 
 def _job(mode: str, kind: str = "document", **kw: str | None) -> Job:
     claimed = Claimed("dlv-1", kind, "doc-1", "msg-1", "000.00.00.G22", mode, 1)
-    return Job(claimed, b"<edXML/>", "000.00.02.H41", **kw)
+    return Job(claimed, b"<edXML/>", "000.00.02.H39", **kw)
 
 
 def _http(status: int, seen: list[httpx.Request]) -> httpx.Client:
@@ -68,7 +68,7 @@ def test_axis_sink_sends_as_the_sender_and_keeps_the_axis_id() -> None:
     axis = _Axis()
     out = AxisSink(axis).send(_job("axis", kind="status"))  # type: ignore[arg-type]
     assert out.delivered and out.external_id == "axis-42"
-    assert axis.sent == [(b"<edXML/>", "000.00.02.H41", ["000.00.00.G22"], "status")]
+    assert axis.sent == [(b"<edXML/>", "000.00.02.H39", ["000.00.00.G22"], "status")]
 
 
 def test_axis_sink_failures_keep_the_axis_verdict_on_retrying() -> None:

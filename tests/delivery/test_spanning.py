@@ -37,7 +37,7 @@ pytestmark = [
 
 DOCUMENTS = 60
 MAX_KILLS = 6
-PUSH = "000.00.05.H41"
+PUSH = "000.00.05.H39"
 
 
 def test_two_api_processes_and_a_worker_on_separate_data_dirs_serve_everything(

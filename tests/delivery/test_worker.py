@@ -57,7 +57,7 @@ def states(sessions: Any) -> dict[tuple[str, str], str]:
         return {(d.kind, d.organ_id): d.state for d in s.scalars(select(Delivery))}
 
 
-def push_org(client: Any, world: World, receiver: Receiver, organ_id: str = "000.00.05.H41") -> str:
+def push_org(client: Any, world: World, receiver: Receiver, organ_id: str = "000.00.05.H39") -> str:
     r = client.post(
         "/api/v1/organizations",
         json={
@@ -84,7 +84,7 @@ def test_push_delivery_is_signed_with_standard_webhooks(
 ) -> None:
     secret = push_org(client, world, receiver)
     doc = client.post(
-        DOCS, json=document_json(world.OWN, ["000.00.05.H41"]), headers=world.auth("system")
+        DOCS, json=document_json(world.OWN, ["000.00.05.H39"]), headers=world.auth("system")
     ).json()
     assert [d["state"] for d in doc["deliveries"]] == ["queued"]
     drain(worker, sessions)
@@ -107,7 +107,7 @@ def test_failures_retry_then_die_and_redrive_delivers(
     push_org(client, world, receiver)
     receiver.status = 503
     client.post(
-        DOCS, json=document_json(world.OWN, ["000.00.05.H41"]), headers=world.auth("system")
+        DOCS, json=document_json(world.OWN, ["000.00.05.H39"]), headers=world.auth("system")
     )
     worker.run_once()
     with sessions() as s:
@@ -133,7 +133,7 @@ def test_failures_retry_then_die_and_redrive_delivers(
     assert again.status_code == 409 and again.json()["code"] == "delivery.state"
     drain(worker, sessions)
     assert len(receiver.received) == 4
-    assert states(sessions)[("document", "000.00.05.H41")] == "delivered"
+    assert states(sessions)[("document", "000.00.05.H39")] == "delivered"
     log = client.get(
         "/api/v1/audit/log", params={"limit": 500}, headers=world.auth("auditor")
     ).json()["items"]
@@ -338,7 +338,7 @@ def test_a_status_never_overtakes_its_document(
     push_org(client, world, receiver)
     receiver.status = 500
     doc = client.post(
-        DOCS, json=document_json(world.OWN, ["000.00.05.H41"]), headers=world.auth("system")
+        DOCS, json=document_json(world.OWN, ["000.00.05.H39"]), headers=world.auth("system")
     ).json()
     worker.run_once()
     r = client.post(
@@ -355,7 +355,7 @@ def test_a_status_never_overtakes_its_document(
     drain(worker, sessions)
     kinds = [b"StatusCode" in x["body"] for x in receiver.received if x["headers"]]
     assert kinds[-2:] == [False, True]  # the document is delivered first, then the 13
-    assert states(sessions)[("status", "000.00.05.H41")] == "delivered"
+    assert states(sessions)[("status", "000.00.05.H39")] == "delivered"
 
 
 def test_webhook_verify_rejects_stale_and_foreign_signatures() -> None:

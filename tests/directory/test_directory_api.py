@@ -16,9 +16,9 @@ ORGS = "/api/v1/organizations"
     ("code", "level"),
     [
         ("000.00.00.G22", 1),
-        ("000.00.01.H41", 2),
-        ("000.01.31.H41", 3),
-        ("001.01.31.H41", 4),
+        ("000.00.01.H39", 2),
+        ("000.01.31.H39", 3),
+        ("001.01.31.H39", 4),
         ("28.22.H17", 3),
     ],
 )
@@ -48,10 +48,10 @@ def test_bad_organ_ids_are_named(code: str) -> None:
 def test_create_read_update_deactivate(client, world: World) -> None:
     admin = world.auth("admin")
     body = {
-        "organ_id": "000.01.02.H41",
+        "organ_id": "000.01.02.H39",
         "name": "Phòng Tổ chức - Sở Nội vụ",
         "parent_id": world.OWN,
-        "email": "ptc@snv.nghean.gov.vn",
+        "email": "ptc@snv.longan.gov.vn",
         "route": "local",
         "delivery": {"mode": "push", "url": "https://qlvb.snv.example/hook"},
     }
@@ -62,7 +62,7 @@ def test_create_read_update_deactivate(client, world: World) -> None:
     assert created["delivery"] == {"mode": "push", "url": "https://qlvb.snv.example/hook"}
     assert created["webhook_secret"].startswith("whsec_")  # shown to the admin who set it up
 
-    r = client.get(f"{ORGS}/000.01.02.H41", headers=world.auth("reporter"))
+    r = client.get(f"{ORGS}/000.01.02.H39", headers=world.auth("reporter"))
     assert r.status_code == 200 and r.json()["name"] == "Phòng Tổ chức - Sở Nội vụ"
     assert r.json()["webhook_secret"] is None  # and never again
 
@@ -70,14 +70,14 @@ def test_create_read_update_deactivate(client, world: World) -> None:
         "name": "Phòng Tổ chức cán bộ",
         "delivery": {"mode": "pull"},
     }
-    r = client.put(f"{ORGS}/000.01.02.H41", json=update, headers=admin)
+    r = client.put(f"{ORGS}/000.01.02.H39", json=update, headers=admin)
     assert r.status_code == 200 and r.json()["name"] == "Phòng Tổ chức cán bộ"
     assert r.json()["delivery"] == {"mode": "pull"}
 
-    r = client.delete(f"{ORGS}/000.01.02.H41", headers=admin)
+    r = client.delete(f"{ORGS}/000.01.02.H39", headers=admin)
     assert r.status_code == 200 and r.json()["active"] is False
     r = client.get(ORGS, params={"active": "false"}, headers=admin)
-    assert [o["organ_id"] for o in r.json()["items"]] == ["000.01.02.H41"]
+    assert [o["organ_id"] for o in r.json()["items"]] == ["000.01.02.H39"]
 
 
 @pytest.mark.parametrize(
@@ -85,24 +85,24 @@ def test_create_read_update_deactivate(client, world: World) -> None:
     [
         ({"organ_id": "bad id", "name": "x"}, 422, "organization.invalid"),
         (
-            {"organ_id": "000.00.09.H41", "name": "x", "parent_id": "000.00.99.H41"},
+            {"organ_id": "000.00.09.H39", "name": "x", "parent_id": "000.00.99.H39"},
             422,
             "organization.unknown",
         ),
         (
-            {"organ_id": "000.00.09.H41", "name": "x", "parent_id": "000.00.09.H41"},
+            {"organ_id": "000.00.09.H39", "name": "x", "parent_id": "000.00.09.H39"},
             422,
             "organization.invalid",
         ),
-        ({"organ_id": "000.00.02.H41", "name": "dup"}, 409, "organization.exists"),
+        ({"organ_id": "000.00.02.H39", "name": "dup"}, 409, "organization.exists"),
         (
-            {"organ_id": "000.00.09.H41", "name": "x", "delivery": {"mode": "push"}},
+            {"organ_id": "000.00.09.H39", "name": "x", "delivery": {"mode": "push"}},
             422,
             "request.invalid",
         ),
         (
             {
-                "organ_id": "000.00.09.H41",
+                "organ_id": "000.00.09.H39",
                 "name": "x",
                 "route": "vpcp",
                 "delivery": {"mode": "push", "url": "https://a.example/h"},
@@ -110,8 +110,8 @@ def test_create_read_update_deactivate(client, world: World) -> None:
             422,
             "organization.invalid",
         ),
-        ({"organ_id": "000.00.09.H41", "name": ""}, 422, "request.invalid"),
-        ({"organ_id": "000.00.09.H41", "name": "x", "route": "smtp"}, 422, "request.invalid"),
+        ({"organ_id": "000.00.09.H39", "name": ""}, 422, "request.invalid"),
+        ({"organ_id": "000.00.09.H39", "name": "x", "route": "smtp"}, 422, "request.invalid"),
     ],
 )
 def test_invalid_organizations_are_refused_and_nothing_changes(
@@ -146,7 +146,7 @@ def test_parent_cycle_is_refused(client, world: World) -> None:
 
 
 def test_unknown_organization_is_404(client, world: World) -> None:
-    r = client.get(f"{ORGS}/000.00.77.H41", headers=world.auth("system"))
+    r = client.get(f"{ORGS}/000.00.77.H39", headers=world.auth("system"))
     assert r.status_code == 404 and r.json()["code"] == "organization.not_found"
 
 

@@ -74,7 +74,7 @@ def test_revoke_of_an_unknown_document_is_refused(client, world: World) -> None:
         world.OWN,
         [world.OWN2],
         business={"business_doc_type": 1},
-        response_for=[{"document_id": "000.00.02.H41,2026/01/01,1/X"}],
+        response_for=[{"document_id": "000.00.02.H39,2026/01/01,1/X"}],
     )
     r = client.post(DOCS, json=body, headers=world.auth("system"))
     assert r.status_code == 422 and r.json()["code"] == "document.unknown_target"

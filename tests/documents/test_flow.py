@@ -228,7 +228,7 @@ def test_foreign_client_sees_nothing(client, world: World) -> None:
 
 
 def test_unknown_recipient_and_trace(client, world: World) -> None:
-    r = submit(client, world, document_json(world.OWN, ["000.00.77.H41"]))
+    r = submit(client, world, document_json(world.OWN, ["000.00.77.H39"]))
     assert r.status_code == 422 and r.json()["code"] == "organization.unknown"
     doc = submit(client, world, document_json(world.OWN, [world.OWN2])).json()
     events = [

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.rolled_back
 
 DOCS = "/api/v1/documents"
 XML = {"Content-Type": "application/xml"}
-HUB_ORGAN = "000.00.00.H41"  # Settings.hub_organ_id's default
+HUB_ORGAN = "000.00.00.H39"  # Settings.hub_organ_id's default
 PDF = small_pdf()
 
 

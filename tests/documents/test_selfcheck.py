@@ -12,7 +12,7 @@ from app.signing import TrustStore, pki, validate
 from app.signing.xmldsig import Signer, sign_tree
 from tests.factories import document_json
 
-ORGAN = "000.00.02.H41"
+ORGAN = "000.00.02.H39"
 
 
 def _pki() -> tuple[Signer, TrustStore, TrustStore]:
@@ -40,7 +40,7 @@ def _pki() -> tuple[Signer, TrustStore, TrustStore]:
 
 def _signed(signer: Signer, n: int) -> etree._Element:
     root = build_document_tree(
-        EdxmlDocument.model_validate(document_json(ORGAN, ["000.00.03.H41"], number=str(n)))
+        EdxmlDocument.model_validate(document_json(ORGAN, ["000.00.03.H39"], number=str(n)))
     )
     sign_tree(root, signer)
     return root

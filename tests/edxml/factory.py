@@ -36,21 +36,21 @@ ZIP_BYTES = b"PK\x03\x04" + bytes(range(256)) * 3
 
 
 def make_document(**overrides: Any) -> EdxmlDocument:
-    """A new (type 0) document from Nghệ An to two units, with one attachment."""
+    """A new (type 0) document from Long An to two units, with one attachment."""
     fields: dict[str, Any] = {
         "from_": Organization(
-            organ_id="000.00.00.H41",
-            organ_name="Ủy ban nhân dân tỉnh Nghệ An",
-            organ_add="Số 03, đường Trường Thi, Thành phố Vinh",
-            email="nghean@gov.vn",
+            organ_id="000.00.00.H39",
+            organ_name="Ủy ban nhân dân tỉnh Long An",
+            organ_add="Số 61, đường Nguyễn Huệ, Thành phố Tân An",
+            email="longan@gov.vn",
         ),
         "to": [
-            Organization(organ_id="000.00.01.H41", organ_name="Sở Nội vụ"),
-            Organization(organ_id="000.00.02.H41", organ_name="Sở Tài chính"),
+            Organization(organ_id="000.00.01.H39", organ_name="Sở Nội vụ"),
+            Organization(organ_id="000.00.02.H39", organ_name="Sở Tài chính"),
         ],
         "code": Code(code_number="123", code_notation="UBND-NC"),
         "promulgation_info": PromulgationInfo(
-            place="Nghệ An", promulgation_date=date(2026, 11, 26)
+            place="Long An", promulgation_date=date(2026, 11, 26)
         ),
         "document_type": DocumentType(type="1", type_name="Công văn"),
         "subject": "V/v triển khai liên thông văn bản điện tử",
@@ -63,7 +63,7 @@ def make_document(**overrides: Any) -> EdxmlDocument:
         "steering_type": "0",
         "to_places": ["Như trên", "Lưu: VT"],
         "trace_headers": [
-            TraceHeader(organ_id="000.00.00.H41", timestamp=datetime(2026, 11, 26, 9, 30, 0))
+            TraceHeader(organ_id="000.00.00.H39", timestamp=datetime(2026, 11, 26, 9, 30, 0))
         ],
         "business": Business(
             business_doc_type=0,
@@ -87,12 +87,12 @@ def make_document(**overrides: Any) -> EdxmlDocument:
 
 def make_status(**overrides: Any) -> StatusMessage:
     fields: dict[str, Any] = {
-        "from_": Organization(organ_id="000.00.01.H41", organ_name="Sở Nội vụ"),
+        "from_": Organization(organ_id="000.00.01.H39", organ_name="Sở Nội vụ"),
         "response_for": ResponseFor(
-            organ_id="000.00.00.H41",
+            organ_id="000.00.00.H39",
             code="123/UBND-NC",
             promulgation_date="2026/11/26",
-            document_id="000.00.00.H41,2026/11/26,123/UBND-NC",
+            document_id="000.00.00.H39,2026/11/26,123/UBND-NC",
         ),
         "staff_info": StaffInfo(department="Văn phòng", staff="Lê Văn C", mobile="0912000001"),
         "status_code": "03",

@@ -158,7 +158,7 @@ def sdk_document(doc: SdkDocument) -> bytes:
           <edXML:CodeNotation>{escape(doc.code_notation)}</edXML:CodeNotation>
         </edXML:Code>
         <edXML:PromulgationInfo>
-          <edXML:Place>Nghệ An</edXML:Place>
+          <edXML:Place>Long An</edXML:Place>
           <edXML:PromulgationDate>{doc.promulgation_date:%Y/%m/%d}</edXML:PromulgationDate>
         </edXML:PromulgationInfo>
         <edXML:DocumentType>

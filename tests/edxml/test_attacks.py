@@ -278,7 +278,7 @@ def test_missing_required_element(element: bytes, named: str) -> None:
 
 
 def test_missing_from_organ_id() -> None:
-    data = BASE.replace(b"<edXML:OrganId>000.00.00.H41</edXML:OrganId>", b"", 1)
+    data = BASE.replace(b"<edXML:OrganId>000.00.00.H39</edXML:OrganId>", b"", 1)
     err = _refused(data)
     assert err.code == INVALID
     assert "MessageHeader/From/OrganId is required" in err.detail
@@ -320,10 +320,10 @@ def test_repeated_single_element_refused() -> None:
     [
         (b"<edXML:StatusCode>03</edXML:StatusCode>", None),  # without it, it reads as a document
         (
-            b"<edXML:DocumentId>000.00.00.H41,2026/11/26,123/UBND-NC</edXML:DocumentId>",
+            b"<edXML:DocumentId>000.00.00.H39,2026/11/26,123/UBND-NC</edXML:DocumentId>",
             "ResponseFor/DocumentId",
         ),
-        (b"<edXML:OrganId>000.00.01.H41</edXML:OrganId>", "MessageHeader/From/OrganId"),
+        (b"<edXML:OrganId>000.00.01.H39</edXML:OrganId>", "MessageHeader/From/OrganId"),
     ],
 )
 def test_status_missing_required(remove: bytes, named: str | None) -> None:
@@ -372,7 +372,7 @@ def test_unknown_status_code_refused(code: bytes) -> None:
     [
         ("V/v triển khai liên thông văn bản điện tử".encode(), "Subject", 500),
         ("Nội dung &amp; &lt;chi tiết&gt;".encode(), "Content", 500),
-        ("<edXML:Place>Nghệ An<".encode(), "Place", 150),
+        (b"<edXML:Place>Long An<", "Place", 150),
         ("<edXML:Place>Như trên<".encode(), "ToPlaces/Place[1]", 150),
         ("Phụ lục 1".encode(), "Appendix", 250),
         (b"<edXML:AttachmentName>cong-van.zip<", "AttachmentName", 200),
@@ -485,12 +485,12 @@ def test_wrapped_base64_accepted() -> None:
 
 
 def test_duplicate_to_refused_at_the_repeat() -> None:
-    data = BASE.replace(b"000.00.02.H41", b"000.00.01.H41", 1)
+    data = BASE.replace(b"000.00.02.H39", b"000.00.01.H39", 1)
     err = _refused(data)
     assert err.code == INVALID
     assert "To[2]/OrganId" in err.detail and "more than one To" in err.detail
     lines = data.split(b"\n")
-    assert b"000.00.01.H41" in lines[err.line - 1] if err.line else False
+    assert b"000.00.01.H39" in lines[err.line - 1] if err.line else False
     assert len(err.errors) == 1  # the model's own duplicate check is not reported twice
 
 
@@ -498,16 +498,16 @@ def test_duplicate_to_refused_at_the_repeat() -> None:
     "organ_id",
     [
         b"000.00.00.h41",
-        b"000..00.H41",
-        b".000.H41",
-        b"000.00.00.H41.",
+        b"000..00.H39",
+        b".000.H39",
+        b"000.00.00.H39.",
         b"A" * 36,
         b"000 00",
         b"\xc4\x90.1",
     ],
 )
 def test_bad_organ_id_refused(organ_id: bytes) -> None:
-    data = BASE.replace(b"000.00.02.H41", organ_id, 1)
+    data = BASE.replace(b"000.00.02.H39", organ_id, 1)
     err = _refused(data)
     assert err.code == INVALID
     assert "To[2]/OrganId" in err.detail

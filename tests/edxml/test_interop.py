@@ -30,7 +30,7 @@ from tests.edxml.factory import MAX_BYTES, SAMPLES, needs_samples
 from tests.edxml.sdk import NS, SdkAttachment, SdkDocument, sdk_document, small_pdf
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
-FROM, TO = "000.00.02.H41", "000.00.03.H41"
+FROM, TO = "000.00.02.H39", "000.00.03.H39"
 PDF = small_pdf()
 
 
@@ -108,7 +108,7 @@ def test_fill_document_id_fills_a_blank_element() -> None:
 
 def test_add_trace_header_after_the_senders_and_before_bussiness() -> None:
     root = parse_message(_sdk(), max_bytes=MAX_BYTES).root
-    add_trace_header(root, "000.00.00.H41", datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC))
+    add_trace_header(root, "000.00.00.H39", datetime(2026, 11, 26, 1, 2, 3, tzinfo=UTC))
     trace_list = root.find(f".//{{{NS}}}TraceHeaderList")
     assert trace_list is not None
     assert [etree.QName(e).localname for e in trace_list] == [
@@ -120,7 +120,7 @@ def test_add_trace_header_after_the_senders_and_before_bussiness() -> None:
     assert doc is not None
     assert [(t.organ_id, t.timestamp) for t in doc.trace_headers] == [
         (FROM, datetime(2026, 11, 26, 8, 15, 0)),
-        ("000.00.00.H41", datetime(2026, 11, 26, 8, 2, 3)),  # local time, UTC+7
+        ("000.00.00.H39", datetime(2026, 11, 26, 8, 2, 3)),  # local time, UTC+7
     ]
     assert doc.business.staff_info is not None  # Bussiness read as before
 
@@ -130,14 +130,14 @@ def test_add_trace_header_creates_the_list() -> None:
     start = data.index(b"      <edXML:TraceHeaderList>")
     end = data.index(b"</edXML:TraceHeaderList>\n") + len(b"</edXML:TraceHeaderList>\n")
     root = parse_message(data[:start] + data[end:], max_bytes=MAX_BYTES).root
-    add_trace_header(root, "000.00.00.H41", datetime(2026, 11, 26, 3, 0, 0, tzinfo=UTC))
+    add_trace_header(root, "000.00.00.H39", datetime(2026, 11, 26, 3, 0, 0, tzinfo=UTC))
     header = root.find(f".//{{{NS}}}edXMLHeader")
     assert header is not None
     assert [etree.QName(e).localname for e in header][:2] == ["MessageHeader", "TraceHeaderList"]
     doc = parse_message(serialize(root), max_bytes=MAX_BYTES).document
     assert doc is not None
     assert [(t.organ_id, t.timestamp) for t in doc.trace_headers] == [
-        ("000.00.00.H41", datetime(2026, 11, 26, 10, 0, 0))
+        ("000.00.00.H39", datetime(2026, 11, 26, 10, 0, 0))
     ]
 
 
@@ -146,13 +146,13 @@ def test_prepare_package_for_unsigned_input() -> None:
     warnings = prepare_package(
         root,
         document_id="X,2026/11/26,15/UBND-VP",
-        hub_organ_id="000.00.00.H41",
+        hub_organ_id="000.00.00.H39",
         when=datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC),
     )
     assert [w.code for w in warnings] == [PLACEHOLDER_SIGNATURE]
     doc = parse_message(serialize(root), max_bytes=MAX_BYTES).document
     assert doc is not None and doc.document_id == "X,2026/11/26,15/UBND-VP"
-    assert doc.trace_headers[-1].organ_id == "000.00.00.H41"
+    assert doc.trace_headers[-1].organ_id == "000.00.00.H39"
 
 
 def test_prepare_package_leaves_a_signed_package_alone() -> None:
@@ -164,7 +164,7 @@ def test_prepare_package_leaves_a_signed_package_alone() -> None:
     warnings = prepare_package(
         root,
         document_id="X,2026/11/26,15/UBND-VP",
-        hub_organ_id="000.00.00.H41",
+        hub_organ_id="000.00.00.H39",
         when=datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC),
     )
     assert etree.tostring(root) == before
@@ -219,17 +219,17 @@ def test_parser_warns_when_the_attachments_bytes_contradict_its_type() -> None:
 @pytest.mark.parametrize(
     ("given", "named"),
     [
-        ("000.00.02.H41,2026/11/26,15/UBND-VP", True),
-        ("000.00.02.H41,2026-11-26,15/UBND-VP", True),  # the C# client's date form
-        ("000.00.02.H41,2026-11-27,15/UBND-VP", False),
-        ("000.00.02.H41,26/11/2026,15/UBND-VP", False),
-        ("000.00.02.H41,2026/11/26,16/UBND-VP", False),
+        ("000.00.02.H39,2026/11/26,15/UBND-VP", True),
+        ("000.00.02.H39,2026-11-26,15/UBND-VP", True),  # the C# client's date form
+        ("000.00.02.H39,2026-11-27,15/UBND-VP", False),
+        ("000.00.02.H39,26/11/2026,15/UBND-VP", False),
+        ("000.00.02.H39,2026/11/26,16/UBND-VP", False),
         ("0198f0c2-6a1e-7c4e-9d1a-2b3c4d5e6f70", False),
         (None, False),
     ],
 )
 def test_names_document(given: str | None, named: bool) -> None:
-    assert names_document(given, "000.00.02.H41,2026/11/26,15/UBND-VP") is named
+    assert names_document(given, "000.00.02.H39,2026/11/26,15/UBND-VP") is named
 
 
 def _infoset(root: etree._Element) -> list[tuple[object, ...]]:

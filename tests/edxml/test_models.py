@@ -22,10 +22,10 @@ from app.edxml import (
 from tests.edxml.factory import MAX_BYTES, ZIP_BYTES, make_document, make_status
 
 JSON_BODY = {
-    "from": {"organ_id": "000.00.00.H41", "organ_name": "UBND tỉnh Nghệ An"},
-    "to": [{"organ_id": "000.00.01.H41"}, {"organ_id": "000.00.02.H41"}],
+    "from": {"organ_id": "000.00.00.H39", "organ_name": "UBND tỉnh Long An"},
+    "to": [{"organ_id": "000.00.01.H39"}, {"organ_id": "000.00.02.H39"}],
     "code": {"code_number": "45", "code_notation": "UBND-VX"},
-    "promulgation_info": {"place": "Nghệ An", "promulgation_date": "2026-11-26"},
+    "promulgation_info": {"place": "Long An", "promulgation_date": "2026-11-26"},
     "subject": "  V/v báo cáo thống kê  ",
     "content": "   ",
     "attachments": [
@@ -41,7 +41,7 @@ JSON_BODY = {
 
 def test_json_body_builds_edxml() -> None:
     doc = EdxmlDocument.model_validate_json(json.dumps(JSON_BODY))
-    assert doc.from_.organ_id == "000.00.00.H41"
+    assert doc.from_.organ_id == "000.00.00.H39"
     assert doc.subject == "V/v báo cáo thống kê"  # stripped
     assert doc.content is None  # blank optional text is absent
     assert doc.promulgation_info.promulgation_date == date(2026, 11, 26)
@@ -50,7 +50,7 @@ def test_json_body_builds_edxml() -> None:
     assert doc.document_id is None
     parsed = parse_message(build_document(doc), max_bytes=MAX_BYTES)
     assert parsed.document is not None
-    assert parsed.document.document_id == "000.00.00.H41,2026/11/26,45/UBND-VX"
+    assert parsed.document.document_id == "000.00.00.H39,2026/11/26,45/UBND-VX"
     assert parsed.attachment_bytes("cid:1") == b"%PDF-1.7 hello"
 
 
@@ -89,7 +89,7 @@ def test_json_schema_documents_data_base64() -> None:
         ({"subject": "x" * 501}, "at most 500"),
         ({"to": []}, "at least one To"),
         (
-            {"to": [{"organ_id": "000.00.01.H41"}, {"organ_id": "000.00.01.H41"}]},
+            {"to": [{"organ_id": "000.00.01.H39"}, {"organ_id": "000.00.01.H39"}]},
             "more than one To",
         ),
         ({"from": {"organ_id": "h41"}}, "not an OrganId"),
@@ -157,20 +157,20 @@ def test_business_type_out_of_range() -> None:
 def test_document_id_computed_and_filled() -> None:
     doc = make_document()
     assert doc.document_id is None
-    assert doc.compute_document_id() == "000.00.00.H41,2026/11/26,123/UBND-NC"
+    assert doc.compute_document_id() == "000.00.00.H39,2026/11/26,123/UBND-NC"
     assert doc.effective_document_id == doc.compute_document_id()
     filled = doc.with_document_id()
-    assert filled.document_id == "000.00.00.H41,2026/11/26,123/UBND-NC"
-    given = make_document(document_id="000.00.00.H41,2026/11/26,999/X")
+    assert filled.document_id == "000.00.00.H39,2026/11/26,123/UBND-NC"
+    given = make_document(document_id="000.00.00.H39,2026/11/26,999/X")
     assert given.with_document_id() is given
-    assert b"<edXML:DocumentId>000.00.00.H41,2026/11/26,123/UBND-NC<" in build_document(doc)
+    assert b"<edXML:DocumentId>000.00.00.H39,2026/11/26,123/UBND-NC<" in build_document(doc)
 
 
 def test_document_id_pads_early_years() -> None:
     doc = make_document(
         promulgation_info={"promulgation_date": date(999, 1, 2)},
     )
-    assert doc.compute_document_id() == "000.00.00.H41,0999/01/02,123/UBND-NC"
+    assert doc.compute_document_id() == "000.00.00.H39,0999/01/02,123/UBND-NC"
 
 
 def test_aware_timestamp_becomes_vietnam_local_time() -> None:
@@ -181,7 +181,7 @@ def test_aware_timestamp_becomes_vietnam_local_time() -> None:
 
 def test_status_requires_document_id() -> None:
     with pytest.raises(ValidationError, match="ResponseFor/DocumentId is required"):
-        make_status(response_for=ResponseFor(organ_id="000.00.00.H41"))
+        make_status(response_for=ResponseFor(organ_id="000.00.00.H39"))
 
 
 @pytest.mark.parametrize("code", ["00", "07", "14", "3", ""])
@@ -199,15 +199,15 @@ def test_status_json() -> None:
     msg = StatusMessage.model_validate_json(
         json.dumps(
             {
-                "from": {"organ_id": "000.00.01.H41"},
-                "response_for": {"document_id": "000.00.00.H41,2026/11/26,1/X"},
+                "from": {"organ_id": "000.00.01.H39"},
+                "response_for": {"document_id": "000.00.00.H39,2026/11/26,1/X"},
                 "status_code": "01",
                 "timestamp": "2026-11-27T08:00:00",
             }
         )
     )
     assert msg.model_dump(mode="json")["from"] == {
-        "organ_id": "000.00.01.H41",
+        "organ_id": "000.00.01.H39",
         "organization_in_charge": None,
         "organ_name": None,
         "organ_add": None,
@@ -222,18 +222,18 @@ def test_status_json() -> None:
     ("value", "valid"),
     [
         ("000.00.00.G22", True),
-        ("000.00.00.H41", True),
+        ("000.00.00.H39", True),
         ("28.22.H17", True),
-        ("H41", True),
+        ("H39", True),
         ("A" * 35, True),
         ("A" * 36, False),
         ("000.00.00.h41", False),
-        ("000..00.H41", False),
-        (".H41", False),
-        ("H41.", False),
+        ("000..00.H39", False),
+        (".H39", False),
+        ("H39.", False),
         ("", False),
         ("000 00", False),
-        ("000.00.00.H41\n", False),
+        ("000.00.00.H39\n", False),
         ("Đ41", False),
         (None, False),
         (41, False),

@@ -32,7 +32,7 @@ from app.edxml import (
 )
 from tests.edxml.factory import MAX_BYTES, make_document
 
-VIETNAMESE = "Ủy ban nhân dân tỉnh Nghệ An — Sở Nội vụ, đường Trường Thi"
+VIETNAMESE = "Ủy ban nhân dân tỉnh Long An — Sở Nội vụ, đường Nguyễn Huệ"
 # Vietnamese letters (precomposed, plus a combining acute accent), XML-special characters that
 # must be escaped (they also form "]]>"), inner whitespace including CR (written as &#13;), and
 # a character outside the BMP.
@@ -47,9 +47,9 @@ ALPHABET = "".join(
 
 PHRASES = [
     VIETNAMESE,
-    "Ủy ban nhân dân tỉnh Nghệ An",
+    "Ủy ban nhân dân tỉnh Long An",
     "Sở Nội vụ",
-    "đường Trường Thi\r\nThành phố Vinh",
+    "đường Nguyễn Huệ\r\nThành phố Tân An",
     "V/v <triển khai> & \"liên thông\" 'văn bản'",
     "a]]>b",
     "Tab\tbên trong",
@@ -70,7 +70,7 @@ def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 # Up to 5 groups of up to 5 characters: at most 29 characters, always a valid OrganId.
 # (st.from_regex would do, but costs ~10 ms a draw.)
-organ_ids = st.sampled_from(["000.00.00.H41", "000.00.01.H41", "28.22.H17", "G22"]) | st.lists(
+organ_ids = st.sampled_from(["000.00.00.H39", "000.00.01.H39", "28.22.H17", "G22"]) | st.lists(
     st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=5), min_size=1, max_size=5
 ).map(".".join)
 dates = st.dates(min_value=date(1990, 1, 1), max_value=date(2099, 12, 31))

@@ -28,8 +28,8 @@ def test_collects_all_element_errors_with_lines() -> None:
         BASE.replace(
             "<edXML:Subject>V/v triển khai liên thông văn bản điện tử</edXML:Subject>".encode(), b""
         )
-        .replace(b"000.00.02.H41", b"bad id", 1)
-        .replace("<edXML:Place>Nghệ An<".encode(), b"<edXML:Place>" + b"x" * 151 + b"<", 1)
+        .replace(b"000.00.02.H39", b"bad id", 1)
+        .replace(b"<edXML:Place>Long An<", b"<edXML:Place>" + b"x" * 151 + b"<", 1)
         .replace(b"<edXML:DueDate>2026/12/31<", b"<edXML:DueDate>31/12/2026<", 1)
     )
     outcome = validate_message(data, max_bytes=MAX_BYTES)
@@ -74,8 +74,8 @@ def test_summary_of_built_document() -> None:
     parsed = parse_message(BASE, max_bytes=MAX_BYTES)
     summary = message_summary(parsed)
     assert summary == outcome_summary(validate_message(BASE, max_bytes=MAX_BYTES))
-    assert summary["document_id"] == "000.00.00.H41,2026/11/26,123/UBND-NC"
-    assert summary["to"] == ["000.00.01.H41", "000.00.02.H41"]
+    assert summary["document_id"] == "000.00.00.H39,2026/11/26,123/UBND-NC"
+    assert summary["to"] == ["000.00.01.H39", "000.00.02.H39"]
     assert summary["attachments"][0]["size"] == len(make_document().attachments[0].data)
 
 
@@ -84,7 +84,7 @@ def test_summary_of_status() -> None:
     assert summary["message_type"] == "status"
     assert summary["status_code"] == "03"
     assert summary["business_type"] is None
-    assert summary["document_id"] == "000.00.00.H41,2026/11/26,123/UBND-NC"
+    assert summary["document_id"] == "000.00.00.H39,2026/11/26,123/UBND-NC"
 
 
 def test_status_with_attachment_refused() -> None:

@@ -22,7 +22,7 @@ from tests.keys.test_signatures_api import xmlsec1_verify
 
 DOCS = "/api/v1/documents"
 ORGS = "/api/v1/organizations"
-NEW = "000.00.05.H41"
+NEW = "000.00.05.H39"
 
 
 def _audit(sessions: Any, action: str, target: str) -> list[dict[str, Any]]:
@@ -103,12 +103,12 @@ def test_without_a_ca_nothing_is_created(client, sessions, app) -> None:
         _, key = create_client(s, ClientCreate(name="admin", role="admin"), actor="test")
     r = client.post(
         ORGS,
-        json={"organ_id": "000.00.00.H41", "name": "UBND tỉnh"},
+        json={"organ_id": "000.00.00.H39", "name": "UBND tỉnh"},
         headers={"Authorization": f"Bearer {key}"},
     )
     assert r.status_code == 503 and r.json()["code"] == "signing.unavailable"
     assert (
-        client.get(f"{ORGS}/000.00.00.H41", headers={"Authorization": f"Bearer {key}"}).status_code
+        client.get(f"{ORGS}/000.00.00.H39", headers={"Authorization": f"Bearer {key}"}).status_code
         == 404
     )
 
@@ -136,7 +136,7 @@ def test_rotation_over_the_api_supersedes_without_revoking(client, world: World,
     assert issued[-1]["serial"] == new_serial and issued[-1]["supersedes"] == [old_serial]
     assert issued[-1]["actor"] == f"client:{world.client_ids['admin']}"
     # Errors: unknown organization, one reached through the axis.
-    assert client.post(f"{ORGS}/000.00.09.H41/keys", headers=admin).status_code == 404
+    assert client.post(f"{ORGS}/000.00.09.H39/keys", headers=admin).status_code == 404
     ext = client.post(f"{ORGS}/{world.EXTERNAL}/keys", headers=admin)
     assert ext.status_code == 422 and ext.json()["code"] == "organization.invalid"
 

@@ -37,9 +37,9 @@ from app.signing.xmldsig import (
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared/interop/edxml"
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
-SENDER = "000.00.00.H41"
+SENDER = "000.00.00.H39"
 OTHER = "000.00.00.G22"
-UNBOUND = "000.00.02.H41"
+UNBOUND = "000.00.02.H39"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 
@@ -57,11 +57,11 @@ def make_edxml(
   <edXML:edXMLEnvelope xmlns:edXML="{NS}">
     <edXML:edXMLHeader>
       <edXML:MessageHeader>
-        <edXML:From><edXML:OrganId>{sender}</edXML:OrganId><edXML:OrganName>UBND Tỉnh Nghệ An</edXML:OrganName></edXML:From>
+        <edXML:From><edXML:OrganId>{sender}</edXML:OrganId><edXML:OrganName>UBND Tỉnh Long An</edXML:OrganName></edXML:From>
         <edXML:To><edXML:OrganId>{OTHER}</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName></edXML:To>
         <edXML:DocumentId>{sender},2026/11/26,1234/UBND-VX</edXML:DocumentId>
         <edXML:Code><edXML:CodeNumber>1234</edXML:CodeNumber><edXML:CodeNotation>UBND-VX</edXML:CodeNotation></edXML:Code>
-        <edXML:PromulgationInfo><edXML:Place>Nghệ An</edXML:Place><edXML:PromulgationDate>2026/11/26</edXML:PromulgationDate></edXML:PromulgationInfo>
+        <edXML:PromulgationInfo><edXML:Place>Long An</edXML:Place><edXML:PromulgationDate>2026/11/26</edXML:PromulgationDate></edXML:PromulgationInfo>
         <edXML:Subject>V/v triển khai liên thông văn bản điện tử</edXML:Subject>
         <edXML:Content>Đề nghị các cơ quan, đơn vị kết nối phần mềm quản lý văn bản.</edXML:Content>
       </edXML:MessageHeader>
@@ -150,7 +150,7 @@ def demo_pki() -> Pki:
         # Valid from well before NOW: under xdist this fixture may be built minutes after NOW
         # was taken, and tests validate at NOW - 1 min.
         kwargs.setdefault("not_before", NOW - DAY)
-        key, cert = pki.issue_org_certificate(ca_key, ca, organ, "UBND Tỉnh Nghệ An", **kwargs)  # type: ignore[arg-type]
+        key, cert = pki.issue_org_certificate(ca_key, ca, organ, "UBND Tỉnh Long An", **kwargs)  # type: ignore[arg-type]
         return Party(key, cert, [ca])
 
     parties = {
@@ -179,7 +179,7 @@ def demo_pki() -> Pki:
     foreign_ca_key, foreign_ca = pki.create_issuing_ca(
         foreign_root_key, foreign_root, "Demo Issuing CA"
     )
-    fkey, fcert = pki.issue_org_certificate(foreign_ca_key, foreign_ca, SENDER, "UBND Tỉnh Nghệ An")
+    fkey, fcert = pki.issue_org_certificate(foreign_ca_key, foreign_ca, SENDER, "UBND Tỉnh Long An")
     # KeyInfo carries the whole foreign chain, root included: it must still not be trusted.
     parties["foreign"] = Party(fkey, fcert, [foreign_ca, foreign_root])
 

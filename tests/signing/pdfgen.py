@@ -108,7 +108,7 @@ def sign_bytes_pdf(
     trust: TrustStore,
     *,
     organ_id: str,
-    organ_name: str = "Ủy ban nhân dân tỉnh Nghệ An",
+    organ_name: str = "Ủy ban nhân dân tỉnh Long An",
     timestamper: Timestamper | None = None,
     embed_revocation: bool = True,
 ) -> bytes:

@@ -256,10 +256,10 @@ def test_b_lt_with_a_timestamp_embeds_revocation_data(
 
 def test_the_stamp_text_is_vietnamese_with_local_time() -> None:
     text = stamp_text(
-        "Ủy ban nhân dân tỉnh Nghệ An", SENDER, dt.datetime(2026, 11, 26, 2, 5, 9, tzinfo=dt.UTC)
+        "Ủy ban nhân dân tỉnh Long An", SENDER, dt.datetime(2026, 11, 26, 2, 5, 9, tzinfo=dt.UTC)
     )
     assert text.splitlines() == [
-        "Ủy ban nhân dân tỉnh Nghệ An",
+        "Ủy ban nhân dân tỉnh Long An",
         f"Mã định danh: {SENDER}",
         "Thời gian ký: 26/11/2026 09:05:09",
     ]

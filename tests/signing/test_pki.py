@@ -30,7 +30,7 @@ def test_org_certificate_binds_the_organization(demo_pki: Pki) -> None:
     cert = demo_pki.parties["rsa"].cert
     assert organ_id_of(cert) == SENDER
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
-        "UBND Tỉnh Nghệ An"
+        "UBND Tỉnh Long An"
     )
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value

@@ -208,7 +208,7 @@ def test_a_changed_token_is_refused(tsa: Tsa) -> None:
 
 def test_a_token_signed_by_a_certificate_without_timestamping_usage_is_refused(tsa: Tsa) -> None:
     key, cert = pki.issue_org_certificate(
-        tsa.issuing[0], tsa.issuing[1], "000.00.00.H41", "Not a TSA", key_type="ec"
+        tsa.issuing[0], tsa.issuing[1], "000.00.00.H39", "Not a TSA", key_type="ec"
     )
     impostor = TimestampAuthority(key, cert)
     imprint = imprint_of(SIGNATURE_VALUE)

@@ -413,7 +413,7 @@ def _issued_under(
     demo_pki: Pki, ca_key: pki.PrivateKey, ca: x509.Certificate, *chain: x509.Certificate
 ) -> tuple[bytes, TrustStore]:
     """A document signed under `ca` (an extra CA), and a store holding a CRL for that CA."""
-    key, cert = pki.issue_org_certificate(ca_key, ca, SENDER, "UBND Tỉnh Nghệ An")
+    key, cert = pki.issue_org_certificate(ca_key, ca, SENDER, "UBND Tỉnh Long An")
     data = sign_bytes(make_edxml(), Signer(key, cert, [ca, *chain]))
     crl = pki.build_crl(ca_key, ca, [], NOW - dt.timedelta(hours=1), NOW + 7 * DAY)
     return data, demo_pki.trust(crls=[*demo_pki.crls, crl])

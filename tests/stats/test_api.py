@@ -143,7 +143,7 @@ def test_inactive_report_and_refusals(driver: Driver) -> None:
     bad = [
         (f"{STATS}/interchange", {"granularity": "week"}, 422),
         (f"{STATS}/interchange", {"since": "2026-02-01", "until": "2026-01-01"}, 422),
-        (f"{STATS}/interchange", {"organ_id": "000.00.99.H41"}, 404),
+        (f"{STATS}/interchange", {"organ_id": "000.00.99.H39"}, 404),
         (
             f"{STATS}/interchange",
             {"since": "2000-01-01", "until": "2099-12-31", "granularity": "day"},

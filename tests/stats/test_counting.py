@@ -284,7 +284,7 @@ def test_orm_writes_in_one_flush_later_transactions_and_deletes(driver: Driver) 
     with unit_of_work(driver.sessions) as s:
         doc = Document(
             id=new_id(),
-            document_id="000.00.02.H41,2026/11/26,9/ORM",
+            document_id="000.00.02.H39,2026/11/26,9/ORM",
             from_organ=w.OWN,
             subject="Văn bản tạo trực tiếp",
             code="9/ORM",

