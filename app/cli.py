@@ -1,4 +1,7 @@
-"""`lienthong`: the command line (SPEC section 10); user mistakes end as one line (`explain`)."""
+"""`lienthong`: the command line (SPEC section 10); user mistakes end as one line (`explain`).
+
+One module (~600 lines) so that every command's options and its error handling are read in
+one place; the work itself is in the domain packages."""
 
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ from the process memo or the database without any fetch; a fetch happens only wh
 fresh (the worker renews them ahead of expiry, `refresh_due`). What cannot be obtained leaves
 the trust store without it, so validation ends INDETERMINATE/TRY_LATER.
 
+Over ~600 lines because the walk, the three caches (memo, database, network) and the
+worker's renewal share one notion of "fresh"; split them and that rule would be written twice.
+
 Public entry points (used by the document pipeline, re-validation, the PDF checks):
 `Revocation.material(session, base, certificates)` → `Material` (DER, for any
 ValidationContext) and `Revocation.trust_store(session, base, certificates)` → the base
