@@ -296,6 +296,7 @@ def serve(host: str, port: int, no_worker: bool, processes: int) -> None:
 def worker() -> None:
     """Run a delivery worker in the foreground (several may run against PostgreSQL)."""
     import signal
+    import threading
 
     from app.core.files import secure_storage
     from app.core.logging import configure_logging
@@ -309,8 +310,14 @@ def worker() -> None:
     check_key_passphrase(settings)
     hub = Hub.from_settings(settings)
     w = Worker(hub, open_sessions(settings.database_url), axis=make_axis(hub))
-    signal.signal(signal.SIGTERM, lambda *_: w.stop())
-    signal.signal(signal.SIGINT, lambda *_: w.stop())
+
+    # The handler runs on the main thread, which may be inside `Event.wait` holding the event's
+    # lock: setting the event from there deadlocks, so another thread sets it.
+    def stop_from_signal(*_: object) -> None:
+        threading.Thread(target=w.stop, name="worker-stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop_from_signal)
+    signal.signal(signal.SIGINT, stop_from_signal)
     click.echo(f"worker {w.worker_id} started (axis: {settings.vpcp_url or 'not configured'})")
     w.run_forever()
 
