@@ -254,6 +254,26 @@ def issue_org_certificate(
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
+def _end_entity(
+    ca_cert: x509.Certificate,
+    key: PrivateKey,
+    subject: list[x509.NameAttribute[str]],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> x509.CertificateBuilder:
+    """A non-CA certificate for `key` under `ca_cert` (subject in Viet Nam), extensions to add."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, _VN), *subject]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+
+
 def issue_ocsp_responder_certificate(
     ca_key: PrivateKey,
     ca_cert: x509.Certificate,
@@ -267,21 +287,7 @@ def issue_ocsp_responder_certificate(
     start = not_before or _now() - dt.timedelta(minutes=5)
     end = not_after or start + dt.timedelta(days=365)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, _VN),
-                    x509.NameAttribute(NameOID.COMMON_NAME, name),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        _end_entity(ca_cert, key, [x509.NameAttribute(NameOID.COMMON_NAME, name)], start, end)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
         .add_extension(x509.OCSPNoCheck(), critical=False)
         .add_extension(_ski(key), critical=False)
@@ -308,22 +314,16 @@ def issue_tsa_certificate(
     start = not_before or _now() - dt.timedelta(minutes=5)
     end = not_after or min(start + dt.timedelta(days=365 * 10), ca_cert.not_valid_after_utc)
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, _VN),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, _DEMO_ORG),
-                    x509.NameAttribute(NameOID.COMMON_NAME, name),
-                ]
-            )
+        _end_entity(
+            ca_cert,
+            key,
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, _DEMO_ORG),
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+            ],
+            start,
+            end,
         )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
