@@ -270,14 +270,15 @@ def post_status(
         )
 
     status = statuses.report_from_api(session, hub, principal, id, parse)
-    return statuses.status_out(status)
+    [out] = statuses.statuses_out(session, [status])
+    return out
 
 
 @router.get("/{id}/statuses", response_model=StatusPage, responses=responses(401, 403, 404))
 def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> StatusPage:
     doc = service.get_visible(session, principal, id)
     rows = statuses.list_statuses(session, doc, principal)
-    return StatusPage(items=[statuses.status_out(s) for s in rows], next_cursor=None)
+    return StatusPage(items=statuses.statuses_out(session, rows), next_cursor=None)
 
 
 @router.get("/{id}/validation", response_model=ValidationOut, responses=responses(401, 403, 404))
