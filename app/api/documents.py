@@ -281,6 +281,26 @@ def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> Sta
     return StatusPage(items=statuses.statuses_out(session, rows), next_cursor=None)
 
 
+@router.post(
+    "/{id}/statuses/{status_id}/validation",
+    response_model=ValidationOut,
+    responses=responses(401, 403, 404),
+)
+def revalidate_status(
+    id: str, status_id: str, request: Request, session: SessionDep, principal: Auditor
+) -> ValidationOut:
+    """Validate a stored status message's signature again now (its timestamp's gen_time as
+    proof of existence); the new report is kept beside the old and shown in the status."""
+    from app.documents.validation import revalidate_status as run
+
+    doc = service.get_visible(session, principal, id)
+    status = statuses.get_status(session, doc, status_id)
+    rec = run(session, _hub(request), status, actor=principal.actor)
+    return ValidationOut(
+        id=rec.id, trigger=rec.trigger, report=SignatureReport.model_validate(rec.report)
+    )
+
+
 @router.get("/{id}/validation", response_model=ValidationOut, responses=responses(401, 403, 404))
 def get_validation(id: str, session: SessionDep, principal: DocumentReader) -> ValidationOut:
     doc = service.get_visible(session, principal, id)

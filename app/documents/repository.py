@@ -99,11 +99,17 @@ def latest_validation(session: Session, document: str) -> tuple[ValidationRecord
     return rec, int(count or 0)
 
 
-def first_validation(session: Session, document: str) -> ValidationRecord | None:
-    """The report kept when the document was accepted (it holds the timestamp token)."""
+def first_validation(
+    session: Session, document: str, status: str | None = None
+) -> ValidationRecord | None:
+    """The report kept when the document (or its status message `status`) was accepted: it
+    holds the timestamp token."""
+    about = (
+        ValidationRecord.status.is_(None) if status is None else ValidationRecord.status == status
+    )
     return session.scalars(
         select(ValidationRecord)
-        .where(ValidationRecord.document == document, ValidationRecord.status.is_(None))
+        .where(ValidationRecord.document == document, about)
         .order_by(ValidationRecord.id)
         .limit(1)
     ).one_or_none()

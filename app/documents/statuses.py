@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import read_first
-from app.core.errors import Conflict, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
@@ -135,6 +135,14 @@ def statuses_out(session: Session, rows: list[StatusMessage]) -> list[StatusOut]
     """Statuses with their newest reports (one query for all of them)."""
     reports = repo.status_reports(session, [r.id for r in rows])
     return [status_out(r, reports.get(r.id)) for r in rows]
+
+
+def get_status(session: Session, doc: Document, status_id: str) -> StatusMessage:
+    """A status message of `doc` (visible to whoever may see the document)."""
+    status = session.get(StatusMessage, status_id)
+    if status is None or status.document != doc.id:
+        raise NotFound("no such status message", code="status.not_found")
+    return status
 
 
 def list_statuses(session: Session, doc: Document, principal: Principal) -> list[StatusMessage]:

@@ -1,24 +1,29 @@
 """Status messages keep their validation report with an RFC 3161 token, as documents do
 (SPEC 5, 5.2): a status the hub signs (reported as JSON, or the automatic 01) and one its
 reporter signed both show `validation` in the status resource, and the token verifies with
-`openssl ts -verify` against `GET /pki/ca` over the SignatureValue of the status delivered."""
+`openssl ts -verify` against `GET /pki/ca` over the SignatureValue of the status delivered.
+Re-validated "a year later", the token's gen_time is the proof of existence."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from app.core.db import unit_of_work
-from app.documents.models import ValidationRecord
+from app.core.timeutil import utcnow
+from app.documents.models import StatusMessage, ValidationRecord
+from app.documents.validation import revalidate_status
 from app.edxml import StatusMessage as EdxmlStatus
 from app.edxml import build_status_tree, serialize
 from app.signing.timestamps import imprint_of
 from app.signing.xmldsig import parse_document, sign_tree, signature_value_of
 from tests.conftest import PkiMaterial, World
 from tests.delivery.test_worker import signer_for
+from tests.documents.test_timestamps import YEAR, _gen_time, _short_lived_key
 from tests.factories import document_json
 from tests.signing.test_timestamps import openssl_verify_token
 
@@ -117,3 +122,64 @@ def test_statuses_the_hub_signs_or_accepts_keep_a_timestamped_report(
             select(ValidationRecord.status).where(ValidationRecord.document == doc["id"])
         ).all()
     assert len(kept) == 4 and kept.count(None) == 1
+
+
+def _revalidate_status(app: Any, sessions: Any, status_id: str, now: dt.datetime) -> dict[str, Any]:
+    with unit_of_work(sessions) as s:
+        status = s.get(StatusMessage, status_id)
+        assert status is not None
+        return dict(revalidate_status(s, app.state.hub, status, actor="test", now=now).report)
+
+
+def test_a_status_revalidated_a_year_later_uses_its_token_as_proof_of_existence(
+    client: Any, world: World, app: Any, sessions: Any
+) -> None:
+    cert = _short_lived_key(app, sessions, world)  # OWN's certificate expires in two days
+    doc = client.post(
+        DOCS, json=document_json(world.OWN, [world.OWN2]), headers=world.auth("system")
+    ).json()
+    r = client.post(
+        f"{DOCS}/{doc['id']}/statuses",
+        json={"organ_id": world.OWN, "code": "13", "description": "Thu hồi"},
+        headers=world.auth("system"),
+    )
+    assert r.status_code == 202, r.text
+    status, first = r.json()["id"], r.json()["validation"]["report"]
+    year_later = utcnow() + YEAR
+    assert cert.not_valid_after_utc < year_later
+
+    again = _revalidate_status(app, sessions, status, year_later)
+    assert again["indication"] == "TOTAL_PASSED", again["errors"]
+    assert again["best_signature_time"] == first["timestamp"]["gen_time"]
+    assert again["timestamp"] == first["timestamp"]
+
+    # That key revoked, back-dated before the token: the same status no longer passes.
+    with unit_of_work(sessions) as s:
+        app.state.hub.custody.revoke(
+            s, world.OWN, actor="test", revoked_at=_gen_time(first) - dt.timedelta(minutes=1)
+        )
+    failed = _revalidate_status(app, sessions, status, year_later)
+    assert (failed["indication"], failed["sub_indication"]) == ("TOTAL_FAILED", "REVOKED")
+
+    # Over the API (auditors): the new report is kept and shown in the status resource.
+    made = client.post(
+        f"{DOCS}/{doc['id']}/statuses/{status}/validation", headers=world.auth("auditor")
+    )
+    assert made.status_code == 200, made.text
+    assert made.json()["trigger"] == "revalidation"
+    assert made.json()["report"]["sub_indication"] == "REVOKED"
+    [listed] = [
+        s
+        for s in client.get(f"{DOCS}/{doc['id']}/statuses", headers=world.auth("system")).json()[
+            "items"
+        ]
+        if s["id"] == status
+    ]
+    assert listed["validation"]["id"] == made.json()["id"]
+    missing = client.post(
+        f"{DOCS}/{doc['id']}/statuses/{doc['id']}/validation", headers=world.auth("auditor")
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "status.not_found"
+    # The document's own report is untouched by its statuses' re-validations.
+    report = client.get(f"{DOCS}/{doc['id']}/validation", headers=world.auth("auditor")).json()
+    assert report["reports"] == 1
