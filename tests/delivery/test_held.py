@@ -302,20 +302,20 @@ def test_two_workers_never_revalidate_one_held_document(
     with unit_of_work(sessions) as s:
         mine = hold.claim(s, "w1", now=clock.now, limit=10, lease_seconds=lease)
     with unit_of_work(sessions) as s:
-        assert hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease) == []
-    assert len(mine) == 1
+        assert hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease).ids == ()
+    assert len(mine.ids) == 1
     assert second.revalidate_held() == 0  # w2's own round: nothing while w1 holds the lease
     # w1 stalls past its lease: w2 takes the document over; w1's late attempt keeps nothing.
     clock.advance(seconds=lease + 1)
     with unit_of_work(sessions) as s:
         theirs = hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease)
-    assert theirs == mine
+    assert theirs.ids == mine.ids and theirs.token != mine.token
     hub, axis_w1 = app.state.hub, first.axis
     assert axis_w1 is not None
-    late = revalidate_claimed(hub, sessions, axis_w1, mine[0], worker_id="w1", now=clock.now)
+    late = revalidate_claimed(hub, sessions, axis_w1, mine.ids[0], lease=mine, now=clock.now)
     assert late is None
     assert _actions(sessions, "document.hold_revalidated") == []
-    on_time = revalidate_claimed(hub, sessions, axis_w1, mine[0], worker_id="w2", now=clock.now)
+    on_time = revalidate_claimed(hub, sessions, axis_w1, mine.ids[0], lease=theirs, now=clock.now)
     assert on_time == "held"
     with sessions() as s:
         row = s.scalars(select(HeldDocument)).one()
