@@ -9,7 +9,6 @@ so it has expired (the hub fetches nothing from other CAs yet); publishing a fre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,22 +35,11 @@ from app.signing.xmldsig import sign_tree
 from app.stats.models import StatsDaily
 from app.worker import Worker
 from tests.conftest import PkiMaterial, World
-from tests.delivery.conftest import HUB, OTHER, connector
+from tests.delivery.conftest import HUB, OTHER, Clock, connector
 from tests.delivery.test_worker import signer_for
 from tests.factories import document_json
 
 DOCS = "/api/v1/documents"
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -67,11 +55,6 @@ def stale_crl(app: Any, sessions: Any, world: World, monkeypatch: pytest.MonkeyP
 def _fix_trust(app: Any, sessions: Any) -> None:
     with unit_of_work(sessions) as s:
         app.state.hub.custody.publish_crls(s, actor="test")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(utcnow())
 
 
 def _worker(app: Any, axis: str, clock: Clock, name: str = "w1") -> Worker:
