@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
+from app.core import leases
 from app.core.db import unit_of_work
 from app.core.timeutil import utcnow
 from app.delivery import outbox
@@ -42,15 +43,18 @@ def _until(predicate: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
-def _push_delivery(client: Any, world: World, receiver: Receiver, clock: Clock) -> None:
-    """One queued push delivery, due on the workers' clock."""
+def _push_delivery(
+    client: Any, world: World, receiver: Receiver, clock: Clock, documents: int = 1
+) -> None:
+    """Queued push deliveries (one per document), due on the workers' clock."""
     push_org(client, world, receiver)
-    r = client.post(
-        "/api/v1/documents",
-        json=document_json(world.OWN, ["000.00.05.H39"]),
-        headers=world.auth("system"),
-    )
-    assert r.status_code == 202, r.text
+    for i in range(documents):
+        r = client.post(
+            "/api/v1/documents",
+            json=document_json(world.OWN, ["000.00.05.H39"], number=f"{i + 1}/LEASE"),
+            headers=world.auth("system"),
+        )
+        assert r.status_code == 202, r.text
     clock.now = utcnow()
 
 
@@ -176,3 +180,29 @@ def test_the_same_worker_claiming_again_does_not_accept_its_earlier_claims_outco
     with unit_of_work(sessions) as s:
         assert outbox.succeed(s, fresh, new, external_id="fresh") is True
     assert (_row(sessions).state, _row(sessions).external_id) == ("delivered", "fresh")
+
+
+def test_the_keeper_renews_only_what_its_claim_still_holds(
+    client, world: World, app, sessions, receiver: Receiver, clock: Clock
+) -> None:
+    """A row of the batch taken over meanwhile is neither renewed nor worked any more."""
+    _push_delivery(client, world, receiver, clock, documents=2)
+    lease = app.state.hub.settings.worker_lease_seconds
+    with unit_of_work(sessions) as s:
+        mine, claimed = outbox.claim(s, "w1", limit=10, lease_seconds=lease, now=clock.now)
+    kept, lost = (c.id for c in claimed)
+    with unit_of_work(sessions) as s:
+        taken = s.get(Delivery, lost)
+        assert taken is not None
+        taken.claimed_by, taken.lease_token = "w2", "their-token"
+    keeper = leases.Keeper(sessions, Delivery, mine, lease, clock)
+    clock.advance(seconds=lease / 2)
+    keeper.renew()
+    assert (keeper.holds(kept), keeper.holds(lost)) == (True, False)
+    with sessions() as s:
+        until = {d.id: d.lease_until for d in s.scalars(select(Delivery))}
+    assert until[kept] == clock.now + timedelta(seconds=lease)
+    assert until[lost] == clock.now - timedelta(seconds=lease / 2) + timedelta(seconds=lease)
+    with keeper.working(kept):
+        pass
+    assert not keeper.holds(kept)  # settled: no longer renewed
