@@ -103,6 +103,19 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def may_issue(cert: x509.Certificate) -> bool:
+    """A CA certificate whose key may sign certificates (keyCertSign, when keyUsage is there):
+    only such a certificate is a link of a path the hub fetches revocation data for (an
+    end-entity key of a trusted CA cannot vouch for certificates of its own making)."""
+    if not is_ca(cert):
+        return False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return usage.key_cert_sign
+
+
 # -- CRLs ------------------------------------------------------------------------------------
 
 
@@ -253,7 +266,7 @@ def issuers_in(data: bytes, cert: x509.Certificate) -> list[x509.Certificate]:
             continue
         if found:
             break
-    issuers = [c for c in found if is_ca(c) and issued_by(cert, c)]
+    issuers = [c for c in found if may_issue(c) and issued_by(cert, c)]
     if not issuers:
         raise Unusable("no CA certificate in the answer issued the certificate")
     return issuers

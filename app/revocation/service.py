@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import committed, is_writing, read_first, unit_of_work
 from app.core.ids import new_id
+from app.core.metrics import Metrics
 from app.core.timeutil import utcnow
 from app.revocation import checks
 from app.revocation import repository as repo
@@ -56,7 +57,8 @@ FAILURE_MEMO_SECONDS = 30.0
 flood of documents does not wait on a dead responder one by one (the worker still asks)."""
 MAX_DEPTH = 5
 MAX_CA_FETCHES = 2
-"""caIssuers fetches per set of certificates: a KeyInfo cannot make the hub walk a long chain."""
+"""caIssuers fetches per set of certificates (every URL counts, also one that fails): a KeyInfo
+cannot make the hub walk a long chain or try a long list of URLs."""
 _MEMO_MAX = 256
 _DER = serialization.Encoding.DER
 
@@ -131,9 +133,15 @@ class Revocation:
         *,
         fetcher: Fetcher | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        allow_private: bool = False,
+        allowed_hosts: Iterable[str] = (),
+        metrics: Metrics | None = None,
     ) -> None:
-        self.fetcher = fetcher or Fetcher(fetch_timeout)
+        self.fetcher = fetcher or Fetcher(
+            fetch_timeout, allow_private=allow_private, allowed_hosts=allowed_hosts
+        )
         self.clock = clock
+        self.metrics = metrics
         self.fetches = 0
         """Fetches made by this process (requests and worker), for tests and benchmarks."""
         self._lock = threading.Lock()
@@ -284,9 +292,21 @@ class Revocation:
                 if _fp(cur) in anchors:
                     anchored = True
                     break
-                issuer = next((c for c in pool if checks.issued_by(cur, c)), None)
-                if issuer is None and ca_fetches < MAX_CA_FETCHES:
+                issuer = next(
+                    (
+                        c
+                        for c in pool
+                        if checks.issued_by(cur, c) and (_fp(c) in anchors or checks.may_issue(c))
+                    ),
+                    None,
+                )
+                if issuer is None and _may_fetch_issuer(cur, pool):
                     for url in checks.ca_issuer_urls(cur):
+                        if ca_fetches >= MAX_CA_FETCHES:
+                            problems.append(
+                                f"{url}: not fetched, {MAX_CA_FETCHES} caIssuers fetches already"
+                            )
+                            break
                         ca_fetches += 1
                         entry, problem = self._ca_issuer(session, cur, url, now, fetch)
                         if entry is None:
@@ -405,7 +425,13 @@ class Revocation:
     def _fetch(self, requests: Sequence[Request]) -> list[Fetched]:
         with self._lock:
             self.fetches += len(requests)
-        return self.fetcher.fetch_all(requests)
+        done = self.fetcher.fetch_all(requests)
+        if self.metrics is not None:
+            for result in done:
+                if not result.ok:
+                    reason = "refused" if result.refused else "failed"
+                    self.metrics.revocation_fetch_failures.labels(result.request.kind, reason).inc()
+        return done
 
     def _obtain(
         self, session: Session, needs: Sequence[_Need], now: dt.datetime, fetch: bool
@@ -589,6 +615,15 @@ class Revocation:
             checked_with=old["checked_with"],
             request_der=old["request_der"],
         )
+
+
+def _may_fetch_issuer(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> bool:
+    """caIssuers is asked only for an issuer nobody sent: not for a self-issued certificate
+    (it has none to fetch) and not when a certificate of the issuer's name is at hand but did
+    not sign `cert` (the chain is broken; a fetched copy of the same name would not mend it)."""
+    if cert.issuer == cert.subject:
+        return False
+    return not any(c.subject == cert.issuer for c in pool)
 
 
 def _row(
