@@ -115,8 +115,15 @@ class Material:
         return not (self.certificates or self.crls or self.ocsp_responses)
 
 
-def lookup_key(kind: Kind, url: str, key_id: str, serial: int | None = None) -> str:
+def lookup_key(
+    kind: Kind, url: str, key_id: str, serial: int | None = None, *, ca: bool = False
+) -> str:
+    """How an answer is filed. A CRL asked for a CA certificate is filed apart from one asked
+    for an end-entity certificate: a CRL's scope (issuingDistributionPoint) may cover one kind
+    only, and a cache hit is not checked again."""
     text = f"{kind}|{url}|{key_id}|{'' if serial is None else format(serial, 'x')}"
+    if ca:
+        text += "|ca"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -334,7 +341,10 @@ class Revocation:
                         (lookup_key("ocsp", u, kid, cert.serial_number), u)
                         for u in checks.ocsp_urls(cert)
                     ),
-                    crl=tuple((lookup_key("crl", u, kid), u) for u in checks.crl_urls(cert)),
+                    crl=tuple(
+                        (lookup_key("crl", u, kid, ca=checks.is_ca(cert)), u)
+                        for u in checks.crl_urls(cert)
+                    ),
                 )
         for need in needs.values():
             if not need.ocsp and not need.crl:
@@ -492,9 +502,17 @@ class Revocation:
             return result.error or f"{request.url}: no answer"
         try:
             if request.kind == "ocsp":
-                window = checks.check_ocsp(result.der, need.cert.serial_number, need.issuer, now)
+                window = checks.check_ocsp(
+                    result.der,
+                    need.cert.serial_number,
+                    need.issuer,
+                    now,
+                    request_der=request.body,
+                )
             else:
-                window = checks.check_crl(result.der, need.issuer, now)
+                window = checks.check_crl(
+                    result.der, need.issuer, now, cert=need.cert, url=request.url
+                )
         except checks.Unusable as exc:
             return f"{request.url}: {exc}"
         return _row(
@@ -570,7 +588,16 @@ class Revocation:
             due = [_row_fields(r) for r in repo.due(s, now)]
         renewed: list[dict[str, Any]] = []
         if due:
-            done = self._fetch([Request(d["kind"], d["url"], d["request_der"]) for d in due])
+            done = self._fetch(
+                [
+                    Request(
+                        d["kind"],
+                        d["url"],
+                        checks.renewed_request(d["request_der"]) if d["request_der"] else None,
+                    )
+                    for d in due
+                ]
+            )
             for fields, result in zip(due, done, strict=True):
                 row = self._renewed(fields, result, now)
                 if isinstance(row, str):
@@ -595,9 +622,13 @@ class Revocation:
         try:
             if old["kind"] == "ocsp":
                 serial = checks.request_serial(old["request_der"])
-                window = checks.check_ocsp(result.der, serial, checked_with, now)
+                window = checks.check_ocsp(
+                    result.der, serial, checked_with, now, request_der=result.request.body
+                )
             else:
-                window = checks.check_crl(result.der, checked_with, now)
+                window = checks.check_crl(result.der, checked_with, now, url=old["url"])
+                if checks.crl_scope(result.der) != checks.crl_scope(old["der"]):
+                    raise checks.Unusable("the renewed CRL's scope is not its predecessor's")
         except checks.Unusable as exc:
             return f"{old['url']}: {exc}"
         return _row(
@@ -613,7 +644,7 @@ class Revocation:
             serial=int(old["serial"], 16) if old["serial"] else None,
             subject_not_after=old["subject_not_after"],
             checked_with=old["checked_with"],
-            request_der=old["request_der"],
+            request_der=result.request.body,
         )
 
 
