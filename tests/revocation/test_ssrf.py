@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import threading
 from ipaddress import ip_address
 from typing import Any
 
@@ -144,6 +145,23 @@ def test_a_name_that_does_not_resolve_is_no_answer(monkeypatch: Any) -> None:
     assert not done.refused and done.error is not None and "does not resolve" in done.error
     with pytest.raises(FetchError, match="does not resolve"):
         Fetcher(TIMEOUT).fetch(Request("crl", "http://crl.example/sub.crl"))
+
+
+def test_a_resolver_that_never_answers_is_left_at_the_deadline(monkeypatch: Any) -> None:
+    """Names are resolved on threads of their own: the fetch ends at its deadline, not when
+    the lookup does (this test would hang otherwise)."""
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[Any]:
+        release.wait()
+        raise OSError("released")
+
+    monkeypatch.setattr(addresses, "resolve", stuck)
+    try:
+        done = _fetch(Fetcher(0.5), "http://crl.example/sub.crl")
+    finally:
+        release.set()
+    assert done.error is not None and "no answer within 0.5 s" in done.error
 
 
 # -- the hub: private URLs in a chained certificate -----------------------------------------
