@@ -13,6 +13,12 @@ without waiting; what is still pending (that case, or a crash) is settled by the
 list wait for the lock; `stats check` counts the pending deltas in its snapshot; the reports
 wait for the lock).
 
+The committer settles only once its own connection is back in the pool (at the end of its
+transaction, not at `after_commit`): holding it while asking the pool for a second one, every
+committer of a burst did that at once when there were as many as pooled connections, and all
+of them waited for the pool until its timeout (the hub stood still for 30 s, seen with
+`bench/throughput.py`'s open loop; `tests/core/test_sequencer.py`).
+
 On SQLite (one writer at a time anyway) nothing is deferred: the entries are linked and the
 counters upserted in the writing transaction, as before.
 """
@@ -23,13 +29,14 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger("app.sequencer")
 
 #: pg_advisory_xact_lock key of the sequencer ("lien").
 LOCK_KEY = 0x6C69656E
 _PENDING = "lienthong.sequencer.pending"
+_COMMITTED = "lienthong.sequencer.committed"
 _HOOKED = "lienthong.sequencer.hooked"
 _folds: list[Callable[[Connection], object]] = []
 
@@ -89,7 +96,12 @@ def settle_for(session: Session, *, wait: bool = True) -> bool:
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT released: the transaction's own COMMIT is still to come
-    if not session.info.pop(_PENDING, False):
+    if session.info.pop(_PENDING, False):
+        session.info[_COMMITTED] = True  # settled once the connection is released
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or not session.info.pop(_COMMITTED, False):
         return
     try:
         settle_for(session, wait=False)
@@ -104,4 +116,5 @@ def install(sessions: sessionmaker[Session]) -> None:
     # The mark is not dropped on rollback: a SAVEPOINT's rollback fires `after_rollback` too,
     # while the work flushed before it still commits. A needless settle costs no fsync.
     event.listen(sessions, "after_commit", _after_commit)
+    event.listen(sessions, "after_transaction_end", _after_transaction_end)
     sessions.configure(info=(sessions.kw.get("info") or {}) | {_HOOKED: True})

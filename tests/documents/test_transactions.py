@@ -26,9 +26,12 @@ class Checkouts:
     def __init__(self, app: Any) -> None:
         self.sessions: set[int] = set()
         self.connections = 0
+        self.most_at_once = 0
+        self._out = 0
         self._targets = [
             (app.state.sessionmaker, "after_begin", self._began),
             (app.state.engine, "checkout", self._checkout),
+            (app.state.engine.pool, "checkin", self._checkin),
         ]
 
     def _began(self, session: Any, *_: Any) -> None:
@@ -36,6 +39,11 @@ class Checkouts:
 
     def _checkout(self, *_: Any) -> None:
         self.connections += 1
+        self._out += 1
+        self.most_at_once = max(self.most_at_once, self._out)
+
+    def _checkin(self, *_: Any) -> None:
+        self._out -= 1
 
     def __enter__(self) -> Checkouts:
         for target, name, fn in self._targets:
@@ -67,8 +75,10 @@ def test_an_accepted_submission_uses_one_session(client, app, world: World, sess
     assert len(seen.sessions) == 1
     if app.state.engine.dialect.name == "postgresql":
         # One transaction from authentication to commit, then the sequencer's own short one
-        # (app/core/sequencer.py: the audit entry linked, the counters folded in).
-        assert seen.connections == 2
+        # (app/core/sequencer.py: the audit entry linked, the counters folded in), taken
+        # only after the request's connection went back: never two at once (a burst of
+        # requests holding one each and waiting for another stood still).
+        assert seen.connections == 2 and seen.most_at_once == 1
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == 1
 
