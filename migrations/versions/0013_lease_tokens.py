@@ -1,7 +1,7 @@
 """lease tokens: each claim of a delivery, held document or pending timestamp gets a token
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0015
 Create Date: 2026-11-30 03:40:00
 
 A worker renews its lease while it works and settles only while the row still carries its
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
