@@ -10,11 +10,11 @@ the kind (`document.held`, `status.held`, …).
                                └─ claimed by one worker under a lease
 
 While held nothing is routed or applied and the axis is not answered (`updateStatus` waits
-for the hold to end). Re-validation is driven by `app.documents.inbound.revalidate_held`, which runs the
-item through the same stages as its first receipt; this module holds the state machine: the
-backoff, the claim (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite, as the
-outbox claims deliveries; a lease renewed while the re-validation runs and fenced by the claim's
-token, `app.core.leases`) and the transitions, each audited.
+for the hold to end). Re-validation is driven by `app.documents.inbound.revalidate_held`,
+which runs the item through the same stages as its first receipt; this module holds the
+state machine: the backoff, the claim (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE
+on SQLite, as the outbox claims deliveries; a lease renewed while the re-validation runs and
+fenced by the claim's token, `app.core.leases`) and the transitions, each audited.
 """
 
 from __future__ import annotations
