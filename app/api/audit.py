@@ -43,12 +43,15 @@ class SignaturePage(Page[SignatureRow]):
 
 
 class HeldRow(BaseModel):
-    """A document from the axis held for lack of revocation data (SPEC 5.1)."""
+    """A document or status message from the axis held for lack of revocation data (SPEC 5.1)."""
 
     held: str
+    kind: Literal["document", "status"] = Field(
+        description="a held document, or a held status message (not applied while held)"
+    )
     state: str
     axis_doc_id: str
-    document_id: str
+    document_id: str = Field(description="the document's DocumentId (a status: the one it answers)")
     from_: str = Field(serialization_alias="from")
     to: list[str]
     origin: Literal["vpcp"] = "vpcp"
@@ -66,7 +69,7 @@ class HeldPage(Page[HeldRow]):
 
 class SignatureListing(Page[SignatureRow | HeldRow]):
     """`/audit/signatures`: documents with their latest verdict, or with `state=held` the
-    held documents from the axis."""
+    documents and status messages from the axis held now."""
 
 
 @router.get("/log", response_model=AuditPage, responses=responses(401, 403, 422))
@@ -120,7 +123,10 @@ def audit_signatures(
     until: datetime | None = None,
     state: Annotated[
         Literal["held"] | None,
-        Query(description="`held`: documents from the axis held for lack of revocation data"),
+        Query(
+            description="`held`: documents and status messages from the axis held for lack "
+            "of revocation data"
+        ),
     ] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -130,7 +136,9 @@ def audit_signatures(
     ] = None,
 ) -> SignaturePage | HeldPage:
     """Documents with their latest validation summary, for auditors; `state=held` lists the
-    documents from the axis that are held (SPEC 5.1) with their latest report and next attempt."""
+    documents and status messages from the axis that are held (SPEC 5.1) with their latest
+    report and next attempt. A status message's own reports are in its resource
+    (`GET /documents/{id}/statuses`, `validation`)."""
     if state == "held":
         return _held(session, organ_id, since, until, cursor, limit)
     rows = repo.signatures_page(
@@ -188,6 +196,7 @@ def _held(
         items=[
             HeldRow(
                 held=h.id,
+                kind="status" if h.kind == "status" else "document",
                 state=h.state,
                 axis_doc_id=h.axis_doc_id,
                 document_id=h.document_id,

@@ -270,14 +270,35 @@ def post_status(
         )
 
     status = statuses.report_from_api(session, hub, principal, id, parse)
-    return statuses.status_out(status)
+    [out] = statuses.statuses_out(session, [status])
+    return out
 
 
 @router.get("/{id}/statuses", response_model=StatusPage, responses=responses(401, 403, 404))
 def get_statuses(id: str, session: SessionDep, principal: DocumentReader) -> StatusPage:
     doc = service.get_visible(session, principal, id)
     rows = statuses.list_statuses(session, doc, principal)
-    return StatusPage(items=[statuses.status_out(s) for s in rows], next_cursor=None)
+    return StatusPage(items=statuses.statuses_out(session, rows), next_cursor=None)
+
+
+@router.post(
+    "/{id}/statuses/{status_id}/validation",
+    response_model=ValidationOut,
+    responses=responses(401, 403, 404),
+)
+def revalidate_status(
+    id: str, status_id: str, request: Request, session: SessionDep, principal: Auditor
+) -> ValidationOut:
+    """Validate a stored status message's signature again now (its timestamp's gen_time as
+    proof of existence); the new report is kept beside the old and shown in the status."""
+    from app.documents.validation import revalidate_status as run
+
+    doc = service.get_visible(session, principal, id)
+    status = statuses.get_status(session, doc, status_id)
+    rec = run(session, _hub(request), status, actor=principal.actor)
+    return ValidationOut(
+        id=rec.id, trigger=rec.trigger, report=SignatureReport.model_validate(rec.report)
+    )
 
 
 @router.get("/{id}/validation", response_model=ValidationOut, responses=responses(401, 403, 404))

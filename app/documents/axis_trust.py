@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import HubError
 from app.delivery import service as delivery
 from app.directory.models import Organization
+from app.documents.hold import is_try_later
 from app.documents.models import Document, StatusMessage
 from app.documents.pipeline import verify_signature
 from app.documents.service import SignatureInvalid
@@ -56,9 +57,11 @@ def check_sender(session: Session, axis_from: str, edxml_from: str) -> Organizat
 def verify_status(
     session: Session, hub: Hub, root: etree._Element, from_organ: str, at: datetime
 ) -> ValidationReport:
-    """A status from the axis carries a passing signature of its From; the hub signs none."""
+    """A status from the axis carries a passing signature of its From; the hub signs none.
+    A TRY_LATER verdict (no fresh revocation data) is returned, not refused: the caller holds
+    the status (SPEC 5.1)."""
     report = verify_signature(session, hub, root, organ=from_organ, at=at)
-    if not report.passed:
+    if not report.passed and not is_try_later(report):
         raise SignatureInvalid(
             f"a status from the axis must carry a passing signature of {from_organ}; "
             f"its signature is {report.indication}"

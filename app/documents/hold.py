@@ -1,5 +1,7 @@
-"""Held documents (SPEC 5.1): the state of a document from the axis whose signature could
-not be decided yet (INDETERMINATE/TRY_LATER).
+"""Held messages (SPEC 5.1): the state of a document or status message from the axis whose
+signature could not be decided yet (INDETERMINATE/TRY_LATER). Both kinds share the table
+`held_documents` (its `kind` says which) and everything here; audit actions are named after
+the kind (`document.held`, `status.held`, …).
 
     (received, TRY_LATER) ──► held ──(passes)──────────────► released   (delivered as usual)
                                │  ▲                        ► quarantined (fails, or HOLD_MAX_AGE
@@ -7,12 +9,12 @@ not be decided yet (INDETERMINATE/TRY_LATER).
                                │     next attempt after backoff        ► refused | duplicate
                                └─ claimed by one worker under a lease
 
-While held nothing is routed and the axis is not answered (`updateStatus` waits for the hold
-to end). Re-validation is driven by `app.documents.inbound.revalidate_held`, which runs the
-item through the same stages as its first receipt; this module holds the state machine: the
-backoff, the claim (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite, as the
-outbox claims deliveries; a lease renewed while the re-validation runs and fenced by the claim's
-token, `app.core.leases`) and the transitions, each audited.
+While held nothing is routed or applied and the axis is not answered (`updateStatus` waits
+for the hold to end). Re-validation is driven by `app.documents.inbound.revalidate_held`,
+which runs the item through the same stages as its first receipt; this module holds the
+state machine: the backoff, the claim (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE
+on SQLite, as the outbox claims deliveries; a lease renewed while the re-validation runs and
+fenced by the claim's token, `app.core.leases`) and the transitions, each audited.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def expired(row: HeldDocument, now: datetime, max_age: int) -> bool:
 def hold(
     session: Session,
     *,
+    kind: str = "document",
     axis_doc_id: str,
     axis_from: str,
     axis_to: list[str],
@@ -68,6 +71,7 @@ def hold(
     now: datetime,
 ) -> HeldDocument:
     row = HeldDocument(
+        kind=kind,
         axis_doc_id=axis_doc_id,
         axis_from=axis_from,
         axis_to=axis_to,
@@ -88,7 +92,7 @@ def hold(
     audit.record(
         session,
         actor="axis",
-        action="document.held",
+        action=f"{kind}.held",
         target_type="held_document",
         target_id=row.id,
         details={
@@ -158,7 +162,7 @@ def still_held(
     audit.record(
         session,
         actor=f"worker:{row.claimed_by}",
-        action="document.hold_revalidated",
+        action=f"{row.kind}.hold_revalidated",
         target_type="held_document",
         target_id=row.id,
         details={
@@ -180,7 +184,8 @@ def resolve(
     report: ValidationReport | None,
     detail: str | None = None,
 ) -> None:
-    """The hold ends: released (delivered), quarantined, refused or duplicate."""
+    """The hold ends: released (delivered, or the status applied), quarantined, refused or
+    duplicate."""
     row.state = "released" if outcome == "delivered" else outcome
     row.attempts += 1
     row.resolved_at = now
@@ -192,7 +197,7 @@ def resolve(
     audit.record(
         session,
         actor=f"worker:{row.claimed_by}",
-        action=f"document.hold_{row.state}",
+        action=f"{row.kind}.hold_{row.state}",
         target_type="held_document",
         target_id=row.id,
         details={

@@ -4,10 +4,11 @@
 between the two means the item is listed again; its AxisReceipt (committed with the
 delivery) recognises it, so it is acknowledged without being delivered twice.
 
-A document whose signature is INDETERMINATE/TRY_LATER is held (`app.documents.hold`): kept,
-not delivered and not acknowledged (its receipt says `held`, so a re-listed item is left
-waiting), and re-validated by the worker (`revalidate_held`) through the same stages until it
-passes, fails or HOLD_MAX_AGE passes; then it is acknowledged like any other item.
+A document or status message whose signature is INDETERMINATE/TRY_LATER is held
+(`app.documents.hold`): kept, not delivered (a status not applied) and not acknowledged (its
+receipt says `held`, so a re-listed item is left waiting), and re-validated by the worker
+(`revalidate_held`) through the same stages until it passes, fails or HOLD_MAX_AGE passes;
+then it is acknowledged like any other item.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from lxml import etree
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,7 +107,7 @@ def revalidate_held(
     now: datetime | None = None,
     limit: int = 20,
 ) -> int:
-    """Re-validate the held documents that are due, each in its own unit of work; those whose
+    """Re-validate the held messages that are due, each in its own unit of work; those whose
     hold ended (released, quarantined, refused) are then acknowledged on the axis."""
     now = now or utcnow()
     lease_seconds = hub.settings.worker_lease_seconds
@@ -161,12 +163,12 @@ def _revalidate(s: Session, hub: Hub, row: HeldDocument, *, now: datetime) -> st
         doc_id=row.axis_doc_id,
         from_organ=row.axis_from,
         to=tuple(row.axis_to),
-        message_type="edoc",
+        message_type="status" if row.kind == "status" else "edoc",
         status="",
         created_time="",
     )
     parsed = pipeline.parse(hub, hub.blobs.read(s, row.blob))  # parsed once already: it parses
-    return _store_document(s, hub, item, parsed, now=now, held=row)
+    return _store_message(s, hub, item, parsed, now=now, held=row)
 
 
 def _receipt(
@@ -207,9 +209,7 @@ def _store(s: Session, hub: Hub, item: ReceivedItem, data: bytes, *, now: dateti
             details={"code": exc.code, "detail": exc.detail},
         )
         return _receipt(s, item, "refused", detail=f"{exc.code}: {exc.detail}")
-    if parsed.kind == "status":
-        return _store_status(s, hub, item, parsed)
-    return _store_document(s, hub, item, parsed, now=now)
+    return _store_message(s, hub, item, parsed, now=now)
 
 
 def _refuse(
@@ -238,7 +238,7 @@ def _refuse(
     return _receipt(s, item, "refused", document, detail=f"{error.code}: {error.detail}")
 
 
-def _store_document(
+def _store_message(
     s: Session,
     hub: Hub,
     item: ReceivedItem,
@@ -247,9 +247,27 @@ def _store_document(
     now: datetime,
     held: HeldDocument | None = None,
 ) -> str:
-    """A document from the axis (or a held one, again): delivered, held, quarantined or
-    refused. A hold that ends here is settled with the receipt's outcome."""
-    outcome, verdict = _document_outcome(s, hub, item, parsed, now=now, held=held)
+    """A document or status from the axis (or a held one, again): delivered (a status
+    applied), held, quarantined or refused. A hold that ends here is settled with the
+    receipt's outcome."""
+    outcome, verdict = (
+        _status_outcome(s, hub, item, parsed, now=now, held=held)
+        if parsed.kind == "status"
+        else _document_outcome(s, hub, item, parsed, now=now, held=held)
+    )
+    return _settle_hold(s, item, held, outcome, verdict, now=now)
+
+
+def _settle_hold(
+    s: Session,
+    item: ReceivedItem,
+    held: HeldDocument | None,
+    outcome: str,
+    verdict: ValidationReport | None,
+    *,
+    now: datetime,
+) -> str:
+    """A hold that ends here is settled with the receipt's outcome (document and detail)."""
     if held is not None and outcome != "held":
         receipt = s.get(AxisReceipt, item.doc_id)
         hold.resolve(
@@ -312,10 +330,18 @@ def _document_outcome(
     verdict = sub.verdict = documents.with_warnings(sub.verdict, noted)
     if hold.is_try_later(verdict):
         if held is None:
-            return _hold(s, hub, item, sub, now=now), verdict
-        if not hold.expired(held, now, hub.settings.hold_max_age):
-            begin_write(s)
-            hold.still_held(s, held, verdict, now=now)
+            return _hold(
+                s,
+                hub,
+                item,
+                sub.root,
+                verdict,
+                kind="document",
+                from_organ=from_organ,
+                document_id=document_id,
+                now=now,
+            ), verdict
+        if _still_held(s, hub, held, verdict, now=now):
             return "held", verdict
         # HOLD_MAX_AGE has passed: the verdict stands and is treated as any failing one.
     if not verdict.passed:
@@ -354,25 +380,46 @@ def _document_outcome(
 
 
 def _hold(
-    s: Session, hub: Hub, item: ReceivedItem, sub: pipeline.Submission, *, now: datetime
+    s: Session,
+    hub: Hub,
+    item: ReceivedItem,
+    root: etree._Element,
+    verdict: ValidationReport,
+    *,
+    kind: str,
+    from_organ: str,
+    document_id: str,
+    now: datetime,
 ) -> str:
-    """No fresh revocation data: keep the document, deliver it to no one, answer nothing yet."""
+    """No fresh revocation data: keep the message, deliver (or apply) nothing, answer nothing
+    yet."""
     begin_write(s)
-    assert sub.verdict is not None
-    data = serialize(sub.root)
+    data = serialize(root)
     row = hold.hold(
         s,
+        kind=kind,
         axis_doc_id=item.doc_id,
         axis_from=item.from_organ,
         axis_to=list(item.to),
-        from_organ=sub.from_organ,
-        document_id=sub.message.effective_document_id,
+        from_organ=from_organ,
+        document_id=document_id,
         blob=hub.blobs.put(s, data),
         size=len(data),
-        report=sub.verdict,
+        report=verdict,
         now=now,
     )
-    return _receipt(s, item, "held", row.id, detail=f"held: {sub.verdict.sub_indication}")
+    return _receipt(s, item, "held", row.id, detail=f"held: {verdict.sub_indication}")
+
+
+def _still_held(
+    s: Session, hub: Hub, held: HeldDocument, verdict: ValidationReport, *, now: datetime
+) -> bool:
+    """Still TRY_LATER at a re-validation: wait again, unless HOLD_MAX_AGE has passed."""
+    if hold.expired(held, now, hub.settings.hold_max_age):
+        return False
+    begin_write(s)
+    hold.still_held(s, held, verdict, now=now)
+    return True
 
 
 def _quarantine(
@@ -465,15 +512,50 @@ def _refused_copy(doc: Document, organ: str) -> Delivery:
     )
 
 
-def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessage) -> str:
+def _status_outcome(
+    s: Session,
+    hub: Hub,
+    item: ReceivedItem,
+    parsed: ParsedMessage,
+    *,
+    now: datetime,
+    held: HeldDocument | None,
+) -> tuple[str, ValidationReport | None]:
     """A status from the axis is believed only when signed by its From, a recipient of ours."""
     assert parsed.status is not None
     msg = parsed.status
     from_organ = msg.from_.organ_id
+    verdict: ValidationReport | None = None
     try:
         axis_trust.check_sender(s, item.from_organ, from_organ)
-        verdict = axis_trust.verify_status(s, hub, parsed.root, from_organ, utcnow())
+        # A held status is judged at the time the hub first received it.
+        verdict = axis_trust.verify_status(
+            s, hub, parsed.root, from_organ, held.held_since if held is not None else now
+        )
         doc = axis_trust.status_target(s, msg.response_for, from_organ)
+        if hold.is_try_later(verdict):
+            if held is None:
+                return _hold(
+                    s,
+                    hub,
+                    item,
+                    parsed.root,
+                    verdict,
+                    kind="status",
+                    from_organ=from_organ,
+                    document_id=doc.document_id,
+                    now=now,
+                ), verdict
+            if _still_held(s, hub, held, verdict, now=now):
+                return "held", verdict
+            # HOLD_MAX_AGE has passed: never applied, kept on its hold row for auditors.
+            return _receipt(
+                s,
+                item,
+                "quarantined",
+                doc.id,
+                detail=f"held past HOLD_MAX_AGE: {_verdict(verdict)}",
+            ), verdict
         timestamp = msg.timestamp.replace(tzinfo=LOCAL_TZ)
         replayed = axis_trust.replayed_status(s, doc, from_organ, msg.status_code, timestamp)
         if replayed is not None:
@@ -485,7 +567,9 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
                 target_id=replayed,
                 details={"axis_doc_id": item.doc_id, "from": from_organ},
             )
-            return _receipt(s, item, "duplicate", doc.id, detail=f"replay of status {replayed}")
+            return _receipt(
+                s, item, "duplicate", doc.id, detail=f"replay of status {replayed}"
+            ), verdict
         # Every refusal of report() is raised at its read stage, before it begins writing.
         status = statuses.report(
             s,
@@ -502,5 +586,19 @@ def _store_status(s: Session, hub: Hub, item: ReceivedItem, parsed: ParsedMessag
             verified=verdict,
         )
     except HubError as exc:
-        return _refuse(s, item, "status", exc, from_organ=from_organ)
-    return _receipt(s, item, "delivered", status.document)
+        report = exc.extra.get("validation")
+        if verdict is None and isinstance(report, dict):
+            verdict = ValidationReport.from_dict(report)
+        return _refuse(s, item, "status", exc, from_organ=from_organ), verdict
+    if held is not None:
+        documents_repo.add_trace(
+            s,
+            status.document,
+            "status_received_from_axis",
+            detail={"axis_doc_id": item.doc_id, "held_since": iso(held.held_since)},
+        )
+    return _receipt(s, item, "delivered", status.document), verdict
+
+
+def _verdict(report: ValidationReport) -> str:
+    return report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")

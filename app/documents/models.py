@@ -77,12 +77,17 @@ class StatusMessage(Base):
 
 
 class ValidationRecord(Base):
-    """Every signature validation ever made for a document, with its full report."""
+    """Every signature validation ever made for a document or one of its status messages, with
+    its full report. `status` names the status message a report is about (None: the document's
+    own signature); `document` is always the document, so a report's trace goes with it."""
 
     __tablename__ = "validation_reports"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     document: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    status: Mapped[str | None] = mapped_column(
+        ForeignKey("status_messages.id"), index=True, default=None
+    )
     validated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     trigger: Mapped[str] = mapped_column(String(20))  # receipt | signing | revalidation
     indication: Mapped[str] = mapped_column(String(30), index=True)
@@ -93,7 +98,8 @@ class ValidationRecord(Base):
 
 class PendingTimestamp(Base):
     """A signature whose RFC 3161 token is still to be fetched (TSA_URL set, or the TSA did not
-    answer): written with the document, claimed by a worker under a lease (SPEC 5.2)."""
+    answer): written with the document or status message whose report it completes, claimed by
+    a worker under a lease (SPEC 5.2)."""
 
     __tablename__ = "pending_timestamps"
 
@@ -112,12 +118,15 @@ class PendingTimestamp(Base):
 
 
 class HeldDocument(Base):
-    """A document from the axis whose signature could not be decided yet (INDETERMINATE/
+    """A message from the axis whose signature could not be decided yet (INDETERMINATE/
     TRY_LATER: no fresh revocation data), held instead of delivered or refused (SPEC 5.1).
+    `kind` is `document` or `status` (a status message held the same way: not applied);
+    for a status, `document_id` is the DocumentId its ResponseFor names.
 
     `state` is the hold's life: `held` (waiting: re-validated by the worker from
     `next_attempt_at`, claimed under a lease), then once `released` (it passed: it became the
-    document `document`), `quarantined` (it failed, or HOLD_MAX_AGE passed: answered 02),
+    document `document`, or its status was applied to `document`), `quarantined` (it failed,
+    or HOLD_MAX_AGE passed: a document is answered 02, a status is kept here unapplied),
     `refused` or `duplicate` (the same outcomes a first receipt can have). The bytes are the
     blob received; nothing is routed or answered on the axis while it is held.
     """
@@ -126,6 +135,7 @@ class HeldDocument(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     axis_doc_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="document", server_default="document")
     axis_from: Mapped[str] = mapped_column(String(35))  # the `from` the axis listed
     axis_to: Mapped[list[str]] = mapped_column(JSON)
     from_organ: Mapped[str] = mapped_column(String(35), index=True)  # the edXML From

@@ -375,17 +375,17 @@ def sign_or_verify(
     signer = hub.custody.signer_for(session, organ)
     sign_tree(sub.root, signer, sub.payloads)
     sub.signed_by_hub = True
-    if sub.parsed.kind == "document":
-        # The hub's own signature, under its own trust store (which holds the revocation data
-        # of the hub's certificates): validated in full on a sample only (`selfcheck`).
-        sub.verdict = SELF_CHECK.report(
-            sub.root,
-            signer,
-            organ_id=organ,
-            trust=hub.custody.trust_store(session),
-            at=sub.at,
-            payloads=sub.payloads,
-        )
+    # The hub's own signature (a document's or a status's), under its own trust store (which
+    # holds the revocation data of the hub's certificates): validated in full on a sample
+    # only (`selfcheck`).
+    sub.verdict = SELF_CHECK.report(
+        sub.root,
+        signer,
+        organ_id=organ,
+        trust=hub.custody.trust_store(session),
+        at=sub.at,
+        payloads=sub.payloads,
+    )
 
 
 def verify_signature(
@@ -609,9 +609,30 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
             if rep.origin == "vpcp"
             else ("sign" if reporter.route == "local" else "accept"),
         )
+    # Every signature the hub makes or accepts gets its token (SPEC 5.2), as a document's.
+    if sub.verdict is not None:
+        sub.verdict, sub.timestamp_imprint = timestamps.stamp_verdict(
+            session, hub, root, sub.verdict
+        )
     # store: the write transaction begins; the transition is re-checked on the fresh row
     begin_write(session)
     status = status_rules.store(session, hub, rep, root)
+    if sub.verdict is not None:  # none for a status accepted unsigned: nothing was checked
+        rec = service.keep_report(
+            session,
+            rep.document,
+            sub.verdict,
+            "signing" if sub.signed_by_hub else "receipt",
+            status=status,
+        )
+        if sub.timestamp_imprint is not None:
+            timestamps.add_pending(
+                session,
+                document=rep.document.id,
+                report=rec.id,
+                imprint=sub.timestamp_imprint,
+                at=sub.at,
+            )
     # route: back to the sender (or, for a 13, to every recipient)
     delivery.enqueue(
         session,

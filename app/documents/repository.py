@@ -87,26 +87,45 @@ def latest_validation(session: Session, document: str) -> tuple[ValidationRecord
     """The newest report and how many reports the document has."""
     rec = session.scalars(
         select(ValidationRecord)
-        .where(ValidationRecord.document == document)
+        .where(ValidationRecord.document == document, ValidationRecord.status.is_(None))
         .order_by(ValidationRecord.id.desc())
         .limit(1)
     ).one_or_none()
     count = session.scalar(
         select(func.count())
         .select_from(ValidationRecord)
-        .where(ValidationRecord.document == document)
+        .where(ValidationRecord.document == document, ValidationRecord.status.is_(None))
     )
     return rec, int(count or 0)
 
 
-def first_validation(session: Session, document: str) -> ValidationRecord | None:
-    """The report kept when the document was accepted (it holds the timestamp token)."""
+def first_validation(
+    session: Session, document: str, status: str | None = None
+) -> ValidationRecord | None:
+    """The report kept when the document (or its status message `status`) was accepted: it
+    holds the timestamp token."""
+    about = (
+        ValidationRecord.status.is_(None) if status is None else ValidationRecord.status == status
+    )
     return session.scalars(
         select(ValidationRecord)
-        .where(ValidationRecord.document == document)
+        .where(ValidationRecord.document == document, about)
         .order_by(ValidationRecord.id)
         .limit(1)
     ).one_or_none()
+
+
+def status_reports(session: Session, statuses: Iterable[str]) -> dict[str, ValidationRecord]:
+    """The newest report of each status message (none for a status accepted unsigned)."""
+    wanted = list(statuses)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(ValidationRecord)
+        .where(ValidationRecord.status.in_(wanted))
+        .order_by(ValidationRecord.id)
+    )
+    return {str(r.status): r for r in rows}  # ascending: the newest is the last one kept
 
 
 def list_documents(
@@ -184,7 +203,8 @@ def held_page(
     after: str | None,
     limit: int,
 ) -> list[HeldDocument]:
-    """Documents from the axis held now (SPEC 5.1), by id, with the auditors' filters."""
+    """Documents and status messages from the axis held now (SPEC 5.1), by id, with the
+    auditors' filters."""
     stmt = (
         select(HeldDocument)
         .where(HeldDocument.state == "held")
@@ -215,7 +235,7 @@ def report_counts(session: Session, documents: list[str]) -> dict[str, int]:
     """How many validation reports each document has, in one query."""
     rows = session.execute(
         select(ValidationRecord.document, func.count())
-        .where(ValidationRecord.document.in_(documents))
+        .where(ValidationRecord.document.in_(documents), ValidationRecord.status.is_(None))
         .group_by(ValidationRecord.document)
     ).all()
     return {doc: int(n) for doc, n in rows}
@@ -231,6 +251,7 @@ __all__ = [
     "report_counts",
     "sent_through_api",
     "signatures_page",
+    "status_reports",
     "statuses_by_id",
     "statuses_of",
     "trace_of",

@@ -156,6 +156,11 @@ class StatusOut(BaseModel):
     staff: dict[str, str | None] | None
     timestamp: str
     accepted_at: str
+    validation: ValidationOut | None = Field(
+        default=None,
+        description="the newest validation report of the status message's signature (SPEC 5), "
+        "with its RFC 3161 timestamp; absent for a status accepted unsigned",
+    )
 
 
 class AckIn(BaseModel):
@@ -249,7 +254,9 @@ class SignatureReport(BaseModel):
 class ValidationOut(BaseModel):
     id: str
     trigger: str = Field(description="what made this check: submission, revalidation, …")
-    reports: int | None = Field(default=None, description="how many reports the document has")
+    reports: int | None = Field(
+        default=None, description="how many reports the document (or status message) has"
+    )
     report: SignatureReport
 
 

@@ -124,20 +124,30 @@ def remember(
 
 
 def keep_report(
-    session: Session, doc: Document, report: ValidationReport, trigger: str
+    session: Session,
+    doc: Document,
+    report: ValidationReport,
+    trigger: str,
+    *,
+    status: StatusMessage | None = None,
 ) -> ValidationRecord:
+    """Keep a report (SPEC 5: every check ever made): of the document's signature, or with
+    `status` of that status message's (the document's summary is then left alone)."""
     data = report.to_dict()
     rec = ValidationRecord(
         id=new_id(),  # known before the flush: a pending timestamp row points at it
         document=doc.id,
+        status=status.id if status is not None else None,
         trigger=trigger,
         indication=report.indication,
         sub_indication=report.sub_indication,
-        organ_id=doc.from_organ,
+        organ_id=status.from_organ if status is not None else doc.from_organ,
         report=data,
         validated_at=utcnow(),
     )
     session.add(rec)
+    if status is not None:
+        return rec
     doc.indication = report.indication
     doc.sub_indication = report.sub_indication
     doc.signed_by = data.get("signed_by")

@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.core.db import read_first
-from app.core.errors import Conflict, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
 from app.documents import repository as repo
-from app.documents.models import Document, StatusMessage
+from app.documents.models import Document, StatusMessage, ValidationRecord
 from app.documents.pipeline import report_status
-from app.documents.schemas import StatusIn, StatusOut
+from app.documents.schemas import SignatureReport, StatusIn, StatusOut, ValidationOut
 from app.documents.service import get_visible, require_serves
 from app.documents.status_rules import StatusReport
 from app.edxml import ParsedMessage
@@ -111,7 +111,8 @@ def report_from_api(
     )
 
 
-def status_out(s: StatusMessage) -> StatusOut:
+def status_out(s: StatusMessage, rec: ValidationRecord | None = None) -> StatusOut:
+    """The status resource; `rec` is its newest validation report (`repo.status_reports`)."""
     return StatusOut(
         id=s.id,
         document=s.document,
@@ -122,7 +123,26 @@ def status_out(s: StatusMessage) -> StatusOut:
         staff=s.staff,
         timestamp=iso(s.reported_at) or "",
         accepted_at=iso(s.accepted_at) or "",
+        validation=ValidationOut(
+            id=rec.id, trigger=rec.trigger, report=SignatureReport.model_validate(rec.report)
+        )
+        if rec is not None
+        else None,
     )
+
+
+def statuses_out(session: Session, rows: list[StatusMessage]) -> list[StatusOut]:
+    """Statuses with their newest reports (one query for all of them)."""
+    reports = repo.status_reports(session, [r.id for r in rows])
+    return [status_out(r, reports.get(r.id)) for r in rows]
+
+
+def get_status(session: Session, doc: Document, status_id: str) -> StatusMessage:
+    """A status message of `doc` (visible to whoever may see the document)."""
+    status = session.get(StatusMessage, status_id)
+    if status is None or status.document != doc.id:
+        raise NotFound("no such status message", code="status.not_found")
+    return status
 
 
 def list_statuses(session: Session, doc: Document, principal: Principal) -> list[StatusMessage]:

@@ -1,10 +1,12 @@
 """Timestamps of accepted signatures (SPEC 5.2): on the request path when the hub's own TSA
 answers in process, otherwise pending and fetched by the worker.
 
-`stamp_verdict` runs in the pipeline's sign-or-verify stage (reads only): a passing verdict
-gets its token at once from the in-process TSA; with TSA_URL set (or no TSA yet) the verdict
-says `timestamp: pending` and the store stage writes a `pending_timestamps` row in the
-document's own transaction (like an outbox row). `fetch_pending` is the worker's task: claim
+`stamp_verdict` runs in the pipeline's sign-or-verify stage (reads only), for documents and
+status messages alike: a passing verdict gets its token at once from the in-process TSA; with
+TSA_URL set (or no TSA yet) the verdict says `timestamp: pending` and the store stage writes a
+`pending_timestamps` row in the message's own transaction (like an outbox row), pointing at
+the kept report (a status's report names its status; the row's `document` is the document
+either way, whose trace records the token). `fetch_pending` is the worker's task: claim
 due rows under a lease in one short transaction, fetch each token outside any transaction,
 then write it into the kept report (and `best_signature_time` becomes its gen_time) in a second
 one, only while the lease is still ours (`app.core.leases`: renewed while the batch is
@@ -62,7 +64,7 @@ def stamp_verdict(
 def add_pending(
     session: Session, *, document: str, report: str, imprint: bytes, at: dt.datetime
 ) -> None:
-    """The row the worker fetches the token for (in the document's transaction)."""
+    """The row the worker fetches the token for (in the message's transaction)."""
     session.flush()  # the report row first: no relationship() tells the flush that order
     session.add(
         PendingTimestamp(
@@ -169,7 +171,8 @@ def _fetch_one(hub: Hub, sessions: sessionmaker[Session], lease: Lease, c: _Clai
             s,
             c.document,
             "timestamped",
-            detail={"tsa": token.tsa, "gen_time": token.to_dict()["gen_time"]},
+            detail={"tsa": token.tsa, "gen_time": token.to_dict()["gen_time"]}
+            | ({"status": rec.status} if rec.status is not None else {}),
         )
     return None
 

@@ -102,6 +102,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         json=lambda w: {"organ_id": w.OWN2, "code": "03"},
         foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/statuses",
     ),
+    ("POST", "/api/v1/documents/{id}/statuses/{status_id}/validation"): Sample(
+        lambda w: f"/api/v1/documents/{w.ctx['extra']}/statuses/{w.ctx['extra_status']}/validation"
+    ),
     ("GET", "/api/v1/documents/{id}/validation"): Sample(
         lambda w: f"/api/v1/documents/{w.ctx['own']}/validation",
         foreign=lambda w: f"/api/v1/documents/{w.ctx['foreign']}/validation",

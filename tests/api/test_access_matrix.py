@@ -106,8 +106,20 @@ def _documents(client: Any, world: World, sessions: Any) -> None:
         json=document_json(world.OWN, [world.OWN2]),
         headers=world.auth("system"),
     )
+    world.ctx["extra"] = extra.json()["id"]
+    status = client.post(
+        f"/api/v1/documents/{world.ctx['extra']}/statuses",
+        json={"organ_id": world.OWN2, "code": "03"},
+        headers=world.auth("system"),
+    )
+    assert status.status_code == 202, status.text
+    world.ctx["extra_status"] = status.json()["id"]
     with sessions() as s:
-        dead = s.scalars(select(Delivery).where(Delivery.document == extra.json()["id"])).one()
+        dead = s.scalars(
+            select(Delivery).where(
+                Delivery.document == extra.json()["id"], Delivery.kind == "document"
+            )
+        ).one()
         dead.state = "dead"
         world.ctx["dead_item"] = dead.id
         s.commit()

@@ -313,7 +313,9 @@ def test_through_the_axis(
         doc = s.get(Document, receipt.document)
         assert doc is not None
         record = s.scalars(
-            select(ValidationRecord).where(ValidationRecord.document == doc.id)
+            select(ValidationRecord).where(
+                ValidationRecord.document == doc.id, ValidationRecord.status.is_(None)
+            )
         ).one()
         report = record.report
     if case.sub_indication is None:

@@ -67,6 +67,18 @@ def openssl(*args: str, data: bytes | None = None) -> subprocess.CompletedProces
     return subprocess.run(["openssl", *args], input=data, capture_output=True)
 
 
+def openssl_verify_token(
+    token_der: bytes, digest: bytes, ca_pem: bytes, tmp: Path
+) -> subprocess.CompletedProcess[bytes]:
+    """`openssl ts -verify` of a stored token against a SHA-256 digest and a CA bundle."""
+    (tmp / "token.der").write_bytes(token_der)
+    (tmp / "ca.pem").write_bytes(ca_pem)
+    return openssl(
+        "ts", "-verify", "-token_in", "-in", str(tmp / "token.der"),
+        "-digest", digest.hex(), "-CAfile", str(tmp / "ca.pem"),
+    )  # fmt: skip
+
+
 def test_the_tsa_certificate_has_only_a_critical_timestamping_usage(tsa: Tsa) -> None:
     ext = tsa.authority.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert ext.critical

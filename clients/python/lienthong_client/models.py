@@ -119,6 +119,7 @@ class Status(Model):
     staff: dict[str, str | None] | None
     timestamp: str
     accepted_at: str
+    validation: Validation | None = None  # the status's newest report (SPEC 5), if signed
 
 
 class TraceEvent(Model):
