@@ -28,6 +28,7 @@ from app.api import (
 from app.api.gate import Gate, RateLimiter
 from app.api.problems import install_handlers
 from app.clients.service import PrincipalCache
+from app.core import sequencer
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.files import secure_storage
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if worker is not None:
             worker.stop()
             thread.join(timeout=30)
+        sequencer.stop(engine)  # a final settle of what the last requests committed
         engine.dispose()
 
     app = FastAPI(
