@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     secure_storage(settings)  # before the engine: a new SQLite database is created 0600
     engine = make_engine(settings.database_url)
+    sequencer.in_background(engine)  # requests do not wait for the audit chain's settle
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

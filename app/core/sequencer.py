@@ -9,8 +9,9 @@ short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with `r
 Whoever holds the lock settles what every committed transaction left, so one settle (and its
 fsync) covers many requests.
 
-Settling is off the request's path: the end of a committed transaction that left work wakes
-the settler of its engine, one background thread per engine and process, which settles on a
+Settling is off the request's path: in the API process (`in_background(engine)`), the end of
+a committed transaction that left work wakes the settler of its engine, one background thread
+per engine and process, which settles on a
 connection of its own, everything committed since its last round at once; it ends after
 `IDLE_SECONDS` without work (the next commit starts another) and holds the engine only while
 it runs. A failed settle (database down) is logged and retried with a backoff, never in a
@@ -18,12 +19,13 @@ tight loop; what stays pending meanwhile, or what a crashed process left, is set
 next settle anywhere (any settler, each worker round) and always before it is read (`audit
 verify` and the audit list wait for the lock; `stats check` counts the pending deltas in its
 snapshot; the reports wait for the lock). `stop(engine)` ends the thread after a final settle
-(the API's shutdown, before the engine is disposed; `stop_all` at the process's exit, so a
-CLI command's commits are settled too).
+(the API's shutdown, before the engine is disposed; `stop_all` at the process's exit).
 
-A session bound to one connection (the tests' rolled-back transactions) settles itself, on
-that connection, right after its commit: nothing else can see its rows. The settle waits for
-no pool connection while the committer holds one: it runs only once the committer's
+Other engines (the worker process, which settles each round anyway; CLI commands, which exit
+right after their commit) settle on the committing thread after each such commit, without
+waiting for the lock, and a session bound to one connection (the tests' rolled-back
+transactions) on that connection: nothing else can see its rows. That settle waits for no
+pool connection while the committer holds one: it runs only once the committer's
 connection is back (at the end of its transaction, not at `after_commit`); holding it while
 asking for a second one, a burst of committers as large as the pool waited for the pool until
 its timeout (`tests/core/test_sequencer.py`).
@@ -117,10 +119,10 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     if transaction.parent is not None or not session.info.pop(_COMMITTED, False):
         return
     bind = session.get_bind()
-    if isinstance(bind, Engine):
+    if isinstance(bind, Engine) and bind in _background:
         _wake(bind)  # the request goes on; the engine's settler links and folds meanwhile
         return
-    try:  # one connection for everything (a test's rolled-back transaction): settle on it
+    try:  # a worker's or a command's engine, or one connection (a rolled-back test): here
         settle_for(session, wait=False)
     except Exception:  # committed already: the next settle takes what is left
         log.exception("settling the audit chain and the counters failed; will retry")
@@ -135,6 +137,10 @@ class _Settler:
         self.stopping = False
 
 
+#: Engines whose commits wake a settler thread (`in_background`); the others settle after each
+#: commit on the committing thread, as a worker process (it settles each round anyway) or a
+#: command that exits right after its commit.
+_background: weakref.WeakSet[Engine] = weakref.WeakSet()
 #: One settler per engine and process. Weak keys: an engine nobody else holds goes away; the
 #: thread holds it only while it runs (its argument) and ends after `IDLE_SECONDS` idle.
 _settlers: weakref.WeakKeyDictionary[Engine, _Settler] = weakref.WeakKeyDictionary()
@@ -145,6 +151,13 @@ IDLE_SECONDS = 5.0
 """A settler that was not woken for this long ends; the next commit starts another."""
 RETRY_SECONDS = (1.0, 30.0)
 """After a failed settle (database down), retry after 1 s, doubling up to 30 s."""
+
+
+def in_background(engine: Engine) -> None:
+    """Settle this engine's commits on a settler thread, off the committer's path (the API:
+    a request does not wait for the settle's COMMIT). `stop` before disposing of it."""
+    if engine.dialect.name == "postgresql":
+        _background.add(engine)
 
 
 def _wake(engine: Engine) -> None:
@@ -203,8 +216,10 @@ def _run(engine: Engine, settler: _Settler) -> None:
 
 def stop(engine: Engine, *, timeout: float = 30.0) -> None:
     """End this engine's settler after a final settle, and wait for it (before the engine is
-    disposed: a process's shutdown, a test's teardown). A later commit starts another."""
+    disposed: a process's shutdown, a test's teardown); its commits settle on the committing
+    thread from now on."""
     with _guard:
+        _background.discard(engine)
         settler = _settlers.pop(engine, None)
         thread = settler.thread if settler is not None else None
         if settler is None or thread is None:
@@ -217,7 +232,7 @@ def stop(engine: Engine, *, timeout: float = 30.0) -> None:
 
 
 def stop_all(*, timeout: float = 30.0) -> None:
-    """`stop` every settler of this process (at exit: a CLI command's commits are settled)."""
+    """`stop` every settler of this process (at its exit: nothing left pending)."""
     with _guard:
         engines = list(_settlers)
     for engine in engines:

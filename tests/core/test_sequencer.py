@@ -76,6 +76,7 @@ def pg_engine(database_url: str) -> Iterator[Engine]:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite links the chain in the writing transaction (nothing deferred)")
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    sequencer.in_background(engine)  # as the API's engine (create_app)
     yield engine
     sequencer.stop(engine)
     engine.dispose()
@@ -107,9 +108,11 @@ def test_the_committer_does_not_settle_the_settler_thread_does(pg_engine: Engine
     assert settlers
     sequencer.stop(pg_engine)
     assert not any(t.is_alive() for t in settlers)
+    _record(sessions, 3)  # stopped: the committer settles, as a worker or a command does
+    assert _chain(pg_engine) == (4, 0)
     with sessions() as s:
         verdict = audit.verify(s)
-    assert verdict.ok and verdict.entries == 3, verdict
+    assert verdict.ok and verdict.entries == 4, verdict
 
 
 def test_a_failed_settle_is_logged_and_retried(
