@@ -157,6 +157,9 @@ class IdempotencyRecord(Base):
 
 
 Index("ix_documents_accepted", Document.accepted_at, Document.id)
+# `GET /documents?document_id=`: the unique index below is partial (not quarantined), so a
+# lookup by DocumentId alone scanned every document.
+Index("ix_documents_document_id", Document.document_id)
 Index("ix_held_documents_due", HeldDocument.state, HeldDocument.next_attempt_at)
 NOT_QUARANTINED = text("NOT quarantined")
 Index(
