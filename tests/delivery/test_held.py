@@ -128,7 +128,7 @@ def _actions(sessions: Any, prefix: str) -> list[str]:
 
 
 def _received(sessions: Any, organ: str) -> int:
-    with sessions() as s:
+    with settled(sessions) as s:
         return int(
             s.scalar(
                 select(func.sum(StatsDaily.__table__.c.received)).where(
