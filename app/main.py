@@ -27,6 +27,7 @@ from app.api.gate import Gate, RateLimiter
 from app.api.observe import Observe
 from app.api.problems import install_handlers
 from app.clients.service import PrincipalCache
+from app.core import sequencer
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.files import secure_storage
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     secure_storage(settings)  # before the engine: a new SQLite database is created 0600
     engine = make_engine(settings.database_url)
+    sequencer.in_background(engine)  # requests do not wait for the audit chain's settle
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if worker is not None:
             worker.stop()
             thread.join(timeout=30)
+        sequencer.stop(engine)  # a final settle of what the last requests committed
         engine.dispose()
 
     app = FastAPI(

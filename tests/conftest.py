@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core import sequencer
 from app.core.config import Settings
 from app.core.db import TX_MODE, WRITE, make_engine, make_sessionmaker, unit_of_work
 from app.core.migrate import upgrade
@@ -233,6 +235,7 @@ class RolledBackBases:
             world = build_world(
                 install_session_hooks(make_sessionmaker(engine)), hub.custody, pki_material
             )
+            sequencer.stop(engine)  # the world's chain linked before the fingerprint is taken
         base = RolledBackBase(url, engine, world)
         with engine.connect() as conn:
             base.fingerprint = _fingerprint(conn)
@@ -280,6 +283,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(template, target)
         return f"sqlite:///{target}"
     url: str = request.getfixturevalue("postgres_url")
+    # No settler of an earlier test's engine may still be writing (or be deadlocked by the
+    # TRUNCATE's locks) in this database.
+    sequencer.stop_all()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
@@ -342,7 +348,18 @@ def sessions(request: pytest.FixtureRequest, settings: Settings) -> Iterator[ses
         return
     engine = make_engine(settings.database_url)
     yield install_session_hooks(make_sessionmaker(engine))
+    sequencer.stop(engine)
     engine.dispose()
+
+
+@contextmanager
+def settled(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that reads the audit chain and the counters as committed so far: on
+    PostgreSQL they are linked and folded in the background (`app.core.sequencer`), so a test
+    reading `audit_log` or `stats_*` itself settles first, as the services that read them do."""
+    with sessions() as session:
+        sequencer.settle_for(session)
+        yield session
 
 
 @pytest.fixture
@@ -478,4 +495,6 @@ def build_world(sessions: sessionmaker[Session], custody: Any, pki_material: Pki
         for organ, (key, cert) in pki_material.leaves.items():
             if organ in LOCAL_ORGS:
                 custody.install_key(s, organ, key, cert, actor="test")
+    with settled(sessions):  # the world's audit entries linked, as a test expects them
+        pass
     return World(keys, ids)

@@ -4,20 +4,31 @@ On PostgreSQL, a transaction that appends to the audit chain or changes the stat
 counters does not lock the chain's head or the counter rows (every submission would wait for
 the previous one's COMMIT, fsync included, on the same rows). It writes its entries and
 counter deltas to append-only tables, in its own transaction, so they commit or roll back with
-its data; after its COMMIT, `settle` tries one advisory lock and moves everything pending into place in
-one short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with
-`register`). Whoever holds the lock settles what every committed transaction left, so under
-load one settle covers many requests, and a committer that finds the lock taken goes on
-without waiting; what is still pending (that case, or a crash) is settled by the next one
-(any commit, each worker round) and always before it is read (`audit verify` and the audit
-list wait for the lock; `stats check` counts the pending deltas in its snapshot; the reports
-wait for the lock).
+its data; `settle` then takes one advisory lock and moves everything pending into place in one
+short transaction (`audit.link_pending`, `stats.fold_deltas`, registered with `register`).
+Whoever holds the lock settles what every committed transaction left, so one settle (and its
+fsync) covers many requests.
 
-The committer settles only once its own connection is back in the pool (at the end of its
-transaction, not at `after_commit`): holding it while asking the pool for a second one, every
-committer of a burst did that at once when there were as many as pooled connections, and all
-of them waited for the pool until its timeout (the hub stood still for 30 s, seen with
-`bench/throughput.py`'s open loop; `tests/core/test_sequencer.py`).
+Settling is off the request's path: in the API process (`in_background(engine)`), the end of
+a committed transaction that left work wakes the settler of its engine, one background thread
+per engine and process, which settles on a
+connection of its own, everything committed since its last round at once; it ends after
+`IDLE_SECONDS` without work (the next commit starts another) and holds the engine only while
+it runs. A failed settle (database down) is logged and retried with a backoff, never in a
+tight loop; what stays pending meanwhile, or what a crashed process left, is settled by the
+next settle anywhere (any settler, each worker round) and always before it is read (`audit
+verify` and the audit list wait for the lock; `stats check` counts the pending deltas in its
+snapshot; the reports wait for the lock). `stop(engine)` ends the thread after a final settle
+(the API's shutdown, before the engine is disposed; `stop_all` at the process's exit).
+
+Other engines (the worker process, which settles each round anyway; CLI commands, which exit
+right after their commit) settle on the committing thread after each such commit, without
+waiting for the lock, and a session bound to one connection (the tests' rolled-back
+transactions) on that connection: nothing else can see its rows. That settle waits for no
+pool connection while the committer holds one: it runs only once the committer's
+connection is back (at the end of its transaction, not at `after_commit`); holding it while
+asking for a second one, a burst of committers as large as the pool waited for the pool until
+its timeout (`tests/core/test_sequencer.py`).
 
 On SQLite (one writer at a time anyway) nothing is deferred: the entries are linked and the
 counters upserted in the writing transaction, as before.
@@ -25,7 +36,11 @@ counters upserted in the writing transaction, as before.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import weakref
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, event, text
@@ -103,10 +118,136 @@ def _after_commit(session: Session) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None or not session.info.pop(_COMMITTED, False):
         return
-    try:
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind in _background:
+        _wake(bind)  # the request goes on; the engine's settler links and folds meanwhile
+        return
+    try:  # a worker's or a command's engine, or one connection (a rolled-back test): here
         settle_for(session, wait=False)
     except Exception:  # committed already: the next settle takes what is left
         log.exception("settling the audit chain and the counters failed; will retry")
+
+
+class _Settler:
+    """The state of one engine's settler thread (never the engine itself: see `_settlers`)."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+
+#: Engines whose commits wake a settler thread (`in_background`); the others settle after each
+#: commit on the committing thread, as a worker process (it settles each round anyway) or a
+#: command that exits right after its commit.
+_background: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: One settler per engine and process. Weak keys: an engine nobody else holds goes away; the
+#: thread holds it only while it runs (its argument) and ends after `IDLE_SECONDS` idle.
+_settlers: weakref.WeakKeyDictionary[Engine, _Settler] = weakref.WeakKeyDictionary()
+_guard = threading.Lock()
+
+THREAD_NAME = "lienthong-sequencer"
+IDLE_SECONDS = 5.0
+"""A settler that was not woken for this long ends; the next commit starts another."""
+RETRY_SECONDS = (1.0, 30.0)
+"""After a failed settle (database down), retry after 1 s, doubling up to 30 s."""
+
+
+def in_background(engine: Engine) -> None:
+    """Settle this engine's commits on a settler thread, off the committer's path (the API:
+    a request does not wait for the settle's COMMIT). `stop` before disposing of it."""
+    if engine.dialect.name == "postgresql":
+        _background.add(engine)
+
+
+def _wake(engine: Engine) -> None:
+    """Something committed left work: wake this engine's settler, starting it if needed."""
+    with _guard:
+        settler = _settlers.get(engine)
+        if settler is None:
+            settler = _settlers[engine] = _Settler()
+        settler.wake.set()
+        if settler.thread is not None:
+            return
+        thread = threading.Thread(
+            target=_run, args=(engine, settler), name=THREAD_NAME, daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: no new threads, settle here
+            started = False
+        else:
+            started = True
+            settler.thread = thread
+    if not started:
+        _settle_logged(engine)
+
+
+def _settle_logged(engine: Engine) -> bool:
+    try:
+        settle(engine, wait=True)
+    except Exception:  # committed already: what is pending stays for the next settle
+        log.exception("settling the audit chain and the counters failed; will retry")
+        return False
+    return True
+
+
+def _run(engine: Engine, settler: _Settler) -> None:
+    """Settle whenever woken, everything committed since the last round at once; end when
+    idle or stopped (a final settle first), retry with backoff while settling fails."""
+    retry: float | None = None  # seconds until the next attempt after a failure
+    while True:
+        woken = settler.wake.wait(retry if retry is not None else IDLE_SECONDS)
+        with _guard:
+            if not woken and retry is None and not settler.wake.is_set():
+                settler.thread = None  # idle: the next `_wake` starts another thread
+                return
+            settler.wake.clear()
+            stopping = settler.stopping
+        if _settle_logged(engine):
+            retry = None
+        else:
+            retry = RETRY_SECONDS[0] if retry is None else min(2 * retry, RETRY_SECONDS[1])
+        if stopping:
+            with _guard:
+                settler.thread = None
+            return
+
+
+def stop(engine: Engine, *, timeout: float = 30.0) -> None:
+    """End this engine's settler after a final settle, and wait for it (before the engine is
+    disposed: a process's shutdown, a test's teardown); its commits settle on the committing
+    thread from now on."""
+    with _guard:
+        _background.discard(engine)
+        settler = _settlers.pop(engine, None)
+        thread = settler.thread if settler is not None else None
+        if settler is None or thread is None:
+            return
+        settler.stopping = True
+        settler.wake.set()
+    thread.join(timeout)
+    if thread.is_alive():
+        log.warning("the sequencer did not stop within %.0f s", timeout)
+
+
+def stop_all(*, timeout: float = 30.0) -> None:
+    """`stop` every settler of this process (at its exit: nothing left pending)."""
+    with _guard:
+        engines = list(_settlers)
+    for engine in engines:
+        stop(engine, timeout=timeout)
+
+
+def _forget_after_fork() -> None:
+    """A forked child has none of its parent's threads."""
+    global _guard
+    _guard = threading.Lock()
+    _settlers.clear()
+
+
+atexit.register(stop_all)
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def install(sessions: sessionmaker[Session]) -> None:

@@ -1,6 +1,6 @@
 """an index on documents.document_id alone
 
-Revision ID: 0015
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-30 03:50:00
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

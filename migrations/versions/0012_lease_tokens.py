@@ -1,7 +1,7 @@
 """lease tokens: each claim of a delivery, held document or pending timestamp gets a token
 
-Revision ID: 0013
-Revises: 0015
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30 03:40:00
 
 A worker renews its lease while it works and settles only while the row still carries its
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0015"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

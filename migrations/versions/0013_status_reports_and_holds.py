@@ -1,7 +1,7 @@
 """validation reports and holds for status messages
 
-Revision ID: 0011
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-30 03:30:00
 
 A status message keeps its validation report (with its RFC 3161 token) like a document does
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ from app.core.db import make_engine, make_sessionmaker, unit_of_work
 from app.hooks import install_session_hooks
 from app.stats import listener
 from app.stats.models import STATS_TABLE
-from tests.conftest import World
+from tests.conftest import World, settled
 from tests.factories import document_json
 
 
@@ -33,7 +33,7 @@ def test_a_factory_without_the_hooks_refuses_to_audit(settings, world: World) ->
         hooked = install_session_hooks(install_session_hooks(bare))  # idempotent
         with unit_of_work(hooked) as s:
             audit.record(s, actor="t", action="hooks.test", target_type="t", target_id="1")
-        with hooked() as s:
+        with settled(hooked) as s:
             entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "hooks.test")).all()
             verdict = audit.verify(s)
         assert len(entries) == 1 and verdict.ok  # appended once, chain intact
@@ -48,5 +48,5 @@ def test_the_app_and_the_fixtures_count_statistics(client, world: World, session
         headers=world.auth("system"),
     )
     assert r.status_code == 202, r.text
-    with sessions() as s:
-        assert s.scalar(select(func.count()).select_from(STATS_TABLE)) > 0
+    with settled(sessions) as s:
+        assert (s.scalar(select(func.count()).select_from(STATS_TABLE)) or 0) > 0

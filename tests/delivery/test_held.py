@@ -34,7 +34,7 @@ from app.keys import custody as custody_module
 from app.signing.xmldsig import sign_tree
 from app.stats.models import StatsDaily
 from app.worker import Worker
-from tests.conftest import PkiMaterial, World
+from tests.conftest import PkiMaterial, World, settled
 from tests.delivery.conftest import HUB, OTHER, Clock, connector
 from tests.delivery.test_worker import signer_for
 from tests.factories import document_json
@@ -100,7 +100,7 @@ def _inbox(client: Any, world: World) -> list[dict[str, Any]]:
 
 
 def _actions(sessions: Any, prefix: str) -> list[str]:
-    with sessions() as s:
+    with settled(sessions) as s:
         return list(
             s.scalars(
                 select(AuditEntry.action)
@@ -111,7 +111,7 @@ def _actions(sessions: Any, prefix: str) -> list[str]:
 
 
 def _received(sessions: Any, organ: str) -> int:
-    with sessions() as s:
+    with settled(sessions) as s:
         return int(
             s.scalar(
                 select(func.sum(StatsDaily.__table__.c.received)).where(

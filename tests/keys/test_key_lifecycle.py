@@ -16,7 +16,7 @@ from app.audit.models import AuditEntry
 from app.cli import main as cli
 from app.core.timeutil import LOCAL_TZ, utcnow
 from app.keys.models import SigningKey
-from tests.conftest import World
+from tests.conftest import World, settled
 from tests.factories import document_json
 from tests.keys.test_signatures_api import xmlsec1_verify
 
@@ -28,7 +28,7 @@ NEW = "000.00.05.H39"
 def _audit(sessions: Any, action: str, target: str) -> list[dict[str, Any]]:
     import json
 
-    with sessions() as s:
+    with settled(sessions) as s:
         rows = s.scalars(
             select(AuditEntry)
             .where(AuditEntry.action == action, AuditEntry.target_id == target)

@@ -24,6 +24,7 @@ from sqlalchemy import delete
 from app.core.db import unit_of_work
 from app.delivery import outbox
 from app.models import Base
+from tests.conftest import settled
 from tests.stats.conftest import Driver, column_total, mismatches
 
 INTERCHANGE_TABLES = {
@@ -56,7 +57,7 @@ class InterchangeMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        with self.d.sessions() as s:
+        with settled(self.d.sessions) as s:  # no fold of an earlier example's deltas pending
             conn = s.connection()
             for table in reversed(Base.metadata.sorted_tables):
                 if table.name in INTERCHANGE_TABLES:
