@@ -16,7 +16,7 @@ from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import repository as repo
 from app.delivery.models import Delivery
-from app.delivery.repository import add_trace, deliveries_of, delivery_to, inbox, organizations
+from app.delivery.repository import add_trace, deliveries_of, delivery_to, inbox
 from app.directory.models import Organization
 
 trace = add_trace  # the trace writer lives with its model; this name is kept for callers
@@ -105,7 +105,6 @@ __all__ = [
     "delivery_to",
     "enqueue",
     "inbox",
-    "organizations",
     "resolve_recipients",
     "visible_delivery",
 ]

@@ -285,8 +285,12 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
     from_organ = msg.from_.organ_id
     if sub.origin == "api":
         require_serves(sub.principal, from_organ)
-    # The sender and the named recipients in one query (revoke/update targets add theirs).
-    known = delivery.organizations(session, [from_organ, *(o.organ_id for o in msg.to)])
+    document_id = msg.effective_document_id
+    # The sender, the named recipients (revoke/update targets add theirs) and an earlier
+    # (From, DocumentId), in one query.
+    known, twin = repo.parties_and_twin(
+        session, from_organ, document_id, [from_organ, *(o.organ_id for o in msg.to)]
+    )
     sender = known.get(from_organ)
     if sender is None or not sender.active:
         raise Unprocessable(
@@ -298,8 +302,7 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
             f"{from_organ} is not a local organization", code="organization.invalid"
         )
     sub.sender = sender
-    document_id = msg.effective_document_id
-    if repo.document_by_sender(session, from_organ, document_id) is not None:
+    if twin is not None:
         raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
 
     recipients = [o.organ_id for o in msg.to]
