@@ -53,7 +53,7 @@ def parties_and_twin(
     rows = session.execute(
         select(Organization, twin.label("twin")).where(Organization.organ_id.in_(list(organ_ids)))
     )
-    for org, twin_id in rows.tuples():
+    for org, twin_id in rows:
         found[org.organ_id], existing = org, twin_id
     return found, existing
 
