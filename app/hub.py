@@ -102,10 +102,17 @@ class Hub:
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
         custody = KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
+        metrics = Metrics()
         return cls(
             settings=settings,
+            metrics=metrics,
             blobs=blob_store(settings),
             custody=custody,
             timestamps=TimestampClient.from_settings(custody, settings),
-            revocation=Revocation(settings.fetch_timeout),
+            revocation=Revocation(
+                settings.fetch_timeout,
+                allow_private=settings.revocation_allow_private,
+                allowed_hosts=settings.revocation_allowed_hosts.split(","),
+                metrics=metrics,
+            ),
         )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from app.api import (
     audit,
@@ -26,13 +24,13 @@ from app.api import (
     stats,
 )
 from app.api.gate import Gate, RateLimiter
+from app.api.observe import Observe
 from app.api.problems import install_handlers
 from app.clients.service import PrincipalCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.files import secure_storage
-from app.core.logging import configure_logging, request_id_var
-from app.core.metrics import Metrics
+from app.core.logging import configure_logging
 from app.hooks import install_session_hooks
 from app.hub import Hub
 
@@ -52,17 +50,6 @@ API_ROUTERS = (
     stats.router,
 )
 OTHER_ROUTERS = (ops.router, pki.router, dashboard.router, docs.router)
-
-
-def _route_template(request: Request) -> str:
-    """The matched route's template (bounded label cardinality), never the raw path."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    if path is None:
-        return "unmatched"
-    if request.url.path.startswith(API_PREFIX) and not str(path).startswith(API_PREFIX):
-        return API_PREFIX + str(path)
-    return str(path)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
-    # Before `observe` is declared, so that observe wraps it and logs its refusals too.
+    # Before `Observe` is added, so that Observe wraps it and logs its refusals too.
     app.add_middleware(
         Gate,
         prefix=API_PREFIX,
@@ -117,37 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         principals=app.state.principals,
     )
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-            elapsed = time.perf_counter() - started
-            route = _route_template(request)
-            metrics: Metrics = request.app.state.metrics
-            metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-            metrics.latency.labels(request.method, route).observe(elapsed)
-            response.headers["x-request-id"] = rid
-            # No response (edXML, attachments, problems) may be sniffed into something else.
-            response.headers.setdefault("x-content-type-options", "nosniff")
-            principal = getattr(request.state, "principal", None)
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": route,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                    "client_id": getattr(principal, "client_id", None),
-                },
-            )
-        finally:
-            request_id_var.reset(token)
-        return response
+    app.add_middleware(Observe, metrics=app.state.metrics, api_prefix=API_PREFIX)
 
     return app

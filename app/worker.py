@@ -6,6 +6,8 @@ Each claimed delivery goes through the `DeliverySink` its mode names (`app.deliv
 One unit of work per step (claim; settle each delivery; each inbound item), so whatever
 process dies, a committed step stays and an uncommitted one is redone: claims by lease expiry,
 inbound items because `updateStatus done` is only called after their transaction commits.
+While the worker sends a batch it renews the batch's leases (`app.core.leases.Keeper`), so a
+slow receiver or a starved machine does not let another worker claim a delivery in flight.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.connectors.vpcp import AxisConnector
-from app.core import sequencer
+from app.core import leases, sequencer
 from app.core.db import read_first, unit_of_work
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import outbox, sinks
-from app.delivery.models import WorkerHeartbeat
+from app.delivery.models import Delivery, WorkerHeartbeat
 from app.directory.models import Organization
 from app.documents.models import Document, StatusMessage
 from app.hub import Hub
@@ -38,6 +40,10 @@ log = logging.getLogger("app.worker")
 
 CRL_CHECK_SECONDS = 60.0
 """How often the worker checks whether the CRLs are due for republication (one SELECT)."""
+SEND_LIMIT = 120.0
+"""How long (seconds) one send may hold its delivery's lease by renewal: past it (a receiver
+that never finishes answering) the lease lapses and another attempt follows; the HTTP
+client's own timeouts (15 s a phase) end a normal send long before."""
 HOLD_CHECK = timedelta(seconds=5)
 """How often (on the worker's clock) it looks for held documents due for re-validation; their
 backoff starts at one minute."""
@@ -54,8 +60,12 @@ class Worker:
     )
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
     rng: random.Random = field(default_factory=random.Random)
-    # What time it is for held documents (their backoff and HOLD_MAX_AGE); tests move it.
+    # What time it is for leases and held documents (their backoff and HOLD_MAX_AGE); tests
+    # move it.
     clock: Callable[[], datetime] = utcnow
+    # How often leases are renewed while work is in flight (None: a third of the lease).
+    renew_every: float | None = None
+    send_limit: float = SEND_LIMIT
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_poll: float = 0.0
     _next_crl_check: float = 0.0
@@ -174,17 +184,34 @@ class Worker:
     # -- outbound ---------------------------------------------------------------------------
 
     def deliver_batch(self) -> int:
-        settings = self.hub.settings
+        """Claim a batch, then send its deliveries one by one while a keeper renews the leases
+        of those not settled yet; one found taken over is skipped (its new holder sends it)."""
+        lease_seconds = self.hub.settings.worker_lease_seconds
         with unit_of_work(self.sessions) as s:
-            claimed = outbox.claim(
-                s, self.worker_id, limit=self.batch, lease_seconds=settings.worker_lease_seconds
+            lease, claimed = outbox.claim(
+                s, self.worker_id, limit=self.batch, lease_seconds=lease_seconds, now=self.clock()
             )
-        for c in claimed:
-            self.deliver(c)
+        keeper = leases.Keeper(
+            self.sessions,
+            Delivery,
+            lease,
+            lease_seconds,
+            clock=self.clock,
+            every=self.renew_every,
+            work_limit=self.send_limit,
+        )
+        with keeper:
+            for c in claimed:
+                if not keeper.holds(c.id):
+                    log.warning("delivery taken over before its send", extra={"delivery": c.id})
+                    continue
+                with keeper.working(c.id):
+                    self.deliver(c, lease)
         return len(claimed)
 
-    def deliver(self, c: outbox.Claimed) -> None:
-        """Send one claimed delivery through its sink, then settle it in its own transaction."""
+    def deliver(self, c: outbox.Claimed, lease: leases.Lease) -> None:
+        """Send one claimed delivery through its sink, then settle it in its own transaction
+        (only if the claim still holds it)."""
         sink = sinks.sink_for(
             c.mode,
             http=self.http,
@@ -196,18 +223,20 @@ class Worker:
             job = self._job(s, c)
         outcome = sink.send(job)
         if not outcome.delivered:
-            self._settle_failure(c, outcome.error or "failed", outcome.retryable)
+            self._settle_failure(c, lease, outcome.error or "failed", outcome.retryable)
             return
         with unit_of_work(self.sessions) as s:
-            outbox.succeed(s, c, self.worker_id, external_id=outcome.external_id)
+            outbox.succeed(s, c, lease, external_id=outcome.external_id)
         self.hub_metrics("delivered", c)
 
-    def _settle_failure(self, c: outbox.Claimed, error: str, retryable: bool) -> None:
+    def _settle_failure(
+        self, c: outbox.Claimed, lease: leases.Lease, error: str, retryable: bool
+    ) -> None:
         with unit_of_work(self.sessions) as s:
             outbox.fail(
                 s,
                 c,
-                self.worker_id,
+                lease,
                 error,
                 retryable=retryable,
                 max_attempts=self.hub.settings.max_attempts,

@@ -195,6 +195,49 @@ def make_documents(
     return out
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs pre-encoded documents.
+
+    The load generator shares the 2 cores with the hub, so it should cost as little CPU as a
+    tool like wrk: httpx spent ~2.7 ms of CPU per request here, this ~0.3 ms. It speaks only
+    what the benchmark needs (POST, Content-Length bodies, the status and the body back)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        url = httpx.URL(base)
+        self.host, self.port = url.host, url.port or 80
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n%s\r\n"
+            % (path.encode(), self.host.encode(), len(body), self.head)
+        )
+        self.writer.write(body)
+        status_line = await self.reader.readuntil(b"\r\n")
+        length, close = 0, False
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        payload = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return int(status_line.split()[1]), payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = self.reader = None
+
+
 async def closed_loop(
     base: str, auth: dict[str, str], docs: list[bytes], concurrency: int
 ) -> tuple[float, list[float], list[tuple[float, str]]]:
@@ -203,53 +246,63 @@ async def closed_loop(
     queue = list(docs)
     headers = auth | {"Content-Type": "application/xml"}
 
-    async def client(c: httpx.AsyncClient) -> None:
-        while queue:
-            doc = queue.pop()
-            t = time.perf_counter()
-            r = await c.post(f"{base}/api/v1/documents", content=doc, headers=headers)
-            latencies.append(time.perf_counter() - t)
-            if r.status_code == 202:
-                accepted.append((time.perf_counter(), r.json()["id"]))
+    async def client() -> None:
+        conn = Connection(base, headers)
+        try:
+            while queue:
+                doc = queue.pop()
+                t = time.perf_counter()
+                status, body = await conn.post("/api/v1/documents", doc)
+                latencies.append(time.perf_counter() - t)
+                if status == 202:
+                    accepted.append((time.perf_counter(), json.loads(body)["id"]))
+        finally:
+            await conn.close()
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as c:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client(c) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
     return len(accepted) / elapsed, latencies, accepted
 
 
 async def open_loop(
     base: str, auth: dict[str, str], docs: list[bytes], rate: float
 ) -> tuple[list[float], int]:
-    """Latencies of the 202s, and how many requests got no 202 within the client's 60 s."""
+    """Latencies of the 202s, and how many requests got no 202 within 60 s.
+
+    Each request is sent at its scheduled time on an idle keep-alive connection, or a new
+    one when all are busy (as a crowd of department systems would)."""
     latencies: list[float] = []
     failed = 0
     headers = auth | {"Content-Type": "application/xml"}
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as c:
+    idle: list[Connection] = []
 
-        async def one(doc: bytes) -> None:
-            nonlocal failed
-            t = time.perf_counter()
-            try:
-                r = await c.post(f"{base}/api/v1/documents", content=doc, headers=headers)
-            except httpx.HTTPError:
-                failed += 1
-                return
-            if r.status_code == 202:
-                latencies.append(time.perf_counter() - t)
-            else:
-                failed += 1
+    async def one(doc: bytes) -> None:
+        nonlocal failed
+        conn = idle.pop() if idle else Connection(base, headers)
+        t = time.perf_counter()
+        try:
+            status, _ = await asyncio.wait_for(conn.post("/api/v1/documents", doc), 60)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            failed += 1
+            await conn.close()
+            return
+        if status == 202:
+            latencies.append(time.perf_counter() - t)
+        else:
+            failed += 1
+        idle.append(conn)
 
-        tasks = []
-        start = time.perf_counter()
-        for i, doc in enumerate(docs):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(doc)))
-        await asyncio.gather(*tasks)
+    tasks = []
+    start = time.perf_counter()
+    for i, doc in enumerate(docs):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(doc)))
+    await asyncio.gather(*tasks)
+    for conn in idle:
+        await conn.close()
     return latencies, failed
 
 

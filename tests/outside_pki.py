@@ -371,6 +371,7 @@ class OutsidePki:
         signed_by: Any = None,
         this_update: dt.datetime | None = None,
         next_update: dt.datetime | None = None,
+        extensions: Iterable[x509.ExtensionType] = (),
     ) -> bytes:
         ca = ca or self.sub
         now = _now()
@@ -381,6 +382,8 @@ class OutsidePki:
             .next_update(next_update or now + dt.timedelta(hours=6))
             .add_extension(x509.CRLNumber(int(time.time())), critical=False)
         )
+        for extension in extensions:
+            b = b.add_extension(extension, critical=True)
         for serial, when in ca.revoked.items():
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
@@ -395,9 +398,12 @@ class OutsidePki:
         signer: str = "responder",
         this_update: dt.datetime | None = None,
         next_update: dt.datetime | None = None,
+        nonce: bytes | None = None,
+        echo_nonce: bool = False,
     ) -> bytes:
         """The responder's answer to a request: good/revoked from the subordinate CA's list
-        (or `status`), signed by the delegated responder, the CA itself or the rogue key."""
+        (or `status`), signed by the delegated responder, the CA itself or the rogue key; with
+        the request's nonce (`echo_nonce`) or another one (`nonce`)."""
         request = ocsp.load_der_ocsp_request(request_der)
         serial = request.serial_number
         cert = self._issued.get(serial)
@@ -433,6 +439,10 @@ class OutsidePki:
         )
         if extra:
             builder = builder.certificates(extra)
+        if echo_nonce:
+            nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
         return builder.sign(key, hashes.SHA256()).public_bytes(DER)
 
     def remember(self, *certs: x509.Certificate) -> None:

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         default=False,
         description="allow push URLs on loopback, link-local and private addresses",
     )
+    revocation_allow_private: bool = Field(
+        default=False,
+        description="allow fetching revocation data and caIssuers certificates (URLs written "
+        "in certificates) from loopback, link-local, private and reserved addresses",
+    )
+    revocation_allowed_hosts: str = Field(
+        default="",
+        description="comma-separated hosts (as written in certificate URLs) that may be fetched "
+        "from although they are on private addresses, e.g. an internal CRL mirror",
+    )
     fetch_timeout: float = Field(
         default=5.0,
         gt=0,

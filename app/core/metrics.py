@@ -44,6 +44,14 @@ class Metrics:
             ["origin", "indication", "sub_indication"],
             registry=self.registry,
         )
+        self.revocation_fetch_failures = Counter(
+            "lienthong_revocation_fetch_failures_total",
+            "Fetches of revocation data or caIssuers certificates that gave nothing usable, by "
+            "kind (crl, ocsp, cert) and reason (refused: a private or reserved address, no "
+            "request sent; failed: unreachable, over a limit or unusable)",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         # Read from the database at each scrape (the same in every process):
         self.quarantined = Gauge(
             "lienthong_documents_quarantined",

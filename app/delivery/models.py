@@ -49,6 +49,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The claim's token (app.core.leases): only its holder renews the lease or settles the row.
+    lease_token: Mapped[str | None] = mapped_column(String(36), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     status_code: Mapped[str | None] = mapped_column(String(2), default=None)
     pending_change: Mapped[str | None] = mapped_column(String(2), default=None)

@@ -4,22 +4,30 @@ A claim moves due deliveries to `sending` with a lease, in one short transaction
 PostgreSQL the claim uses FOR UPDATE SKIP LOCKED, so several worker processes never take the
 same row; on SQLite the transaction starts BEGIN IMMEDIATE, which serialises claims. A worker
 that dies mid-send leaves `sending` with an expired lease, and the next claim takes it over
-(at-least-once, with the same delivery id).
+(at-least-once, with the same delivery id). While a worker sends, it renews the leases of
+the batch it claimed (`app.core.leases.Keeper`), and it settles a delivery only while the row
+still carries its id and the claim's token (`leases.fenced`): a late outcome of a worker
+whose lease was taken over is logged and dropped, never written over the newer state.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.audit import service as audit
+from app.core import leases
+from app.core.leases import Lease
 from app.core.timeutil import utcnow
 from app.delivery.models import Delivery
 from app.delivery.repository import add_trace as trace
+
+log = logging.getLogger("app.delivery")
 
 PENDING = ("queued", "retrying")
 IN_FLIGHT = ("queued", "sending", "retrying")
@@ -44,8 +52,16 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     return float(base / 2 + (rng or random).random() * base / 2)
 
 
-def claim(session: Session, worker_id: str, *, limit: int, lease_seconds: int) -> list[Claimed]:
-    now = utcnow()
+def claim(
+    session: Session,
+    worker_id: str,
+    *,
+    limit: int,
+    lease_seconds: int,
+    now: datetime | None = None,
+) -> tuple[Lease, list[Claimed]]:
+    """Due deliveries, leased to `worker_id` under one token (`now`: the worker's clock)."""
+    now = now or utcnow()
     earlier = aliased(Delivery)
     doc_first = aliased(Delivery)
     due = or_(
@@ -79,37 +95,40 @@ def claim(session: Session, worker_id: str, *, limit: int, lease_seconds: int) -
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=Delivery)
     rows = list(session.scalars(stmt))
+    lease = leases.take(rows, worker_id, now=now, lease_seconds=lease_seconds)
     out = []
     for d in rows:
         d.state = "sending"
         d.attempts += 1
-        d.lease_until = now + timedelta(seconds=lease_seconds)
-        d.claimed_by = worker_id
         d.updated_at = now
         out.append(Claimed(d.id, d.kind, d.document, d.message_id, d.organ_id, d.mode, d.attempts))
     session.flush()
-    return out
+    return lease, out
 
 
-def _current(session: Session, claimed: Claimed, worker_id: str) -> Delivery | None:
-    """The row, if this worker still holds it (a lease taken over means someone else settles)."""
-    stmt = select(Delivery).where(Delivery.id == claimed.id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    d = session.scalars(stmt).one_or_none()
-    if d is None or d.state != "sending" or d.claimed_by != worker_id:
+def _current(session: Session, claimed: Claimed, lease: Lease, outcome: str) -> Delivery | None:
+    """The row, if this claim still holds it; a lease taken over means the newer claim settles
+    (this outcome is logged and dropped)."""
+    d = leases.fenced(session, Delivery, claimed.id, lease)
+    if d is None or d.state != "sending":
+        log.warning(
+            "late delivery outcome dropped: the lease was taken over",
+            extra={"delivery": claimed.id, "attempt": claimed.attempts, "outcome": outcome},
+        )
         return None
+    leases.let_go(d)
     return d
 
 
 def succeed(
-    session: Session, claimed: Claimed, worker_id: str, *, external_id: str | None = None
+    session: Session, claimed: Claimed, lease: Lease, *, external_id: str | None = None
 ) -> bool:
-    d = _current(session, claimed, worker_id)
+    d = _current(session, claimed, lease, "delivered")
     if d is None:
         return False
+    worker_id = lease.worker_id
     now = utcnow()
-    d.state, d.lease_until, d.last_error, d.updated_at = "delivered", None, None, now
+    d.state, d.last_error, d.updated_at = "delivered", None, now
     d.available_at = d.available_at or now
     if external_id:
         d.external_id = external_id
@@ -136,7 +155,7 @@ def succeed(
 def fail(
     session: Session,
     claimed: Claimed,
-    worker_id: str,
+    lease: Lease,
     error: str,
     *,
     retryable: bool,
@@ -145,13 +164,13 @@ def fail(
     rng: random.Random | None = None,
 ) -> str | None:
     """Record a failed attempt: `retrying` with backoff, or `dead` when out of attempts/time."""
-    d = _current(session, claimed, worker_id)
+    d = _current(session, claimed, lease, "failed")
     if d is None:
         return None
+    worker_id = lease.worker_id
     now = utcnow()
     too_old = now - d.created_at > timedelta(seconds=max_age)
     d.last_error = error[:2000]
-    d.lease_until = None
     d.updated_at = now
     if not retryable or d.attempts >= max_attempts or too_old:
         d.state = "dead"

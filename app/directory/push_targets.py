@@ -4,21 +4,18 @@ Without this an admin-set push URL (or a compromised admin key) turns the worker
 of the hub's own network: `http://127.0.0.1:5432/`, `http://169.254.169.254/` (cloud
 metadata), and `last_error` reports what answered. The URL is checked when it is registered,
 and again at every send on the addresses resolved at that moment; the request then connects
-to the checked address itself (Host header and TLS server name kept), so a DNS answer that
-changes between the check and the connection (DNS rebinding) cannot redirect it.
+to the checked address itself (`app.core.addresses`, shared with revocation fetching), so a DNS
+answer that changes between the check and the connection (DNS rebinding) cannot redirect it.
 """
 
 from __future__ import annotations
 
-import socket
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 import httpx
 
+from app.core.addresses import is_private, literal, pin, port_of, resolve
 from app.core.errors import HubError
-
-IPAddress = IPv4Address | IPv6Address
 
 
 class PushTargetRefused(HubError):
@@ -27,34 +24,6 @@ class PushTargetRefused(HubError):
 
 class PushTargetUnresolved(Exception):
     """The push URL's host does not resolve now (retry later)."""
-
-
-def is_private(address: IPAddress) -> bool:
-    """Loopback, link-local, private, shared (CGNAT), reserved, multicast or unspecified."""
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast
-
-
-def _literal(host: str) -> IPAddress | None:
-    try:
-        return ip_address(host)
-    except ValueError:
-        return None
-
-
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address the host resolves to now (OSError when it does not)."""
-    found: list[IPAddress] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address not in found:
-            found.append(address)
-    return found
-
-
-def _port(url: httpx.URL) -> int:
-    return url.port or (443 if url.scheme == "https" else 80)
 
 
 _REFUSED = (
@@ -71,13 +40,13 @@ def check_push_url(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     parsed = httpx.URL(url)
-    literal = _literal(parsed.host)
-    if literal is not None:
-        if is_private(literal):
+    address = literal(parsed.host)
+    if address is not None:
+        if is_private(address):
             raise PushTargetRefused(_REFUSED.format(what="points to"))
         return
     try:
-        addresses = resolve(parsed.host, _port(parsed))
+        addresses = resolve(parsed.host, port_of(parsed))
     except OSError:
         return
     if any(is_private(a) for a in addresses):
@@ -94,21 +63,18 @@ def pinned(url: str, *, allow_private: bool) -> tuple[str, dict[str, str], dict[
     if allow_private:
         return url, {}, {}
     parsed = httpx.URL(url)
-    literal = _literal(parsed.host)
-    if literal is not None:
-        if is_private(literal):
+    address = literal(parsed.host)
+    if address is not None:
+        if is_private(address):
             raise PushTargetRefused(_REFUSED.format(what="points to"))
         return url, {}, {}
     try:
-        addresses = resolve(parsed.host, _port(parsed))
+        addresses = resolve(parsed.host, port_of(parsed))
     except OSError as exc:
         raise PushTargetUnresolved("the push URL's host does not resolve") from exc
     if not addresses or any(is_private(a) for a in addresses):
         raise PushTargetRefused(_REFUSED.format(what="resolves to"))
-    target = parsed.copy_with(host=str(addresses[0]))
-    headers = {"Host": parsed.netloc.decode("ascii")}
-    extensions: dict[str, Any] = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    return str(target), headers, extensions
+    return pin(parsed, addresses[0])
 
 
 def describe_failure(exc: httpx.HTTPError) -> str:

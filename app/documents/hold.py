@@ -11,7 +11,8 @@ While held nothing is routed and the axis is not answered (`updateStatus` waits 
 to end). Re-validation is driven by `app.documents.inbound.revalidate_held`, which runs the
 item through the same stages as its first receipt; this module holds the state machine: the
 backoff, the claim (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite, as the
-outbox claims deliveries) and the transitions, each audited.
+outbox claims deliveries; a lease renewed while the re-validation runs and fenced by the claim's
+token, `app.core.leases`) and the transitions, each audited.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import leases
 from app.core.errors import HubError
+from app.core.leases import Lease
 from app.documents.models import HeldDocument
 from app.signing import ValidationReport
 
@@ -102,7 +105,7 @@ def hold(
 
 def claim(
     session: Session, worker_id: str, *, now: datetime, limit: int, lease_seconds: int
-) -> list[str]:
+) -> Lease:
     """Take due held documents (or ones whose lease expired) for this worker."""
     due = and_(
         HeldDocument.state == "held",
@@ -117,32 +120,30 @@ def claim(
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.scalars(stmt))
-    for row in rows:
-        row.claimed_by = worker_id
-        row.lease_until = now + timedelta(seconds=lease_seconds)
+    lease = leases.take(session.scalars(stmt), worker_id, now=now, lease_seconds=lease_seconds)
     session.flush()
-    return [r.id for r in rows]
+    return lease
 
 
-def claimed(session: Session, held_id: str, worker_id: str) -> HeldDocument:
-    """The held document this worker claimed, or LeaseLost."""
+def claimed(session: Session, held_id: str, lease: Lease) -> HeldDocument:
+    """The held document this claim holds, or LeaseLost."""
     row = session.get(HeldDocument, held_id)
-    if row is None or row.state != "held" or row.claimed_by != worker_id:
+    if (
+        row is None
+        or row.state != "held"
+        or (row.claimed_by, row.lease_token) != (lease.worker_id, lease.token)
+    ):
         raise LeaseLost(held_id)
     return row
 
 
-def confirm_lease(session: Session, row: HeldDocument, worker_id: str) -> None:
+def confirm_lease(session: Session, row: HeldDocument, lease: Lease) -> None:
     """Checked last, in the write transaction (on PostgreSQL with the row locked): a worker
     whose lease was taken over meanwhile must not settle the document too."""
-    stmt = select(HeldDocument.claimed_by, HeldDocument.state).where(HeldDocument.id == row.id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    current = session.execute(stmt).one_or_none()
-    if current is None or current.claimed_by != worker_id:
+    if leases.fenced(session, HeldDocument, row.id, lease) is None:
         raise LeaseLost(row.id)
-    row.claimed_by, row.lease_until = None, None
+    leases.let_go(row)
+    row.claimed_by = None
 
 
 def still_held(

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit import service as audit
 from app.clients.service import Principal
 from app.connectors.vpcp import AxisConnector, AxisError, ReceivedItem
+from app.core import leases
 from app.core.db import begin_write, read_first, unit_of_work
 from app.core.errors import HubError
+from app.core.leases import Lease
 from app.core.timeutil import LOCAL_TZ, iso, utcnow
 from app.delivery import repository as delivery_repo
 from app.delivery.models import AxisReceipt, Delivery
@@ -106,17 +108,21 @@ def revalidate_held(
     """Re-validate the held documents that are due, each in its own unit of work; those whose
     hold ended (released, quarantined, refused) are then acknowledged on the axis."""
     now = now or utcnow()
+    lease_seconds = hub.settings.worker_lease_seconds
     with unit_of_work(sessions) as s:
-        claimed = hold.claim(
-            s, worker_id, now=now, limit=limit, lease_seconds=hub.settings.worker_lease_seconds
-        )
-    for held_id in claimed:
-        try:
-            revalidate_claimed(hub, sessions, axis, held_id, worker_id=worker_id, now=now)
-        except Exception:
-            # Rolled back; its lease runs out and it is tried again. The others go on.
-            log.exception("held document re-validation failed", extra={"held": held_id})
-    return len(claimed)
+        lease = hold.claim(s, worker_id, now=now, limit=limit, lease_seconds=lease_seconds)
+    clock = leases.elapsed_from(now)
+    with leases.Keeper(sessions, HeldDocument, lease, lease_seconds, clock) as keeper:
+        for held_id in lease.ids:
+            if not keeper.holds(held_id):
+                continue  # taken over: its new holder re-validates it
+            try:
+                with keeper.working(held_id):
+                    revalidate_claimed(hub, sessions, axis, held_id, lease=lease, now=now)
+            except Exception:
+                # Rolled back; its lease runs out and it is tried again. The others go on.
+                log.exception("held document re-validation failed", extra={"held": held_id})
+    return len(lease.ids)
 
 
 def revalidate_claimed(
@@ -125,7 +131,7 @@ def revalidate_claimed(
     axis: AxisConnector,
     held_id: str,
     *,
-    worker_id: str,
+    lease: Lease,
     now: datetime,
 ) -> str | None:
     """One claimed held document, again through the stages of its first receipt; None when
@@ -133,11 +139,11 @@ def revalidate_claimed(
     try:
         with unit_of_work(sessions) as s:
             read_first(s)  # parse and verify without the SQLite write lock
-            row = hold.claimed(s, held_id, worker_id)
+            row = hold.claimed(s, held_id, lease)
             axis_doc_id = row.axis_doc_id
             outcome = _revalidate(s, hub, row, now=now)
             begin_write(s)
-            hold.confirm_lease(s, row, worker_id)
+            hold.confirm_lease(s, row, lease)
     except hold.LeaseLost:
         log.info("held document taken over by another worker", extra={"held": held_id})
         return None

@@ -106,6 +106,8 @@ class PendingTimestamp(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The claim's token (app.core.leases): only its holder renews the lease or settles the row.
+    lease_token: Mapped[str | None] = mapped_column(String(36), default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
@@ -136,6 +138,8 @@ class HeldDocument(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The claim's token (app.core.leases): only its holder renews the lease or settles the row.
+    lease_token: Mapped[str | None] = mapped_column(String(36), default=None)
     indication: Mapped[str] = mapped_column(String(30))
     sub_indication: Mapped[str | None] = mapped_column(String(40), default=None)
     report: Mapped[dict[str, object]] = mapped_column(JSON)  # the latest validation report
@@ -157,6 +161,9 @@ class IdempotencyRecord(Base):
 
 
 Index("ix_documents_accepted", Document.accepted_at, Document.id)
+# `GET /documents?document_id=`: the unique index below is partial (not quarantined), so a
+# lookup by DocumentId alone scanned every document.
+Index("ix_documents_document_id", Document.document_id)
 Index("ix_held_documents_due", HeldDocument.state, HeldDocument.next_attempt_at)
 NOT_QUARANTINED = text("NOT quarantined")
 Index(

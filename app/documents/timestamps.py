@@ -7,8 +7,9 @@ says `timestamp: pending` and the store stage writes a `pending_timestamps` row 
 document's own transaction (like an outbox row). `fetch_pending` is the worker's task: claim
 due rows under a lease in one short transaction, fetch each token outside any transaction,
 then write it into the kept report (and `best_signature_time` becomes its gen_time) in a second
-one, only while the lease is still ours. A TSA that does not answer never refuses a document:
-the row is retried with backoff.
+one, only while the lease is still ours (`app.core.leases`: renewed while the batch is
+fetched, fenced by the claim's token at the write). A TSA that does not answer never refuses
+a document: the row is retried with backoff.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from lxml import etree
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core import leases
 from app.core.db import read_first, unit_of_work
+from app.core.leases import Lease
 from app.core.timeutil import utcnow
 from app.delivery.repository import add_trace
 from app.documents.models import PendingTimestamp, ValidationRecord
@@ -79,7 +82,7 @@ class _Claimed:
 
 def claim(
     session: Session, worker_id: str, *, limit: int, lease_seconds: int, now: dt.datetime
-) -> list[_Claimed]:
+) -> tuple[Lease, list[_Claimed]]:
     """Due rows (or rows whose holder's lease ran out), leased to `worker_id`."""
     stmt = (
         select(PendingTimestamp)
@@ -92,24 +95,16 @@ def claim(
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    lease = leases.take(rows, worker_id, now=now, lease_seconds=lease_seconds)
     out = []
-    for row in session.scalars(stmt):
+    for row in rows:
         row.attempts += 1
-        row.lease_until = now + dt.timedelta(seconds=lease_seconds)
-        row.claimed_by = worker_id
         out.append(
             _Claimed(row.id, row.document, row.report, bytes.fromhex(row.imprint), row.attempts)
         )
     session.flush()
-    return out
-
-
-def _held(session: Session, claimed: _Claimed, worker_id: str) -> PendingTimestamp | None:
-    stmt = select(PendingTimestamp).where(PendingTimestamp.id == claimed.id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = session.scalars(stmt).one_or_none()
-    return row if row is not None and row.claimed_by == worker_id else None
+    return lease, out
 
 
 def fetch_pending(
@@ -131,60 +126,69 @@ def fetch_pending(
         )
     if not due:
         return 0
+    lease_seconds = hub.settings.timestamp_lease_seconds
     with unit_of_work(sessions) as s:
-        claimed = claim(
-            s,
-            worker_id,
-            limit=limit,
-            lease_seconds=hub.settings.timestamp_lease_seconds,
-            now=now,
-        )
-    for i, c in enumerate(claimed):
-        try:
-            with sessions() as s:
-                read_first(s)
-                token = hub.timestamps.stamp(
-                    s,
-                    c.imprint,
-                    trust_for=lambda certs: trust_for_certificates(s, hub, certs).store,
-                )
-        except TimestampUnavailable as exc:
-            # The TSA is down: the rest of the batch waits with it, so that a round holds the
-            # worker (and the deliveries it sends) for at most one FETCH_TIMEOUT.
-            _settle_failures(sessions, claimed[i:], worker_id, str(exc), now)
-            break
-        with unit_of_work(sessions) as s:
-            row = _held(s, c, worker_id)
-            rec = s.get(ValidationRecord, c.report)
-            if row is None or rec is None:
-                continue
-            report = ValidationReport.from_dict(rec.report).with_timestamp(token)
-            rec.report = report.to_dict()
-            s.delete(row)
-            add_trace(
-                s,
-                c.document,
-                "timestamped",
-                detail={"tsa": token.tsa, "gen_time": token.to_dict()["gen_time"]},
-            )
+        lease, claimed = claim(s, worker_id, limit=limit, lease_seconds=lease_seconds, now=now)
+    clock = leases.elapsed_from(now)
+    with leases.Keeper(sessions, PendingTimestamp, lease, lease_seconds, clock) as keeper:
+        for i, c in enumerate(claimed):
+            if not keeper.holds(c.id):
+                continue  # taken over: its new holder fetches the token
+            with keeper.working(c.id):
+                error = _fetch_one(hub, sessions, lease, c)
+            if error is not None:
+                # The TSA is down: the rest of the batch waits with it, so that a round holds
+                # the worker (and the deliveries it sends) for at most one FETCH_TIMEOUT.
+                _settle_failures(sessions, claimed[i:], lease, error, now)
+                break
     return len(claimed)
+
+
+def _fetch_one(hub: Hub, sessions: sessionmaker[Session], lease: Lease, c: _Claimed) -> str | None:
+    """Fetch one claimed row's token and write it while the claim still holds the row; the
+    error when the TSA does not answer."""
+    try:
+        with sessions() as s:
+            read_first(s)
+            token = hub.timestamps.stamp(
+                s,
+                c.imprint,
+                trust_for=lambda certs: trust_for_certificates(s, hub, certs).store,
+            )
+    except TimestampUnavailable as exc:
+        return str(exc)
+    with unit_of_work(sessions) as s:
+        row = leases.fenced(s, PendingTimestamp, c.id, lease)
+        rec = s.get(ValidationRecord, c.report)
+        if row is None or rec is None:
+            return None  # taken over: the newer claim writes the token
+        report = ValidationReport.from_dict(rec.report).with_timestamp(token)
+        rec.report = report.to_dict()
+        s.delete(row)
+        add_trace(
+            s,
+            c.document,
+            "timestamped",
+            detail={"tsa": token.tsa, "gen_time": token.to_dict()["gen_time"]},
+        )
+    return None
 
 
 def _settle_failures(
     sessions: sessionmaker[Session],
     claimed: list[_Claimed],
-    worker_id: str,
+    lease: Lease,
     error: str,
     now: dt.datetime,
 ) -> None:
-    """Back to waiting, with backoff (30 s doubling to 1 h); only rows this worker still holds."""
+    """Back to waiting, with backoff (30 s doubling to 1 h); only rows this claim still holds."""
     with unit_of_work(sessions) as s:
         for c in claimed:
-            row = _held(s, c, worker_id)
+            row = leases.fenced(s, PendingTimestamp, c.id, lease)
             if row is None:
                 continue
             delay = min(RETRY_CAP, RETRY_FIRST * 2 ** max(0, c.attempts - 1))
             row.next_attempt_at = now + dt.timedelta(seconds=delay)
-            row.lease_until = None
+            leases.let_go(row)
             row.claimed_by = None
             row.last_error = error[:500]

@@ -6,6 +6,12 @@ whole fetch, redirects and body included, so a server that trickles bytes cannot
 it; bodies are streamed and reading stops one byte past the cap of their kind. Several fetches
 run concurrently on one private event loop (`fetch_all`), so a path of three certificates costs
 one deadline, not three.
+
+The URLs come from certificates, which anyone can write: every hop (the first request and each
+redirect) is resolved and refused when its host is, or resolves to, a loopback, private,
+link-local, unique-local, multicast, unspecified or reserved address (`app.core.addresses`),
+unless REVOCATION_ALLOW_PRIVATE or the host is in REVOCATION_ALLOWED_HOSTS; the request then
+connects to the address that was checked, so DNS rebinding cannot aim it inward.
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ import concurrent.futures
 import ssl
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import certifi
 import httpx
+
+from app.core import addresses
 
 Kind = Literal["crl", "ocsp", "cert"]
 
@@ -45,6 +53,10 @@ class FetchError(Exception):
     """A fetch that gave no usable bytes; the message says why (for logs and reports)."""
 
 
+class AddressRefused(FetchError):
+    """The URL's host is, or resolves to, an address the hub does not fetch from."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     kind: Kind
@@ -59,6 +71,8 @@ class Fetched:
     der: bytes | None
     error: str | None
     seconds: float
+    refused: bool = False
+    """No request was sent: the address was refused (`AddressRefused`)."""
 
     @property
     def ok(self) -> bool:
@@ -75,11 +89,22 @@ def check_url(url: str) -> None:
 
 
 class Fetcher:
-    """Fetches within the limits; `timeout` is FETCH_TIMEOUT (seconds, whole fetch)."""
+    """Fetches within the limits; `timeout` is FETCH_TIMEOUT (seconds, whole fetch);
+    `allow_private` is REVOCATION_ALLOW_PRIVATE, `allowed_hosts` REVOCATION_ALLOWED_HOSTS (hosts,
+    as written in URLs, that may be on private addresses)."""
 
-    def __init__(self, timeout: float = 5.0, *, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        *,
+        verify_tls: bool = True,
+        allow_private: bool = False,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
         self.timeout = timeout
         self.verify_tls = verify_tls
+        self.allow_private = allow_private
+        self.allowed_hosts = frozenset(h.strip().strip("[]").lower() for h in allowed_hosts)
 
     def fetch_all(self, requests: Sequence[Request]) -> list[Fetched]:
         """Fetch concurrently; each answer within its own deadline, in the order asked."""
@@ -114,6 +139,8 @@ class Fetcher:
                 f"{request.url}: no answer within {self.timeout:g} s",
                 _since(started),
             )
+        except AddressRefused as exc:
+            return Fetched(request, None, str(exc), _since(started), refused=True)
         except FetchError as exc:
             return Fetched(request, None, str(exc), _since(started))
         except httpx.HTTPError as exc:
@@ -127,14 +154,16 @@ class Fetcher:
         check_url(url)
         scheme = urlsplit(url).scheme.lower()
         for _ in range(MAX_REDIRECTS + 1):
-            headers = {"Accept": _ACCEPT[request.kind], "Accept-Encoding": "identity"}
+            target, host, extensions = await self._route(url)
+            headers = {"Accept": _ACCEPT[request.kind], "Accept-Encoding": "identity"} | host
             if request.body is not None:
                 headers["Content-Type"] = "application/ocsp-request"
             req = client.build_request(
                 "GET" if request.body is None else "POST",
-                url,
+                target,
                 content=request.body,
                 headers=headers,
+                extensions=extensions,
             )
             response = await client.send(req, stream=True)
             try:
@@ -152,6 +181,39 @@ class Fetcher:
             finally:
                 await response.aclose()
         raise FetchError(f"{request.url}: more than {MAX_REDIRECTS} redirects")
+
+    async def _route(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Where one hop connects: the URL itself when private addresses are allowed (or its
+        host is), else the URL pinned to an address checked now (AddressRefused if any address
+        the host has is private: a name that resolves both ways is not trusted either)."""
+        parsed = httpx.URL(url)
+        host = parsed.host.lower()
+        if self.allow_private or host in self.allowed_hosts:
+            return url, {}, {}
+        address = addresses.literal(host)
+        if address is None:
+            loop = asyncio.get_running_loop()
+            try:
+                found = await loop.run_in_executor(
+                    _resolver(), addresses.resolve, host, addresses.port_of(parsed)
+                )
+            except OSError as exc:
+                raise FetchError(f"{url}: the host does not resolve ({exc})") from exc
+            if not found:
+                raise FetchError(f"{url}: the host does not resolve")
+            refused = [a for a in found if addresses.is_private(a)]
+            if refused:
+                raise AddressRefused(
+                    f"{url}: refused, the host resolves to the private or reserved address "
+                    f"{refused[0]} (REVOCATION_ALLOW_PRIVATE, REVOCATION_ALLOWED_HOSTS)"
+                )
+            address = found[0]
+        elif addresses.is_private(address):
+            raise AddressRefused(
+                f"{url}: refused, {address} is a private or reserved address "
+                "(REVOCATION_ALLOW_PRIVATE, REVOCATION_ALLOWED_HOSTS)"
+            )
+        return addresses.pin(parsed, address)
 
 
 async def _read_capped(response: httpx.Response, cap: int, url: str) -> bytes:
@@ -187,6 +249,20 @@ def _ssl_context() -> ssl.SSLContext:
 
 _T = TypeVar("_T")
 _EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+_RESOLVER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _resolver() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that resolve hosts: not the event loop's default executor, which
+    `asyncio.run` waits for at the end, so a DNS server that never answers cannot hold a fetch
+    past its deadline."""
+    global _RESOLVER
+    with _SSL_LOCK:
+        if _RESOLVER is None:
+            _RESOLVER = concurrent.futures.ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix="lienthong-resolve"
+            )
+        return _RESOLVER
 
 
 def _run(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import committed, is_writing, read_first, unit_of_work
 from app.core.ids import new_id
+from app.core.metrics import Metrics
 from app.core.timeutil import utcnow
 from app.revocation import checks
 from app.revocation import repository as repo
@@ -56,7 +57,8 @@ FAILURE_MEMO_SECONDS = 30.0
 flood of documents does not wait on a dead responder one by one (the worker still asks)."""
 MAX_DEPTH = 5
 MAX_CA_FETCHES = 2
-"""caIssuers fetches per set of certificates: a KeyInfo cannot make the hub walk a long chain."""
+"""caIssuers fetches per set of certificates (every URL counts, also one that fails): a KeyInfo
+cannot make the hub walk a long chain or try a long list of URLs."""
 _MEMO_MAX = 256
 _DER = serialization.Encoding.DER
 
@@ -113,8 +115,15 @@ class Material:
         return not (self.certificates or self.crls or self.ocsp_responses)
 
 
-def lookup_key(kind: Kind, url: str, key_id: str, serial: int | None = None) -> str:
+def lookup_key(
+    kind: Kind, url: str, key_id: str, serial: int | None = None, *, ca: bool = False
+) -> str:
+    """How an answer is filed. A CRL asked for a CA certificate is filed apart from one asked
+    for an end-entity certificate: a CRL's scope (issuingDistributionPoint) may cover one kind
+    only, and a cache hit is not checked again."""
     text = f"{kind}|{url}|{key_id}|{'' if serial is None else format(serial, 'x')}"
+    if ca:
+        text += "|ca"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -131,9 +140,15 @@ class Revocation:
         *,
         fetcher: Fetcher | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        allow_private: bool = False,
+        allowed_hosts: Iterable[str] = (),
+        metrics: Metrics | None = None,
     ) -> None:
-        self.fetcher = fetcher or Fetcher(fetch_timeout)
+        self.fetcher = fetcher or Fetcher(
+            fetch_timeout, allow_private=allow_private, allowed_hosts=allowed_hosts
+        )
         self.clock = clock
+        self.metrics = metrics
         self.fetches = 0
         """Fetches made by this process (requests and worker), for tests and benchmarks."""
         self._lock = threading.Lock()
@@ -284,9 +299,21 @@ class Revocation:
                 if _fp(cur) in anchors:
                     anchored = True
                     break
-                issuer = next((c for c in pool if checks.issued_by(cur, c)), None)
-                if issuer is None and ca_fetches < MAX_CA_FETCHES:
+                issuer = next(
+                    (
+                        c
+                        for c in pool
+                        if checks.issued_by(cur, c) and (_fp(c) in anchors or checks.may_issue(c))
+                    ),
+                    None,
+                )
+                if issuer is None and _may_fetch_issuer(cur, pool):
                     for url in checks.ca_issuer_urls(cur):
+                        if ca_fetches >= MAX_CA_FETCHES:
+                            problems.append(
+                                f"{url}: not fetched, {MAX_CA_FETCHES} caIssuers fetches already"
+                            )
+                            break
                         ca_fetches += 1
                         entry, problem = self._ca_issuer(session, cur, url, now, fetch)
                         if entry is None:
@@ -314,7 +341,10 @@ class Revocation:
                         (lookup_key("ocsp", u, kid, cert.serial_number), u)
                         for u in checks.ocsp_urls(cert)
                     ),
-                    crl=tuple((lookup_key("crl", u, kid), u) for u in checks.crl_urls(cert)),
+                    crl=tuple(
+                        (lookup_key("crl", u, kid, ca=checks.is_ca(cert)), u)
+                        for u in checks.crl_urls(cert)
+                    ),
                 )
         for need in needs.values():
             if not need.ocsp and not need.crl:
@@ -405,7 +435,13 @@ class Revocation:
     def _fetch(self, requests: Sequence[Request]) -> list[Fetched]:
         with self._lock:
             self.fetches += len(requests)
-        return self.fetcher.fetch_all(requests)
+        done = self.fetcher.fetch_all(requests)
+        if self.metrics is not None:
+            for result in done:
+                if not result.ok:
+                    reason = "refused" if result.refused else "failed"
+                    self.metrics.revocation_fetch_failures.labels(result.request.kind, reason).inc()
+        return done
 
     def _obtain(
         self, session: Session, needs: Sequence[_Need], now: dt.datetime, fetch: bool
@@ -466,9 +502,17 @@ class Revocation:
             return result.error or f"{request.url}: no answer"
         try:
             if request.kind == "ocsp":
-                window = checks.check_ocsp(result.der, need.cert.serial_number, need.issuer, now)
+                window = checks.check_ocsp(
+                    result.der,
+                    need.cert.serial_number,
+                    need.issuer,
+                    now,
+                    request_der=request.body,
+                )
             else:
-                window = checks.check_crl(result.der, need.issuer, now)
+                window = checks.check_crl(
+                    result.der, need.issuer, now, cert=need.cert, url=request.url
+                )
         except checks.Unusable as exc:
             return f"{request.url}: {exc}"
         return _row(
@@ -544,7 +588,16 @@ class Revocation:
             due = [_row_fields(r) for r in repo.due(s, now)]
         renewed: list[dict[str, Any]] = []
         if due:
-            done = self._fetch([Request(d["kind"], d["url"], d["request_der"]) for d in due])
+            done = self._fetch(
+                [
+                    Request(
+                        d["kind"],
+                        d["url"],
+                        checks.renewed_request(d["request_der"]) if d["request_der"] else None,
+                    )
+                    for d in due
+                ]
+            )
             for fields, result in zip(due, done, strict=True):
                 row = self._renewed(fields, result, now)
                 if isinstance(row, str):
@@ -569,9 +622,13 @@ class Revocation:
         try:
             if old["kind"] == "ocsp":
                 serial = checks.request_serial(old["request_der"])
-                window = checks.check_ocsp(result.der, serial, checked_with, now)
+                window = checks.check_ocsp(
+                    result.der, serial, checked_with, now, request_der=result.request.body
+                )
             else:
-                window = checks.check_crl(result.der, checked_with, now)
+                window = checks.check_crl(result.der, checked_with, now, url=old["url"])
+                if checks.crl_scope(result.der) != checks.crl_scope(old["der"]):
+                    raise checks.Unusable("the renewed CRL's scope is not its predecessor's")
         except checks.Unusable as exc:
             return f"{old['url']}: {exc}"
         return _row(
@@ -587,8 +644,17 @@ class Revocation:
             serial=int(old["serial"], 16) if old["serial"] else None,
             subject_not_after=old["subject_not_after"],
             checked_with=old["checked_with"],
-            request_der=old["request_der"],
+            request_der=result.request.body,
         )
+
+
+def _may_fetch_issuer(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> bool:
+    """caIssuers is asked only for an issuer nobody sent: not for a self-issued certificate
+    (it has none to fetch) and not when a certificate of the issuer's name is at hand but did
+    not sign `cert` (the chain is broken; a fetched copy of the same name would not mend it)."""
+    if cert.issuer == cert.subject:
+        return False
+    return not any(c.subject == cert.issuer for c in pool)
 
 
 def _row(

@@ -9,7 +9,6 @@ so it has expired (the hub fetches nothing from other CAs yet); publishing a fre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,22 +35,11 @@ from app.signing.xmldsig import sign_tree
 from app.stats.models import StatsDaily
 from app.worker import Worker
 from tests.conftest import PkiMaterial, World
-from tests.delivery.conftest import HUB, OTHER, connector
+from tests.delivery.conftest import HUB, OTHER, Clock, connector
 from tests.delivery.test_worker import signer_for
 from tests.factories import document_json
 
 DOCS = "/api/v1/documents"
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -67,11 +55,6 @@ def stale_crl(app: Any, sessions: Any, world: World, monkeypatch: pytest.MonkeyP
 def _fix_trust(app: Any, sessions: Any) -> None:
     with unit_of_work(sessions) as s:
         app.state.hub.custody.publish_crls(s, actor="test")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(utcnow())
 
 
 def _worker(app: Any, axis: str, clock: Clock, name: str = "w1") -> Worker:
@@ -302,20 +285,20 @@ def test_two_workers_never_revalidate_one_held_document(
     with unit_of_work(sessions) as s:
         mine = hold.claim(s, "w1", now=clock.now, limit=10, lease_seconds=lease)
     with unit_of_work(sessions) as s:
-        assert hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease) == []
-    assert len(mine) == 1
+        assert hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease).ids == ()
+    assert len(mine.ids) == 1
     assert second.revalidate_held() == 0  # w2's own round: nothing while w1 holds the lease
     # w1 stalls past its lease: w2 takes the document over; w1's late attempt keeps nothing.
     clock.advance(seconds=lease + 1)
     with unit_of_work(sessions) as s:
         theirs = hold.claim(s, "w2", now=clock.now, limit=10, lease_seconds=lease)
-    assert theirs == mine
+    assert theirs.ids == mine.ids and theirs.token != mine.token
     hub, axis_w1 = app.state.hub, first.axis
     assert axis_w1 is not None
-    late = revalidate_claimed(hub, sessions, axis_w1, mine[0], worker_id="w1", now=clock.now)
+    late = revalidate_claimed(hub, sessions, axis_w1, mine.ids[0], lease=mine, now=clock.now)
     assert late is None
     assert _actions(sessions, "document.hold_revalidated") == []
-    on_time = revalidate_claimed(hub, sessions, axis_w1, mine[0], worker_id="w2", now=clock.now)
+    on_time = revalidate_claimed(hub, sessions, axis_w1, mine.ids[0], lease=theirs, now=clock.now)
     assert on_time == "held"
     with sessions() as s:
         row = s.scalars(select(HeldDocument)).one()

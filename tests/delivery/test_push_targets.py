@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.core.addresses import is_private
 from app.core.config import Settings
 from app.core.db import unit_of_work
 from app.delivery.models import Delivery
 from app.directory import push_targets
-from app.directory.push_targets import PushTargetRefused, check_push_url, is_private, pinned
+from app.directory.push_targets import PushTargetRefused, check_push_url, pinned
 from app.directory.schemas import OrganizationCreate
 from app.directory.service import create_organization
 from app.worker import Worker

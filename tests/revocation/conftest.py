@@ -1,5 +1,6 @@
 """The outside PKI and its web server (tests/outside_pki.py) wired into a hub under test: the
-outside root is in TRUST_ANCHORS, fetches time out after FETCH_TIMEOUT = 2 s."""
+outside root is in TRUST_ANCHORS, fetches time out after FETCH_TIMEOUT = 2 s, and
+REVOCATION_ALLOW_PRIVATE is set (the server listens on loopback)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def outside(revocation_server: RevocationServer, outside_pki: OutsidePki) -> Ite
 def settings(settings: Settings, outside_pki: OutsidePki, tmp_path: Path) -> Settings:
     settings.trust_anchors = outside_pki.write_root(tmp_path / "outside-root.pem")
     settings.fetch_timeout = FETCH_TIMEOUT
+    settings.revocation_allow_private = True  # the outside CA serves on loopback
     return settings
 
 

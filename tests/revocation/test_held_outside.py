@@ -18,8 +18,7 @@ from app.edxml import parse_message, serialize
 from app.revocation.service import FAILURE_MEMO_SECONDS
 from app.worker import Worker
 from tests.conftest import World
-from tests.delivery.conftest import HUB, VPCP, axis, connector, mock_axis
-from tests.delivery.test_held import Clock
+from tests.delivery.conftest import HUB, VPCP, Clock, axis, connector, mock_axis
 from tests.outside_pki import Served
 from tests.revocation.conftest import Outside, signed_document, submit
 

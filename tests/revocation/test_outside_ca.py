@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography import x509
 from sqlalchemy import select
 
 from app.delivery.models import AxisReceipt
@@ -49,6 +50,24 @@ class Case:
 
 def _huge(_: bytes) -> Served:
     return Served((b"\0" * (1024 * 1024) for _ in range(20)), content_type="application/pkix-crl")
+
+
+def _idp(
+    *,
+    url: str | None = None,
+    ca_only: bool = False,
+    user_only: bool = False,
+    reasons: frozenset[x509.ReasonFlags] | None = None,
+) -> x509.IssuingDistributionPoint:
+    return x509.IssuingDistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)] if url else None,
+        relative_name=None,
+        only_contains_user_certs=user_only,
+        only_contains_ca_certs=ca_only,
+        only_some_reasons=reasons,
+        indirect_crl=False,
+        only_contains_attribute_certs=False,
+    )
 
 
 CASES: dict[str, Case] = {
@@ -126,6 +145,53 @@ CASES: dict[str, Case] = {
         leaf={"crl_url": None},
         routes=lambda pki: {"/ocsp": lambda body: Served(pki.ocsp_answer(body), trickle=0.05)},
         sub_indication="TRY_LATER",
+    ),
+    "OCSP answer with the request's nonce": Case(
+        leaf={"crl_url": None},
+        routes=lambda pki: {"/ocsp": lambda body: Served(pki.ocsp_answer(body, echo_nonce=True))},
+        evidence=("/ocsp", "/root.crl"),
+    ),
+    "OCSP answer with another nonce (replayed)": Case(
+        leaf={"crl_url": None},
+        routes=lambda pki: {"/ocsp": lambda body: Served(pki.ocsp_answer(body, nonce=b"x" * 16))},
+        sub_indication="TRY_LATER",
+    ),
+    "a delta CRL only": Case(
+        leaf={"ocsp_url": None},
+        routes=lambda pki: {
+            "/sub.crl": lambda _: Served(pki.crl(extensions=[x509.DeltaCRLIndicator(1)]))
+        },
+        sub_indication="TRY_LATER",
+    ),
+    "a CRL of CA certificates only": Case(
+        leaf={"ocsp_url": None},
+        routes=lambda pki: {"/sub.crl": lambda _: Served(pki.crl(extensions=[_idp(ca_only=True)]))},
+        sub_indication="TRY_LATER",
+    ),
+    "a CRL for some reasons only": Case(
+        leaf={"ocsp_url": None},
+        routes=lambda pki: {
+            "/sub.crl": lambda _: Served(
+                pki.crl(extensions=[_idp(reasons=frozenset({x509.ReasonFlags.key_compromise}))])
+            )
+        },
+        sub_indication="TRY_LATER",
+    ),
+    "a CRL whose distribution point is another": Case(
+        leaf={"ocsp_url": None},
+        routes=lambda pki: {
+            "/sub.crl": lambda _: Served(pki.crl(extensions=[_idp(url=f"{pki.url}/other.crl")]))
+        },
+        sub_indication="TRY_LATER",
+    ),
+    "a CRL of end-entity certificates at the certificate's distribution point": Case(
+        leaf={"ocsp_url": None},
+        routes=lambda pki: {
+            "/sub.crl": lambda _: Served(
+                pki.crl(extensions=[_idp(url=f"{pki.url}/sub.crl", user_only=True)])
+            )
+        },
+        evidence=("/sub.crl", "/root.crl"),
     ),
     "a redirect to another scheme": Case(
         leaf={"crl_url": None},
