@@ -347,6 +347,11 @@ def main() -> None:
         default="hub",
         help="hub: unsigned documents the hub signs; client: signed ones it verifies",
     )
+    ap.add_argument(
+        "--database",
+        default="lienthong_bench_throughput",
+        help="the PostgreSQL database to (re)create: two runs at once need two names",
+    )
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=15.0)
@@ -366,7 +371,7 @@ def main() -> None:
         f"{bare_per_s:.0f} documents/s (median {bare_ms:.3f} ms)",
         flush=True,
     )
-    url = setup_database("lienthong_bench_throughput")
+    url = setup_database(args.database)
     work = Path(tempfile.mkdtemp(prefix="lienthong-tp-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
     env |= {

@@ -113,9 +113,13 @@ class Gate:
             state["principal"], state["session"] = principal, session
             await self.app(scope, receive, send)
         finally:
-            # A no-op when the request's dependency already closed it; after a refusal it rolls
-            # back the read transaction, which is database I/O: off the event loop.
-            await to_thread.run_sync(session.close)
+            # A no-op when the request's dependency already closed it (no thread hop then);
+            # after a refusal it rolls back the read transaction, which is database I/O: off
+            # the event loop.
+            if session.in_transaction():
+                await to_thread.run_sync(session.close)
+            else:
+                session.close()
 
     async def _admit(self, scope: Scope, session: Session) -> Any:
         token = bearer_token(Headers(scope=scope))

@@ -7,11 +7,12 @@ is). Push and axis deliveries are `queued` for the worker, in that same transact
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, Unprocessable
+from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import repository as repo
 from app.delivery.models import Delivery
@@ -21,10 +22,19 @@ from app.directory.models import Organization
 trace = add_trace  # the trace writer lives with its model; this name is kept for callers
 
 
-def resolve_recipients(session: Session, organ_ids: Iterable[str]) -> list[Organization]:
-    """Every recipient must be in the directory and active (organization.unknown otherwise)."""
+def resolve_recipients(
+    session: Session,
+    organ_ids: Iterable[str],
+    *,
+    known: Mapping[str, Organization] | None = None,
+) -> list[Organization]:
+    """Every recipient must be in the directory and active (organization.unknown otherwise).
+    `known`: rows this transaction read already (`organizations`); only the others are read."""
     wanted = list(dict.fromkeys(organ_ids))
-    found = repo.organizations(session, wanted)
+    found = {o: known[o] for o in wanted if known is not None and o in known}
+    missing = [o for o in wanted if o not in found]
+    if missing:
+        found |= repo.organizations(session, missing)
     unknown = [o for o in wanted if o not in found]
     if unknown:
         raise Unprocessable(
@@ -54,6 +64,7 @@ def enqueue(
         mode = "axis" if org.route == "vpcp" else org.delivery_mode
         pull = mode == "pull"
         d = Delivery(
+            id=new_id(),  # known before the flush: its trace goes into the same batch
             kind=kind,
             document=document,
             message_id=message_id,
@@ -69,7 +80,6 @@ def enqueue(
         )
         session.add(d)
         out.append(d)
-    session.flush()
     for d in out:
         add_trace(
             session,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -158,13 +159,13 @@ def submit_from_api(
         sub = Submission(principal, parsed, sign_pdf=sign_pdf)
         authorise(session, hub, sub)
         sign_and_store(session, hub, sub)
+        doc = route_and_record(session, sub)  # its flush may find a duplicate: refused too
     except (HubError, EdxmlError) as exc:
         # Every refused submission stays on record (SPEC 8), whatever stage refused it; the
         # gate has already turned away callers without a valid key, so only clients the hub
         # knows can add entries.
         refuse(session, principal, parsed, exc)
         raise
-    doc = route_and_record(session, sub)
     body = service.to_out(
         session, doc, principal, deliveries=sub.deliveries, warnings=sub.warnings
     ).model_dump(mode="json", by_alias=True)
@@ -250,8 +251,29 @@ def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
 
 
 def route_and_record(session: Session, sub: Submission) -> Document:
-    route(session, sub)
-    return answer(session, sub)
+    """route → answer, then ONE flush for every row of the submission (the document, its
+    report, deliveries and trace go in as one batch of inserts per table)."""
+    with _unique(sub):
+        route(session, sub)
+        doc = answer(session, sub)
+        session.flush()
+    return doc
+
+
+@contextmanager
+def _unique(sub: Submission) -> Iterator[None]:
+    """The (From, DocumentId) unique index turned into 409 `document.duplicate`: the read in
+    `authorise` misses a twin committed meanwhile, the index does not. Other constraint
+    failures pass unchanged."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "document_id" not in str(exc.orig):
+            raise
+        raise Conflict(
+            f"{sub.from_organ} already sent {sub.message.effective_document_id}",
+            code="document.duplicate",
+        ) from exc
 
 
 # -- stages -----------------------------------------------------------------------------------
@@ -263,7 +285,13 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
     from_organ = msg.from_.organ_id
     if sub.origin == "api":
         require_serves(sub.principal, from_organ)
-    sender = session.get(Organization, from_organ)
+    document_id = msg.effective_document_id
+    # The sender, the named recipients (revoke/update targets add theirs) and an earlier
+    # (From, DocumentId), in one query.
+    known, twin = repo.parties_and_twin(
+        session, from_organ, document_id, [from_organ, *(o.organ_id for o in msg.to)]
+    )
+    sender = known.get(from_organ)
     if sender is None or not sender.active:
         raise Unprocessable(
             f"{from_organ} is not an active organization of the directory",
@@ -274,8 +302,7 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
             f"{from_organ} is not a local organization", code="organization.invalid"
         )
     sub.sender = sender
-    document_id = msg.effective_document_id
-    if repo.document_by_sender(session, from_organ, document_id) is not None:
+    if twin is not None:
         raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
 
     recipients = [o.organ_id for o in msg.to]
@@ -303,7 +330,7 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
         sub.replaced_ids = [r.document_id for r in business.replacement_infos]
         _targets(session, from_organ, sub.replaced_ids, origin=sub.origin)
 
-    sub.recipients = delivery.resolve_recipients(session, recipients)
+    sub.recipients = delivery.resolve_recipients(session, recipients, known=known)
     if from_organ in {r.organ_id for r in sub.recipients}:
         raise Unprocessable("a document is not sent to its own sender", code="edxml.invalid")
     carried = sum(a.size for a in msg.attachments)
@@ -445,12 +472,11 @@ def store(session: Session, hub: Hub, sub: Submission) -> Document:
     rec = service.keep_report(
         session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt"
     )
-    try:
-        session.flush()  # the row with its report and trace (one batch of inserts)
-    except IntegrityError as exc:
-        raise Conflict(
-            f"{sub.from_organ} already sent {doc.document_id}", code="document.duplicate"
-        ) from exc
+    with _unique(sub):
+        # The row and its report first: the flush orders mappers without relationship() by
+        # name, so deliveries would go before their document. Its trace waits for the next
+        # flush, which writes the deliveries' too (one INSERT of trace events).
+        session.flush()
     sub.document = doc
     if sub.timestamp_imprint is not None:
         timestamps.add_pending(

@@ -100,10 +100,14 @@ class KeyCaches:
         with _LOCK:
             _CA_KEYS[(hashlib.sha256(certificate_pem.encode()).hexdigest(), self._pp)] = key
 
+    def known_signer(self, sha256: str) -> Signer | None:
+        """The Signer of the key with this fingerprint, if this process decrypted it already."""
+        with _LOCK:
+            return _SIGNERS.get((sha256, self._pp))
+
     def signer(self, session: Session, row: SigningKey) -> Signer:
         """The Signer of a signing-key row, decrypted on first use in this process."""
-        with _LOCK:
-            signer = _SIGNERS.get((row.sha256, self._pp))
+        signer = self.known_signer(row.sha256)
         if signer is None:
             key = _decrypt(row.private_key_enc, self._passphrase)
             cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())

@@ -86,17 +86,24 @@ class KeyCustody:
     # -- reading (no writes) ----------------------------------------------------------------
 
     def signer_for(self, session: Session, organ_id: str) -> Signer:
-        """The organization's active signer (decrypted once per process)."""
-        row = session.scalars(
-            select(SigningKey)
+        """The organization's active signer (decrypted once per process). Which key is active
+        is read on every call (a rotation acts at once); only its id and fingerprint are read
+        unless this process has not decrypted it yet."""
+        active = session.execute(
+            select(SigningKey.id, SigningKey.sha256)
             .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
             .order_by(SigningKey.created_at.desc())
             .limit(1)
         ).one_or_none()
-        if row is None:
+        if active is None:
             raise SigningUnavailable(
                 f"{organ_id} has no signing key: run `lienthong pki issue {organ_id}`"
             )
+        signer = self.caches.known_signer(active.sha256)
+        if signer is not None:
+            return signer
+        row = session.get(SigningKey, active.id)
+        assert row is not None  # read a moment ago in this transaction
         return self.caches.signer(session, row)
 
     def trust_store(self, session: Session) -> TrustStore:

@@ -273,3 +273,32 @@ def test_sdk_samples_validate_with_the_placeholder_as_no_signature(client, world
         headers=world.auth("auditor") | {"Content-Type": "application/xml"},
     )
     assert bad.status_code == 422 and bad.json()["code"] == "edxml.malformed" and bad.json()["line"]
+
+
+def test_a_twin_the_first_read_missed_is_refused_by_the_index_and_kept_on_record(
+    client, world: World, sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two submissions of one (From, DocumentId) at once both pass `authorise`'s read; the
+    partial unique index refuses the second at its flush, as 409 `document.duplicate` with
+    its audit entry, like every refusal (SPEC 8)."""
+    from app.documents import repository
+
+    body = document_json(world.OWN, [world.OWN2])
+    first = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert first.status_code == 202, first.text
+    read = repository.parties_and_twin
+    monkeypatch.setattr(
+        repository, "parties_and_twin", lambda *a: (read(*a)[0], None)
+    )  # the read that ran before the first one committed
+    twin = client.post("/api/v1/documents", json=body, headers=world.auth("system"))
+    assert twin.status_code == 409 and twin.json()["code"] == "document.duplicate", twin.text
+    document_id = first.json()["document_id"]
+    with sessions() as s:
+        stored = s.scalar(
+            select(func.count()).select_from(Document).where(Document.document_id == document_id)
+        )
+        refused = s.scalars(
+            select(AuditEntry.details).where(AuditEntry.action == "document.refused")
+        ).all()
+    assert stored == 1
+    assert [json.loads(d)["code"] for d in refused] == ["document.duplicate"]

@@ -119,6 +119,31 @@ def test_a_response_to_our_request_verifies_here_and_with_openssl(tsa: Tsa, tmp_
     assert other.returncode != 0
 
 
+@pytest.mark.parametrize("nonce", [0, 127, 128, 255, 2**62, 2**63 - 1])
+def test_a_token_is_the_canonical_der_asn1crypto_would_write(tsa: Tsa, nonce: int) -> None:
+    """The TSA writes its tokens' DER by hand (speed): asn1crypto, re-encoding every value it
+    parsed from them, must get the same bytes, and the values asked for."""
+    imprint = imprint_of(SIGNATURE_VALUE + bytes([nonce % 256]))
+    when = dt.datetime.now(dt.UTC).replace(microsecond=678)  # inside the certificate's life
+    request, _ = build_request(imprint, nonce=nonce)
+    answered = parse_response(
+        tsa.authority.respond(request, now=when), imprint=imprint, nonce=nonce
+    )
+    stamped = tsa.authority.stamp(imprint, now=when).der
+    for der, expected_nonce in ((answered, nonce), (stamped, None)):
+        parsed = cms.ContentInfo.load(der)
+        assert parsed.dump(force=True) == der
+        signed = parsed["content"]
+        info = signed["encap_content_info"]["content"].parsed
+        assert info.dump(force=True) == info.dump()
+        assert info["message_imprint"]["hashed_message"].native == imprint
+        assert info["gen_time"].native == when.replace(microsecond=0)
+        assert info["nonce"].native == expected_nonce
+        attrs = signed["signer_infos"][0]["signed_attrs"]
+        assert attrs.dump(force=True) == attrs.dump()
+        assert verify_token(der, imprint, tsa.trust).gen_time == when.replace(microsecond=0)
+
+
 def test_an_openssl_query_is_answered(tsa: Tsa, tmp_path: Path) -> None:
     (tmp_path / "sig.bin").write_bytes(SIGNATURE_VALUE)
     query = openssl("ts", "-query", "-data", str(tmp_path / "sig.bin"), "-sha256", "-cert")
