@@ -414,7 +414,7 @@ def main() -> None:
                 pass
             time.sleep(0.2)
         asyncio.run(closed_loop(base, sender, docs[:50], 4))  # warm-up: caches, pools
-        meter = CpuMeter(hub.pid, "lienthong_bench_throughput")
+        meter = CpuMeter(hub.pid, args.database)
         before = meter.snapshot()
         per_s, lat, accepted = asyncio.run(
             closed_loop(base, sender, docs[50 : 50 + args.count], args.concurrency)

@@ -17,8 +17,7 @@ from app.edxml import build_status_tree, serialize
 from app.signing.xmldsig import sign_tree
 from app.worker import Worker
 from tests.conftest import World
-from tests.delivery.conftest import HUB, VPCP, axis, connector, mock_axis
-from tests.delivery.test_held import Clock
+from tests.delivery.conftest import HUB, VPCP, Clock, axis, connector, mock_axis
 from tests.factories import document_json
 from tests.outside_pki import Served
 from tests.revocation.conftest import Outside
