@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -210,9 +211,22 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._post(path, body)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            partial = getattr(exc, "partial", b"")
+            await self.close()
+            if not reused or partial:
+                raise
+            # The server closed this idle keep-alive connection before reading the request
+            # (uvicorn's keep-alive timeout): send it again on a new one, as HTTP clients do.
+            return await self._post(path, body)
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+        assert self.reader is not None and self.writer is not None
         self.writer.write(
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n%s\r\n"
             % (path.encode(), self.host.encode(), len(body), self.head)
@@ -276,6 +290,7 @@ async def open_loop(
     failed = 0
     headers = auth | {"Content-Type": "application/xml"}
     idle: list[Connection] = []
+    why: collections.Counter[str] = collections.Counter()
 
     async def one(doc: bytes) -> None:
         nonlocal failed
@@ -283,14 +298,16 @@ async def open_loop(
         t = time.perf_counter()
         try:
             status, _ = await asyncio.wait_for(conn.post("/api/v1/documents", doc), 60)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             failed += 1
+            why[type(exc).__name__] += 1
             await conn.close()
             return
         if status == 202:
             latencies.append(time.perf_counter() - t)
         else:
             failed += 1
+            why[str(status)] += 1
         idle.append(conn)
 
     tasks = []
@@ -303,6 +320,8 @@ async def open_loop(
     await asyncio.gather(*tasks)
     for conn in idle:
         await conn.close()
+    if why:
+        print("open loop, requests without a 202:", dict(why), flush=True)
     return latencies, failed
 
 

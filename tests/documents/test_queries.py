@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import event
 
 from app.core import sequencer
-
 from tests.conftest import World
 from tests.factories import document_json
 
