@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import request_id_var
@@ -42,7 +42,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        rid = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = [500]
@@ -79,10 +79,3 @@ class Observe:
                 "client_id": getattr(principal, "client_id", None),
             },
         )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
