@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = app.state.hub.metrics
     app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     install_handlers(app)
-    openapi.install(app)
+    openapi.install(app, secured_prefix=API_PREFIX)
 
     for router in OTHER_ROUTERS:
         app.include_router(router)

@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from app.api.deps import API_KEY
 from app.api.schemas import Problem
 from app.core.errors import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 REF = "#/components/schemas/{model}"
+API_KEY_SCHEME = API_KEY.scheme_name
 
 #: Request bodies read by hand (`capped_body`, XML or JSON): their models are added here.
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
@@ -92,7 +94,21 @@ def _problem_answers(operation: dict[str, Any]) -> None:
                 answer["description"] = "Unprocessable request: `errors[{loc, msg}]` names each"
 
 
-def build(app: FastAPI) -> dict[str, Any]:
+def _secured(operation: dict[str, Any]) -> dict[str, Any]:
+    """The operation with `security: [ApiKey]`, placed where FastAPI puts it."""
+    out: dict[str, Any] = {}
+    for key, value in operation.items():
+        if key in ("parameters", "requestBody", "responses") and "security" not in out:
+            out["security"] = [{API_KEY_SCHEME: []}]
+        out[key] = value
+    out.setdefault("security", [{API_KEY_SCHEME: []}])
+    return out
+
+
+def build(app: FastAPI, secured_prefix: str | None = None) -> dict[str, Any]:
+    """The document; every operation under `secured_prefix` needs the Bearer key (the gate,
+    app/api/gate.py, refuses any request there without one). The key is declared here rather
+    than by a security dependency, which FastAPI would solve again on every request."""
     doc = get_openapi(
         title=app.title,
         version=app.version,
@@ -104,19 +120,25 @@ def build(app: FastAPI) -> dict[str, Any]:
     models: list[type[BaseModel]] = [Problem, *_BODY_MODELS.values()]
     for model in models:
         _add_schemas(schemas, model)
-    for path in doc.get("paths", {}).values():
-        for operation in path.values():
+    if secured_prefix is not None:
+        doc["components"]["securitySchemes"] = {
+            API_KEY_SCHEME: API_KEY.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        }
+    for url, path in doc.get("paths", {}).items():
+        for method, operation in path.items():
             _problem_answers(operation)
+            if secured_prefix is not None and url.startswith(secured_prefix):
+                path[method] = _secured(operation)
     # FastAPI's own 422 shapes are never sent: the handler answers `Problem`.
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     return doc
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, secured_prefix: str | None = None) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build(app)
+            app.openapi_schema = build(app, secured_prefix)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
