@@ -94,17 +94,6 @@ def _problem_answers(operation: dict[str, Any]) -> None:
                 answer["description"] = "Unprocessable request: `errors[{loc, msg}]` names each"
 
 
-def _secured(operation: dict[str, Any]) -> dict[str, Any]:
-    """The operation with `security: [ApiKey]`, placed where FastAPI puts it."""
-    out: dict[str, Any] = {}
-    for key, value in operation.items():
-        if key in ("parameters", "requestBody", "responses") and "security" not in out:
-            out["security"] = [{API_KEY_SCHEME: []}]
-        out[key] = value
-    out.setdefault("security", [{API_KEY_SCHEME: []}])
-    return out
-
-
 def build(app: FastAPI, secured_prefix: str | None = None) -> dict[str, Any]:
     """The document; every operation under `secured_prefix` needs the Bearer key (the gate,
     app/api/gate.py, refuses any request there without one). The key is declared here rather
@@ -125,10 +114,10 @@ def build(app: FastAPI, secured_prefix: str | None = None) -> dict[str, Any]:
             API_KEY_SCHEME: API_KEY.model.model_dump(mode="json", by_alias=True, exclude_none=True)
         }
     for url, path in doc.get("paths", {}).items():
-        for method, operation in path.items():
+        for operation in path.values():
             _problem_answers(operation)
             if secured_prefix is not None and url.startswith(secured_prefix):
-                path[method] = _secured(operation)
+                operation["security"] = [{API_KEY_SCHEME: []}]
     # FastAPI's own 422 shapes are never sent: the handler answers `Problem`.
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
