@@ -59,7 +59,8 @@ async def _end(session: Session, exit_: Callable[..., bool | None], *exc_info: A
     if not _has_work(session):
         return bool(exit_(*exc_info))
     with CancelScope(shield=True):
-        return bool(await to_thread.run_sync(exit_, *exc_info, limiter=CapacityLimiter(1)))
+        suppressed = await to_thread.run_sync(exit_, *exc_info, limiter=CapacityLimiter(1))
+    return bool(suppressed)
 
 
 def commits_in_handler(endpoint: Callable[P, R]) -> Callable[P, R]:
@@ -105,8 +106,10 @@ API_KEY = HTTPBearer(
 
 async def get_principal(request: Request, session: SessionDep) -> Principal:
     """The principal the gate found (a dict lookup, on the event loop: no thread hop)."""
-    principal = getattr(request.state, "principal", None)
-    if not isinstance(principal, Principal):  # the gate (app/api/gate.py) found none
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        principal = found
+    else:  # the gate (app/api/gate.py) did not see this request
         header = request.headers.get("authorization")
         if not header:
             raise AuthMissing("send Authorization: Bearer <api key>")
@@ -136,9 +139,7 @@ class Authorize:
         """`Annotated[Principal, Authorize(...).dep()]` for a route-specific role set."""
         return Depends(self)
 
-    async def __call__(
-        self, principal: Annotated[Principal, Depends(get_principal)]
-    ) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in self.roles:
             raise Forbidden(f"role {principal.role} may not do this")
         return principal
