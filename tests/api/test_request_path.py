@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.clients.models import ApiClient
+from app.clients.service import authenticate
 from app.core.errors import PROBLEM_JSON
 from app.documents.models import Document
 from tests.conftest import World
@@ -113,3 +114,55 @@ def test_the_openapi_document_declares_the_key_where_the_gate_asks_for_it(client
         for operation in operations.values():
             secured = operation.get("security") == [{"ApiKey": []}]
             assert secured == path.startswith("/api/v1/"), path
+
+
+def test_requests_arriving_while_their_key_is_looked_up_share_that_lookup(
+    app, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    import httpx
+
+    from app.api import gate
+
+    looked_up: list[str] = []
+    release = threading.Event()
+    lookups: list[Any] = []
+
+    def held(session: Any, token: str) -> Any:
+        looked_up.append(token)
+        assert release.wait(timeout=60), "the test never released the lookup"
+        return authenticate(session, token)
+
+    class Seen(gate._Lookup):
+        def __init__(self) -> None:
+            super().__init__()
+            lookups.append(self)
+
+    monkeypatch.setattr(gate, "authenticate", held)
+    monkeypatch.setattr(gate, "_Lookup", Seen)
+    assert app.state.principals.ttl > 0
+
+    async def until(condition: Callable[[], bool]) -> None:
+        for _ in range(1_000_000):
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("never happened")
+
+    async def both() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+            me = "/api/v1/clients/me"
+            first = asyncio.ensure_future(c.get(me, headers=world.auth("admin")))
+            await until(lambda: bool(looked_up))
+            second = asyncio.ensure_future(c.get(me, headers=world.auth("admin")))
+            await until(lambda: any(entry.waiting for entry in lookups))
+            release.set()
+            return [await first, await second]
+
+    answers = asyncio.run(both())
+    assert [r.status_code for r in answers] == [200, 200]
+    assert [r.json()["role"] for r in answers] == ["admin", "admin"]
+    assert len(looked_up) == 1
