@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Table, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction, sessionmaker
 
-from app.core import sequencer, timeutil
+from app.core import db, sequencer, timeutil
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
 from app.stats.counters import (
@@ -321,6 +321,26 @@ def _bulk_insert(state: ORMExecuteState) -> Any:
     return result
 
 
+def _new_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Rows `app.core.db.insert_rows` wrote (the submission's path): counted as new, from
+    the values written (each row carries its id and counted columns)."""
+    fields = FIELDS.get(model)
+    if fields is None:
+        return
+    try:
+        new: list[Change] = [
+            (model, None, _make(model, r["id"], {f: r[f] for f in fields})) for r in rows
+        ]
+    except KeyError as exc:
+        raise ValueError(f"rows of {model.__name__} inserted without {exc}: not countable") from exc
+    if model is Delivery:
+        for _, _, row in new:
+            assert isinstance(row, DeliveryRow)
+            if row.state in REACHED and row.available_at is None:
+                raise ValueError("a delivery that reached its recipient needs available_at")
+    _count(session, new)
+
+
 def _with_defaults(cls: type, row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """The row with the id and counted columns it leaves out set to their column defaults
     (itself when it has them all), and a delivery that reached its recipient stamped."""
@@ -535,9 +555,9 @@ def add_deltas(conn: Connection, tally: Tally) -> int:
     rows = tally.nonzero()
     if not rows:
         return 0
-    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    used = _used(rows.values())
     conn.execute(
-        DELTAS_TABLE.insert(),
+        _DELTAS_INSERT,
         [
             {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
             | {c: cols.get(c, 0) for c in used}
@@ -545,6 +565,17 @@ def add_deltas(conn: Connection, tally: Tally) -> int:
         ],
     )
     return len(rows)
+
+
+_DELTAS_INSERT = DELTAS_TABLE.insert()  # built once: compiled once per set of columns
+
+
+def _used(counts: Iterable[Mapping[str, int]]) -> tuple[str, ...]:
+    """The counters any of these rows moves, in COLUMNS order."""
+    moved: set[str] = set()
+    for cols in counts:
+        moved.update(cols)
+    return tuple(c for c in COLUMNS if c in moved)
 
 
 _FOLD: Any = None
@@ -585,7 +616,7 @@ def apply(conn: Connection, tally: Tally) -> int:
     rows = tally.nonzero()
     if not rows:
         return 0
-    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    used = _used(rows.values())
     days = [
         {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
         | {c: cols.get(c, 0) for c in used}
@@ -647,6 +678,7 @@ def install(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "after_rollback", _forget)
     event.listen(sessions, "after_soft_rollback", _forget)
     event.listen(sessions, "do_orm_execute", _bulk_statement)
+    db.observe_new_rows(sessions, _new_rows)
     if engine not in _HOOKED:
         _HOOKED.add(engine)
         event.listen(engine, "begin", _on_begin)
