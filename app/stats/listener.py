@@ -1,7 +1,9 @@
 """Keeps the daily counters in step with documents, deliveries and statuses, transactionally.
 
 No service calls the statistics: an ORM flush of a Document, Delivery or StatusMessage is the
-event. `before_flush` records what each changed row looked like before (the snapshot this
+event, and so are new rows of them written outside the unit of work (the submission's path,
+`app.core.db.insert_rows`, observed through `observe_new_rows`; ORM bulk INSERTs through
+`do_orm_execute`), counted as new rows from the values written. `before_flush` records what each changed row looked like before (the snapshot this
 session last counted, else the attribute history, else the database); `after_flush` computes
 the counter deltas (new contribution minus old, app.stats.counters) and keeps them on the
 database connection. They are written by sorted upserts (days, then months) just before that
@@ -9,7 +11,7 @@ connection's COMMIT, so they commit or roll back with the rows they count (savep
 included), and two transactions always lock counter rows in the same order (no deadlock on
 PostgreSQL).
 
-Not seen: bulk `UPDATE`/`DELETE` statements and raw SQL (a warning is logged for the ORM
+Not seen: bulk `UPDATE`/`DELETE` statements, Core statements other than `insert_rows` and raw SQL (a warning is logged for the ORM
 ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` repairs it.
 """
 
@@ -366,6 +368,9 @@ def _with_defaults(cls: type, row: dict[str, Any], fields: tuple[str, ...]) -> d
 # -- deltas -------------------------------------------------------------------------------------
 
 
+_DOC_MAPPER = inspect(Document)
+
+
 def _lookup_documents(
     conn: Connection, ids: Iterable[str], identity: Session | None
 ) -> dict[str, DocRow]:
@@ -374,7 +379,7 @@ def _lookup_documents(
     SELECT."""
     out: dict[str, DocRow] = {}
     missing: list[str] = []
-    mapper = inspect(Document)
+    mapper = _DOC_MAPPER
     info = identity.info if identity is not None else {}
     seen, born = info.get(SEEN, {}), info.get(BORN, {})
     for ident in ids:
