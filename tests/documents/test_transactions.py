@@ -14,6 +14,7 @@ from app.audit.models import AuditEntry
 from app.core import sequencer
 from app.documents import pipeline
 from app.documents.models import Document
+from app.documents.repository import trace_of
 from app.edxml import EdxmlDocument, build_document_tree, serialize
 from tests.conftest import World, settled
 from tests.factories import document_json
@@ -219,7 +220,7 @@ def test_a_submission_writes_each_table_in_one_insert_and_tracks_nothing(
     assert not flushed_types & submission, flushed_types
     assert sorted(d["state"] for d in r.json()["deliveries"]) == ["available", "queued"]
     with sessions() as s:
-        trace = pipeline.repo.trace_of(s, r.json()["id"])
+        trace = trace_of(s, r.json()["id"])
     assert [t.event for t in trace] == [
         "accepted",
         "signed",

@@ -73,7 +73,8 @@ class Statements:
     """SQL the test's own thread sends to the database (not the sequencer's)."""
 
     def __init__(self, engine: Any) -> None:
-        self.engine, self.seen = engine, []
+        self.engine = engine
+        self.seen: list[str] = []
 
     def _before(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if threading.current_thread().name != sequencer.THREAD_NAME:
