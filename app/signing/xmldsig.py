@@ -690,10 +690,20 @@ def signature_value_of(root: etree._Element) -> bytes | None:
         return None
 
 
-@functools.lru_cache(maxsize=256)
+_CACHED_CERTIFICATE_TEXT = 16 * 1024
+"""Longer KeyInfo texts (no real certificate is this large) are decoded each time, not kept."""
+
+
 def _certificate_der(text: str) -> bytes:
     """A KeyInfo certificate's DER, cached by its base64 text: the same few signer certificates
     arrive on every document (a pure function; text that does not decode raises each time)."""
+    if len(text) > _CACHED_CERTIFICATE_TEXT:
+        return decode_base64(text, "X509Certificate")
+    return _cached_certificate_der(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_certificate_der(text: str) -> bytes:
     return decode_base64(text, "X509Certificate")
 
 

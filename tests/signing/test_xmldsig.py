@@ -226,3 +226,5 @@ def test_keyinfo_certificates_are_each_documents_own(demo_pki: Pki) -> None:
     first.text = "not base64!"
     for _ in range(2):
         assert keyinfo_certificates(root) == [demo_pki.ca.public_bytes(der)]
+    first.text = base64.b64encode(b"\x30" * 20_000).decode()  # decoded, too long to be kept
+    assert keyinfo_certificates(root) == [b"\x30" * 20_000, demo_pki.ca.public_bytes(der)]
