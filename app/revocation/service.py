@@ -28,6 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from cryptography import x509
@@ -113,6 +114,10 @@ class Material:
     @property
     def empty(self) -> bool:
         return not (self.certificates or self.crls or self.ocsp_responses)
+
+
+_NOTHING = Material(sources=MappingProxyType({}))
+"""The material of a plan that asks nothing of the network (shared: it is immutable)."""
 
 
 def lookup_key(
@@ -213,6 +218,10 @@ class Revocation:
             return Material()
         now = self.clock()
         plan = self._plan(session, base, certificates, now, fetch)
+        if not plan.needs and not plan.ca_entries:
+            # Nothing asked of the network (the hub's own CAs, or no path to an anchor): the
+            # material is empty whatever the memo holds; no lookups, no tuples to build.
+            return Material(problems=plan.problems) if plan.problems else _NOTHING
         entries: list[_Entry] = list(plan.ca_entries)
         problems = list(plan.problems)
         unresolved: list[_Need] = []

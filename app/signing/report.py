@@ -156,14 +156,7 @@ class ChainEntry:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            "serial": self.serial,
-            "issuer": self.issuer,
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
-            "sha256": self.sha256,
-        }
+        return dict(_chain_entry_dict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +178,9 @@ class RevocationEvidence:
         return hashlib.sha256(self.der).hexdigest()
 
     def to_dict(self) -> dict[str, str | None]:
-        return {
-            "type": self.type,
-            "url": self.url,
-            "sha256": self.sha256,
-            "this_update": _iso(self.this_update),
-            "next_update": _iso(self.next_update),
-            "der": base64.b64encode(self.der).decode("ascii"),
-        }
+        if len(self.der) > _MEMO_DER_MAX:
+            return _evidence_dict(self)
+        return dict(_evidence_dict_memo(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RevocationEvidence:
@@ -203,6 +191,40 @@ class RevocationEvidence:
             this_update=_parse_iso(data.get("this_update")),
             next_update=_parse_iso(data.get("next_update")),
         )
+
+
+# The chain entries and revocation evidence of a report come from the trust store's path cache,
+# so the same (immutable) objects are written into every report of a signer until its path is
+# validated again: their dicts are a pure function of the frozen fields and are kept, bounded,
+# and copied out (callers may change the dict they get).
+_MEMO_DER_MAX = 64 * 1024
+"""Evidence larger than this (a big CA's CRL) is encoded each time, not kept in memory twice."""
+
+
+@functools.lru_cache(maxsize=512)
+def _chain_entry_dict(entry: ChainEntry) -> dict[str, Any]:
+    return {
+        "subject": entry.subject,
+        "serial": entry.serial,
+        "issuer": entry.issuer,
+        "not_before": _iso(entry.not_before),
+        "not_after": _iso(entry.not_after),
+        "sha256": entry.sha256,
+    }
+
+
+def _evidence_dict(evidence: RevocationEvidence) -> dict[str, str | None]:
+    return {
+        "type": evidence.type,
+        "url": evidence.url,
+        "sha256": evidence.sha256,
+        "this_update": _iso(evidence.this_update),
+        "next_update": _iso(evidence.next_update),
+        "der": base64.b64encode(evidence.der).decode("ascii"),
+    }
+
+
+_evidence_dict_memo = functools.lru_cache(maxsize=256)(_evidence_dict)
 
 
 @dataclass(frozen=True, slots=True)

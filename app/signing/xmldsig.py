@@ -19,6 +19,7 @@ transform; apart, each half would import the other's internals.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -689,6 +690,23 @@ def signature_value_of(root: etree._Element) -> bytes | None:
         return None
 
 
+_CACHED_CERTIFICATE_TEXT = 16 * 1024
+"""Longer KeyInfo texts (no real certificate is this large) are decoded each time, not kept."""
+
+
+def _certificate_der(text: str) -> bytes:
+    """A KeyInfo certificate's DER, cached by its base64 text: the same few signer certificates
+    arrive on every document (a pure function; text that does not decode raises each time)."""
+    if len(text) > _CACHED_CERTIFICATE_TEXT:
+        return decode_base64(text, "X509Certificate")
+    return _cached_certificate_der(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_certificate_der(text: str) -> bytes:
+    return decode_base64(text, "X509Certificate")
+
+
 def keyinfo_certificates(root: etree._Element) -> list[bytes]:
     """The DER certificates in the KeyInfo of the document's one XML-DSig Signature, without
     judging the signature (for gathering revocation data before validation); none when the
@@ -700,7 +718,7 @@ def keyinfo_certificates(root: etree._Element) -> list[bytes]:
     for data in signatures[0].iterchildren(ds("KeyInfo")):
         for cert in data.iterdescendants(_X509CERT_TAG):
             try:
-                found.append(decode_base64(cert.text, "X509Certificate"))
+                found.append(_certificate_der(cert.text or ""))
             except SignatureFormatError:
                 continue
             if len(found) == MAX_KEYINFO_CERTIFICATES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -110,6 +111,46 @@ def test_report_is_json_ready_and_round_trips(demo_pki: Pki, check: Check) -> No
     assert data["best_signature_time"] == at.isoformat().replace("+00:00", "Z")
     assert base64.b64decode(data["revocation_data"][0]["der"]) in demo_pki.crls
     assert ValidationReport.from_dict(data) == report
+
+
+def test_report_dicts_of_cached_chain_parts_are_fresh_and_exact(
+    demo_pki: Pki, check: Check
+) -> None:
+    """The chain entries' and revocation evidence's dicts are kept (the same objects come from
+    the path cache for every report of a signer): each call still gets its own dict, equal to
+    one computed from the fields, and different evidence gets its own."""
+    from app.signing.report import RevocationEvidence
+
+    first = check(_signed(demo_pki))
+    second = check(_signed(demo_pki))  # the path cache answers: the same chain objects
+    assert second.chain == first.chain and second.revocation_data == first.revocation_data
+    one, two = first.to_dict(), second.to_dict()
+    assert one["chain"] == two["chain"] and one["revocation_data"] == two["revocation_data"]
+    one["chain"][0]["subject"] = "changed"
+    one["revocation_data"][0]["der"] = "changed"
+    again = second.to_dict()
+    assert again["chain"] == two["chain"] and again["revocation_data"] == two["revocation_data"]
+    assert again["chain"][0]["subject"] == first.chain[0].subject
+    assert again["revocation_data"][0]["der"] != "changed"
+    for evidence in (*first.revocation_data, RevocationEvidence("crl", b"\x30" * 70_000, "u")):
+        data = evidence.to_dict()
+        assert data == {
+            "type": evidence.type,
+            "url": evidence.url,
+            "sha256": hashlib.sha256(evidence.der).hexdigest(),
+            "this_update": _z(evidence.this_update),
+            "next_update": _z(evidence.next_update),
+            "der": base64.b64encode(evidence.der).decode(),
+        }
+        assert RevocationEvidence.from_dict(data) == evidence
+    crl = demo_pki.crl(this_update=NOW - DAY)  # another CRL of the same issuer
+    other = RevocationEvidence("crl", crl, None, NOW - DAY, NOW + DAY)
+    assert other.to_dict()["der"] == base64.b64encode(crl).decode()
+    assert other.to_dict()["sha256"] not in {e["sha256"] for e in two["revocation_data"]}
+
+
+def _z(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def test_registered_fingerprint_binds_a_certificate_without_organization_identifier(

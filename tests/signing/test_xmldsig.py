@@ -206,3 +206,25 @@ def test_xmlsec1_accepts_a_signed_sample_file(
     path.write_bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
     result = _xmlsec_verify(xmlsec1, path, pem_files["root"], pem_files["ca"])
     assert result.returncode == 0, result.stderr
+
+
+def test_keyinfo_certificates_are_each_documents_own(demo_pki: Pki) -> None:
+    """The DER of a KeyInfo certificate is cached by its base64 text: each document still gets
+    its own certificates, and text that does not decode is left out every time."""
+    from app.signing.xmldsig import keyinfo_certificates
+
+    der = serialization.Encoding.DER
+    for party in ("rsa", "ec", "rsa"):
+        signer = demo_pki.parties[party].signer
+        root = parse_document(sign_bytes(make_edxml(), signer))
+        assert keyinfo_certificates(root) == [
+            c.public_bytes(der) for c in (signer.certificate, *signer.intermediates)
+        ]
+    root = parse_document(sign_bytes(make_edxml(), demo_pki.parties["rsa"].signer))
+    first = root.find(f".//{{{DS_NS}}}X509Certificate")
+    assert first is not None
+    first.text = "not base64!"
+    for _ in range(2):
+        assert keyinfo_certificates(root) == [demo_pki.ca.public_bytes(der)]
+    first.text = base64.b64encode(b"\x30" * 20_000).decode()  # decoded, too long to be kept
+    assert keyinfo_certificates(root) == [b"\x30" * 20_000, demo_pki.ca.public_bytes(der)]
