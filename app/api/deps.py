@@ -3,31 +3,81 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from typing import Annotated, Any
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
 
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.clients.schemas import Role
 from app.clients.service import Principal, authenticate
 from app.core.config import Settings
-from app.core.db import begin_write, committed, read_first
+from app.core.db import begin_write, committed, is_writing, read_first
 from app.core.errors import AuthMissing, Forbidden, Unprocessable
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def get_session(request: Request) -> Iterator[Session]:
+
+def _has_work(session: Session) -> bool:
+    """The session still holds a transaction or unflushed rows: ending it is database I/O."""
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's one session: it reads first (authentication included, without the SQLite
     write lock) and commits after the handler returns, before the response is sent, so a 2xx
-    is durable (`committed`, the same block the worker and the CLI use)."""
+    is durable (`committed`, the same block the worker and the CLI use).
+
+    Opening it is no I/O, so it happens on the event loop; the commit (or rollback) runs on a
+    worker thread, and not at all when the handler already ended the session on its own
+    thread (`commits_in_handler`): the hot routes then take one thread hop, not two."""
     # The gate (app/api/gate.py) authenticated on this request's session before the body was
     # read; a request it did not see (outside /api/v1) gets a new one.
     opened = getattr(request.state, "session", None)
     session: Session = opened if opened is not None else request.app.state.sessionmaker()
     read_first(session)
-    with committed(session):
+    block = committed(session)
+    block.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        if not await _end(session, block.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await _end(session, block.__exit__, None, None, None)
+
+
+async def _end(session: Session, exit_: Callable[..., bool | None], *exc_info: Any) -> bool:
+    """Run `committed`'s exit: inline when there is nothing left to end (no I/O), else on a
+    worker thread outside the shared thread limiter (the commit must not wait behind handlers
+    waiting for pooled connections, as FastAPI's own `contextmanager_in_threadpool` does) and
+    shielded from cancellation (a client that goes away never leaves a transaction open)."""
+    if not _has_work(session):
+        return bool(exit_(*exc_info))
+    with CancelScope(shield=True):
+        suppressed = await to_thread.run_sync(exit_, *exc_info, limiter=CapacityLimiter(1))
+    return bool(suppressed)
+
+
+def commits_in_handler(endpoint: Callable[P, R]) -> Callable[P, R]:
+    """For a sync handler taking `session: SessionDep`: its transaction ends (`committed`) on
+    the handler's own worker thread as soon as it returns, before the response is built and
+    sent, so the request takes one thread hop instead of a second one for the commit; the
+    session dependency then finds nothing left to do. Errors roll back (or keep a refusal on
+    record, `commit_despite`) exactly as in `get_session`."""
+
+    @functools.wraps(endpoint)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        session = kwargs["session"]
+        assert isinstance(session, Session), "commits_in_handler needs a `session` argument"
+        with committed(session):
+            return endpoint(*args, **kwargs)
+
+    return run
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -42,8 +92,9 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-#: The OpenAPI `securitySchemes` entry (the Authorize button of /docs). It checks nothing
-#: itself: the gate (app/api/gate.py) already did, and `get_principal` reads its verdict.
+#: The OpenAPI `securitySchemes` entry (the Authorize button of /docs). It is not a request
+#: dependency: the gate (app/api/gate.py) already checked the key and `get_principal` reads
+#: its verdict; `app.api.openapi` declares it on every route behind an `Authorize`.
 API_KEY = HTTPBearer(
     scheme_name="ApiKey",
     bearerFormat="API key",
@@ -53,26 +104,28 @@ API_KEY = HTTPBearer(
 )
 
 
-def get_principal(
-    request: Request,
-    session: SessionDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY)] = None,
-) -> Principal:
-    principal = getattr(request.state, "principal", None)
-    if not isinstance(principal, Principal):  # the gate (app/api/gate.py) found none
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    """The principal the gate found (a dict lookup, on the event loop: no thread hop)."""
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        principal = found
+    else:  # the gate (app/api/gate.py) did not see this request
         header = request.headers.get("authorization")
         if not header:
             raise AuthMissing("send Authorization: Bearer <api key>")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthMissing("send Authorization: Bearer <api key>")
-        principal = authenticate(session, token.strip())
+        principal = await to_thread.run_sync(authenticate, session, token.strip())
         request.state.principal = principal
     # GET and HEAD handlers go on reading in the same transaction (on SQLite: no write lock).
     # Other handlers write by default; the document pipeline goes back to reading until its
     # store stage (`read_first` … `begin_write`).
-    if request.method not in SAFE_METHODS:
-        begin_write(session)
+    if request.method not in SAFE_METHODS and not is_writing(session):
+        if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+            await to_thread.run_sync(begin_write, session)  # ends the read transaction: I/O
+        else:
+            begin_write(session)  # sets the mode only
     return principal
 
 
@@ -86,7 +139,7 @@ class Authorize:
         """`Annotated[Principal, Authorize(...).dep()]` for a route-specific role set."""
         return Depends(self)
 
-    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in self.roles:
             raise Forbidden(f"role {principal.role} may not do this")
         return principal

@@ -17,6 +17,7 @@ from app.api.deps import (
     Limit,
     OrganIdQuery,
     SessionDep,
+    commits_in_handler,
     decode_cursor,
     encode_cursor,
     organ_id_query,
@@ -77,6 +78,7 @@ def _hub(request: Request) -> Hub:
     openapi_extra=DOCUMENT_BODY,
     responses=responses(401, 403, 409, 413, 415, 422, 503),
 )
+@commits_in_handler  # one thread hop: the pipeline and its commit, before the 202 is sent
 def submit_document(
     request: Request,
     principal: Submitter,  # before the body: a wrong role is refused before it is read
@@ -253,6 +255,7 @@ def get_trace(id: str, session: SessionDep, principal: DocumentReader) -> TraceO
     openapi_extra=STATUS_BODY,
     responses=responses(401, 403, 404, 409, 413, 415, 422),
 )
+@commits_in_handler
 def post_status(
     id: str, request: Request, principal: Submitter, body: BodyDep, session: SessionDep
 ) -> StatusOut:

@@ -9,7 +9,9 @@ request's state, so `get_principal` does not look the key up a second time.
 
 A key's principal is reused for AUTH_CACHE_SECONDS (at most 1 s; `PrincipalCache`), so a
 burst of requests with one key costs one lookup; a revocation acts within that second, and at
-once in the process that revoked.
+once in the process that revoked. When the entry has expired, the requests that arrive while
+one of them looks the key up wait for its answer instead of each looking it up (`_Lookup`):
+under load every request in flight would otherwise miss at once, once a second.
 
 The rate limit is a token bucket per API key (keyed by the key's hash), held in this
 process: with several API processes each allows the configured rate.
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from anyio import to_thread
+from anyio import Event, to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -79,6 +81,15 @@ def bearer_token(headers: Headers) -> str | None:
     return token.strip()
 
 
+class _Lookup:
+    """A key being looked up: later requests with the key wait for its principal."""
+
+    def __init__(self) -> None:
+        self.done = Event()
+        self.principal: Principal | None = None
+        self.waiting = 0
+
+
 class Gate:
     """Pure ASGI middleware for the paths under `prefix` (see the module docstring)."""
 
@@ -96,6 +107,7 @@ class Gate:
         self.prefix = prefix.rstrip("/") + "/"
         self.sessions = sessions
         self.limiter = limiter
+        self._lookups: dict[str, _Lookup] = {}  # touched on the event loop only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
@@ -132,9 +144,23 @@ class Gate:
         read_first(session)  # reads only: no SQLite write lock while authenticating
         key_hash = hash_api_key(token)
         principal = self.principals.get(key_hash)
-        if principal is None:
-            principal = await to_thread.run_sync(lookup)
-            self.principals.put(key_hash, principal)
+        if principal is None and self.principals.ttl > 0:
+            running = self._lookups.get(key_hash)
+            if running is not None:  # a request is looking the key up: its answer serves
+                running.waiting += 1
+                await running.done.wait()
+                principal = running.principal
+        if principal is None:  # none was running (or it failed, or nothing is cached)
+            mine = _Lookup()
+            self._lookups.setdefault(key_hash, mine)  # unless another began meanwhile
+            try:
+                principal = await to_thread.run_sync(lookup)
+                self.principals.put(key_hash, principal)
+                mine.principal = principal
+            finally:
+                if self._lookups.get(key_hash) is mine:
+                    del self._lookups[key_hash]
+                mine.done.set()
         wait = self.limiter.take(key_hash)
         if wait > 0:
             raise RateLimited(

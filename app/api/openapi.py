@@ -3,17 +3,21 @@ schema, `errors[]` on 422), the Bearer key is the one security scheme."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
+from app.api.deps import API_KEY
 from app.api.schemas import Problem
 from app.core.errors import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 REF = "#/components/schemas/{model}"
+API_KEY_SCHEME = API_KEY.scheme_name
 
 #: Request bodies read by hand (`capped_body`, XML or JSON): their models are added here.
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
@@ -92,31 +96,58 @@ def _problem_answers(operation: dict[str, Any]) -> None:
                 answer["description"] = "Unprocessable request: `errors[{loc, msg}]` names each"
 
 
-def build(app: FastAPI) -> dict[str, Any]:
+def _in_order(routes: list[BaseRoute], order: Sequence[APIRouter]) -> list[BaseRoute]:
+    """The app's routes with its included routers in `order` (the app matches requests in
+    another order, hot routes first); routes of the app itself first."""
+
+    def rank(route: BaseRoute) -> int:
+        router = getattr(route, "original_router", None)
+        return order.index(router) if router in order else -1
+
+    return sorted(routes, key=rank)
+
+
+def build(
+    app: FastAPI, secured_prefix: str | None = None, order: Sequence[APIRouter] = ()
+) -> dict[str, Any]:
+    """The document; every operation under `secured_prefix` needs the Bearer key (the gate,
+    app/api/gate.py, refuses any request there without one). The key is declared here rather
+    than by a security dependency, which FastAPI would solve again on every request."""
     doc = get_openapi(
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=_in_order(app.routes, order),
         tags=app.openapi_tags,
     )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     models: list[type[BaseModel]] = [Problem, *_BODY_MODELS.values()]
     for model in models:
         _add_schemas(schemas, model)
-    for path in doc.get("paths", {}).values():
+    if secured_prefix is not None:
+        doc["components"]["securitySchemes"] = {
+            API_KEY_SCHEME: API_KEY.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        }
+    for url, path in doc.get("paths", {}).items():
         for operation in path.values():
             _problem_answers(operation)
+            if secured_prefix is not None and url.startswith(secured_prefix):
+                operation["security"] = [{API_KEY_SCHEME: []}]
     # FastAPI's own 422 shapes are never sent: the handler answers `Problem`.
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     return doc
 
 
-def install(app: FastAPI) -> None:
+def install(
+    app: FastAPI, secured_prefix: str | None = None, order: Sequence[APIRouter] = ()
+) -> None:
+    """`app.openapi()` builds the document once (`build`): `order` is the order its included
+    routers are listed in."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build(app)
+            app.openapi_schema = build(app, secured_prefix, order)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
