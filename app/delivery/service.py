@@ -17,7 +17,7 @@ from app.core.timeutil import utcnow
 from app.delivery import repository as repo
 from app.delivery.models import Delivery
 from app.delivery.repository import add_trace, deliveries_of, delivery_to, inbox
-from app.directory.models import Organization
+from app.directory.cache import Entry
 
 trace = add_trace  # the trace writer lives with its model; this name is kept for callers
 
@@ -26,15 +26,16 @@ def resolve_recipients(
     session: Session,
     organ_ids: Iterable[str],
     *,
-    known: Mapping[str, Organization] | None = None,
-) -> list[Organization]:
+    known: Mapping[str, Entry] | None = None,
+) -> list[Entry]:
     """Every recipient must be in the directory and active (organization.unknown otherwise).
-    `known`: rows this transaction read already (`organizations`); only the others are read."""
+    `known`: entries read already (the process's directory snapshot, `hub.directory`); only
+    the others are read."""
     wanted = list(dict.fromkeys(organ_ids))
     found = {o: known[o] for o in wanted if known is not None and o in known}
     missing = [o for o in wanted if o not in found]
     if missing:
-        found |= repo.organizations(session, missing)
+        found |= {o: Entry.of(org) for o, org in repo.organizations(session, missing).items()}
     unknown = [o for o in wanted if o not in found]
     if unknown:
         raise Unprocessable(
@@ -55,7 +56,7 @@ def enqueue(
     kind: str,
     document: str,
     message_id: str,
-    recipients: Iterable[Organization],
+    recipients: Iterable[Entry],
     pending_change: str | None = None,
 ) -> list[Delivery]:
     now = utcnow()
