@@ -33,6 +33,7 @@ from app.signing.xmldsig import Signer
 
 ROOT, ISSUING, TSA = "root", "issuing", "tsa"
 ACTIVE_KEYS = "signing_keys"
+TRUST = "trust_store"
 TRUST_MEMO_SECONDS = 2.0
 
 
@@ -87,7 +88,9 @@ class KeyCaches:
         self.active_keys: recent.Recent[str, str] = recent.Recent(ACTIVE_KEYS, cache_seconds)
         self._pp = hashlib.sha256(passphrase.encode()).hexdigest()
         self._extra_anchors = extra_anchors
-        self._memo: tuple[float, TrustStore] | None = None
+        # the trust store, reused for TRUST_MEMO_SECONDS; never one read by a session that
+        # changed what it holds before that session commits
+        self.trust: recent.Recent[str, TrustStore] = recent.Recent(TRUST, TRUST_MEMO_SECONDS)
         self._tsa_memo: tuple[float, TimestampAuthority] | None = None
 
     # -- decrypted keys ---------------------------------------------------------------------
@@ -155,20 +158,22 @@ class KeyCaches:
 
     def invalidate(self) -> None:
         """Forget the memoised trust store (after a revocation or a registration here)."""
-        self._memo = None
+        self.trust.clear()
         self._tsa_memo = None
 
     def trust_store(self, session: Session) -> TrustStore:
         """The current trust store; memoised for TRUST_MEMO_SECONDS per process. Read only.
 
-        Changes made through this process invalidate it at once; other processes see a new
-        CRL or a registered fingerprint within TRUST_MEMO_SECONDS.
+        Changes made through this process (`recent.changed(session, TRUST)`: a CRL published,
+        a fingerprint registered) act from their COMMIT, and the session making them reads
+        its own; other processes see them within TRUST_MEMO_SECONDS.
         """
-        memo = self._memo
-        if memo is not None and time.monotonic() - memo[0] < TRUST_MEMO_SECONDS:
-            return memo[1]
+        store = self.trust.get(session, TRUST)
+        if store is not None:
+            return store
+        ticket = self.trust.begin(session)
         store = self._load_trust_store(session)
-        self._memo = (time.monotonic(), store)
+        self.trust.put(TRUST, store, ticket)
         return store
 
     def _load_trust_store(self, session: Session) -> TrustStore:

@@ -29,6 +29,7 @@ from app.keys.caches import (
     ACTIVE_KEYS,
     ISSUING,
     ROOT,
+    TRUST,
     TSA,
     KeyCaches,
     SigningUnavailable,
@@ -418,6 +419,7 @@ class KeyCustody:
 
     def publish_crls(self, session: Session, *, actor: str) -> None:
         self.invalidate()
+        recent.changed(session, TRUST)  # kept by no process before it commits
         now = utcnow()
         rows = list(session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial)))
         revoked = [(int(r.serial, 16), r.revoked_at) for r in rows]
