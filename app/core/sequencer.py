@@ -12,7 +12,9 @@ fsync) covers many requests.
 Settling is off the request's path: in the API process (`in_background(engine)`), the end of
 a committed transaction that left work wakes the settler of its engine, one background thread
 per engine and process, which settles on a
-connection of its own, everything committed since its last round at once; it ends after
+connection of its own, everything committed since its last round at once, and starts a round
+at most every `INTERVAL_SECONDS` (under load one round covers every request of that interval,
+rather than a round of ~8 statements and a COMMIT per few requests); it ends after
 `IDLE_SECONDS` without work (the next commit starts another) and holds the engine only while
 it runs. A failed settle (database down) is logged and retried with a backoff, never in a
 tight loop; what stays pending meanwhile, or what a crashed process left, is settled by the
@@ -40,6 +42,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -133,6 +136,7 @@ class _Settler:
 
     def __init__(self) -> None:
         self.wake = threading.Event()
+        self.stop = threading.Event()  # set by `stop`: a pause between rounds ends at once
         self.thread: threading.Thread | None = None
         self.stopping = False
 
@@ -151,6 +155,10 @@ IDLE_SECONDS = 5.0
 """A settler that was not woken for this long ends; the next commit starts another."""
 RETRY_SECONDS = (1.0, 30.0)
 """After a failed settle (database down), retry after 1 s, doubling up to 30 s."""
+INTERVAL_SECONDS = 0.05
+"""A settler starts a round at most this often: what commits meanwhile waits for the next
+round (nothing reads the chain or the counters without settling first, so only the moment
+they are folded moves, by at most this much). `stop` does not wait for it."""
 
 
 def in_background(engine: Engine) -> None:
@@ -196,14 +204,21 @@ def _run(engine: Engine, settler: _Settler) -> None:
     """Settle whenever woken, everything committed since the last round at once; end when
     idle or stopped (a final settle first), retry with backoff while settling fails."""
     retry: float | None = None  # seconds until the next attempt after a failure
+    started = -INTERVAL_SECONDS  # when the last round began (time.monotonic)
     while True:
         woken = settler.wake.wait(retry if retry is not None else IDLE_SECONDS)
         with _guard:
             if not woken and retry is None and not settler.wake.is_set():
                 settler.thread = None  # idle: the next `_wake` starts another thread
                 return
+            stopping = settler.stopping
+        pause = started + INTERVAL_SECONDS - time.monotonic()
+        if pause > 0 and not stopping:
+            settler.stop.wait(pause)  # coalesce: one round for everything of the interval
+        with _guard:
             settler.wake.clear()
             stopping = settler.stopping
+        started = time.monotonic()
         if _settle_logged(engine):
             retry = None
         else:
@@ -225,6 +240,7 @@ def stop(engine: Engine, *, timeout: float = 30.0) -> None:
         if settler is None or thread is None:
             return
         settler.stopping = True
+        settler.stop.set()
         settler.wake.set()
     thread.join(timeout)
     if thread.is_alive():

@@ -137,3 +137,28 @@ def test_a_failed_settle_is_logged_and_retried(
         _wait_for(lambda: _chain(pg_engine) == (1, 0), "a retry linked the entry")
     assert failures[0] == 2
     assert sum("settling the audit chain" in r.message for r in caplog.records) == 2
+
+
+def test_rounds_are_coalesced_and_stop_does_not_wait_for_the_pause(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settler starts a round at most every INTERVAL_SECONDS: what commits meanwhile waits
+    for the next round, which takes it all at once; `stop` ends the pause with a final round."""
+    monkeypatch.setattr(sequencer, "INTERVAL_SECONDS", 120.0)
+    rounds = [0]
+    original = sequencer._settle_logged
+
+    def counted(engine: Engine) -> bool:
+        rounds[0] += 1
+        return original(engine)
+
+    monkeypatch.setattr(sequencer, "_settle_logged", counted)
+    sessions = install_session_hooks(make_sessionmaker(pg_engine))
+    _record(sessions, 0)  # the first round starts at once
+    _wait_for(lambda: _chain(pg_engine) == (1, 0), "the first round linked the entry")
+    for n in range(1, 4):
+        _record(sessions, n)  # within the interval: left for the next round
+    assert _chain(pg_engine) == (1, 3)
+    sequencer.stop(pg_engine, timeout=60)  # had it waited out the 120 s pause: (1, 3)
+    assert _chain(pg_engine) == (4, 0)
+    assert rounds[0] == 2  # one round for the three entries of the interval
