@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from app.core.db import read_first
 from app.keys.service import register_fingerprint
+from app.signing import TrustStore
 from tests.conftest import World
 
 FP = "ab" * 32
 
 
-def _registered(store: object) -> set[str]:
-    return set(getattr(store, "registered_fingerprints").get(World.OWN, set()))
+def _registered(store: TrustStore) -> set[str]:
+    return store.registered_fingerprints.get(World.OWN, set())
 
 
 @contextmanager
