@@ -80,8 +80,9 @@ def _append_pending(session: Session) -> None:
     if not pending:
         return
     if sequencer.deferred(session):
-        session.execute(
-            insert(_PENDING_TABLE),
+        # A Core INSERT on the session's connection: no ORM execution path for a plain table.
+        session.connection().execute(
+            _PENDING_INSERT,
             [
                 dict(zip(_FIELDS, (at, actor, action, target_type, target_id, text), strict=True))
                 for at, actor, action, target_type, target_id, text in pending
@@ -127,6 +128,7 @@ def _append_pending(session: Session) -> None:
 
 _FIELDS = ("at", "actor", "action", "target_type", "target_id", "details")
 _PENDING_TABLE: Table = AuditPending.__table__  # type: ignore[assignment]
+_PENDING_INSERT = insert(_PENDING_TABLE)  # built once: compiled once
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
 

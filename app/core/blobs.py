@@ -26,9 +26,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from sqlalchemy import Integer, LargeBinary, String, delete, insert, select
+from sqlalchemy import Integer, LargeBinary, String, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.core.db import Base
 from app.core.ids import new_id
@@ -208,20 +209,28 @@ class _ChunkWriter:
                 self._send(bytes(self.buffer))
             row = {"digest": digest, "size": self.size, "chunked": self.key}
         self.buffer = bytearray()
-        stored = self.session.execute(
-            _insert_new(self.session).values(**row).returning(Blob.digest)
-        )
+        conn = self.session.connection()
+        stored = conn.execute(_insert_new(conn.dialect.name), row)
         if stored.first() is None and self.key is not None:
             # The same bytes were stored before: the chunks just written are not needed.
             self.session.execute(delete(BlobChunk).where(BlobChunk.blob == self.key))
         return digest, self.size
 
 
-def _insert_new(session: Session) -> postgresql.Insert | sqlite.Insert:
-    """INSERT … ON CONFLICT (digest) DO NOTHING, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(Blob).on_conflict_do_nothing(index_elements=["digest"])
-    return sqlite.insert(Blob).on_conflict_do_nothing(index_elements=["digest"])
+def _insert_new(dialect: str) -> ReturningInsert[tuple[str]]:
+    """INSERT … ON CONFLICT (digest) DO NOTHING RETURNING digest in this dialect, on the
+    table (Core: no ORM bulk path for one row), built once per dialect so it compiles once
+    per set of columns (inline data or chunked)."""
+    stmt = _INSERT_NEW.get(dialect)
+    if stmt is None:
+        table: Table = Blob.__table__  # type: ignore[assignment]
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.on_conflict_do_nothing(index_elements=["digest"]).returning(table.c.digest)
+        _INSERT_NEW[dialect] = stmt
+    return stmt
+
+
+_INSERT_NEW: dict[str, ReturningInsert[tuple[str]]] = {}
 
 
 class DatabaseBlobStore:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.db import insert_rows
 from app.core.timeutil import utcnow
 from app.delivery.models import AxisReceipt, Delivery, TraceEvent
 from app.directory.models import Organization
@@ -31,14 +33,39 @@ def add_trace(
     """One event in a document's trace (written by the pipeline's stages and the outbox)."""
     session.add(
         TraceEvent(
-            document=document,
-            delivery=delivery,
-            event=event,
-            organ_id=organ_id,
-            detail=detail,
-            at=at or utcnow(),
+            **trace_row(document, event, organ_id=organ_id, delivery=delivery, detail=detail, at=at)
         )
     )
+
+
+def trace_row(
+    document: str,
+    event: str,
+    *,
+    organ_id: str | None = None,
+    delivery: str | None = None,
+    detail: dict[str, object] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """A trace event as a row, for `insert_traces` (a submission writes its events at once)."""
+    return {
+        "document": document,
+        "delivery": delivery,
+        "event": event,
+        "organ_id": organ_id,
+        "detail": detail,
+        "at": at or utcnow(),
+    }
+
+
+def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New deliveries in one INSERT, untracked (every column given: the caller keeps the rows)."""
+    insert_rows(session, Delivery, rows)
+
+
+def insert_traces(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Trace events in one INSERT, untracked: nothing reads them back in the transaction."""
+    insert_rows(session, TraceEvent, rows)
 
 
 def organizations(session: Session, organ_ids: Iterable[str]) -> dict[str, Organization]:

@@ -8,6 +8,7 @@ is). Push and axis deliveries are `queued` for the worker, in that same transact
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,14 @@ from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import repository as repo
 from app.delivery.models import Delivery
-from app.delivery.repository import add_trace, deliveries_of, delivery_to, inbox
+from app.delivery.repository import (
+    add_trace,
+    deliveries_of,
+    delivery_to,
+    inbox,
+    insert_traces,
+    trace_row,
+)
 from app.directory.cache import Entry
 
 trace = add_trace  # the trace writer lives with its model; this name is kept for callers
@@ -58,40 +66,61 @@ def enqueue(
     message_id: str,
     recipients: Iterable[Entry],
     pending_change: str | None = None,
+    trace: list[dict[str, Any]] | None = None,
 ) -> list[Delivery]:
+    """One delivery per recipient, inserted at once (untracked); the returned objects are what
+    the caller reads (the 202's deliveries), not attached to the session. Their trace events
+    are appended to `trace` for the caller to write with its own (one INSERT), else written
+    here."""
     now = utcnow()
-    out = []
+    rows: list[dict[str, Any]] = []
     for org in recipients:
         mode = "axis" if org.route == "vpcp" else org.delivery_mode
         pull = mode == "pull"
-        d = Delivery(
-            id=new_id(),  # known before the flush: its trace goes into the same batch
-            kind=kind,
-            document=document,
-            message_id=message_id,
-            organ_id=org.organ_id,
-            route=org.route,
-            mode=mode,
-            state="available" if pull else "queued",
-            available_at=now if pull else None,
-            next_attempt_at=now,
-            pending_change=pending_change,
-            created_at=now,
-            updated_at=now,
+        rows.append(
+            {
+                "id": new_id(),
+                "kind": kind,
+                "message_id": message_id,
+                "document": document,
+                "status_message": None,
+                "organ_id": org.organ_id,
+                "route": org.route,
+                "mode": mode,
+                "state": "available" if pull else "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "lease_until": None,
+                "claimed_by": None,
+                "lease_token": None,
+                "last_error": None,
+                "status_code": None,
+                "pending_change": pending_change,
+                "revoked": False,
+                "external_id": None,
+                "created_at": now,
+                "updated_at": now,
+                "available_at": now if pull else None,
+                "acked_at": None,
+            }
         )
-        session.add(d)
-        out.append(d)
-    for d in out:
-        add_trace(
-            session,
+    repo.insert_deliveries(session, rows)
+    events = [
+        trace_row(
             document,
-            f"{kind}.{d.state}",
-            organ_id=d.organ_id,
-            delivery=d.id,
-            detail={"route": d.route, "mode": d.mode},
+            f"{kind}.{r['state']}",
+            organ_id=r["organ_id"],
+            delivery=r["id"],
+            detail={"route": r["route"], "mode": r["mode"]},
             at=now,
         )
-    return out
+        for r in rows
+    ]
+    if trace is None:
+        insert_traces(session, events)
+    else:
+        trace += events
+    return [Delivery(**r) for r in rows]
 
 
 def visible_delivery(session: Session, delivery_id: str, organ_ids: frozenset[str]) -> Delivery:

@@ -98,7 +98,8 @@ class Submission:
     # store
     blob: str = ""
     size: int = 0
-    document: Document | None = None
+    document: Document | None = None  # transient: its row is inserted, not tracked
+    trace: list[dict[str, Any]] = field(default_factory=list)  # written at once, after routing
     # route
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -251,11 +252,12 @@ def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
 
 
 def route_and_record(session: Session, sub: Submission) -> Document:
-    """route → answer, then ONE flush for every row of the submission (the document, its
-    report, deliveries and trace go in as one batch of inserts per table)."""
+    """route → answer: the deliveries in one INSERT, then every trace event of the submission
+    in one; a revoke's or update's changes to earlier rows are flushed with them."""
     with _unique(sub):
         route(session, sub)
         doc = answer(session, sub)
+        repo.insert_traces(session, sub.trace)
         session.flush()
     return doc
 
@@ -441,66 +443,75 @@ def verify_signature(
 
 
 def store(session: Session, hub: Hub, sub: Submission) -> Document:
-    """The write transaction begins here: the blob, the document row, its report and trace."""
+    """The write transaction begins here: the blob, the document row and its report, each one
+    INSERT without the unit of work (the `Document` kept is transient: what later stages and
+    the 202 read); its trace is written after routing, with the deliveries' events."""
     begin_write(session)
     msg = sub.message
     assert sub.verdict is not None
     sub.blob, sub.size = hub.blobs.put_writer(
         session, lambda out: serialize_to(sub.root, out, sub.payloads)
     )
-    doc = Document(
-        id=new_id(),  # known before the flush: the report and trace go in with the row
-        document_id=msg.effective_document_id,
-        from_organ=sub.from_organ,
-        business_type=msg.business_type,
-        subject=msg.subject,
-        code=f"{msg.code.code_number}/{msg.code.code_notation}",
-        promulgation_date=msg.promulgation_info.promulgation_date,
-        to_organs=[o.organ_id for o in msg.to],
-        response_for=[r.document_id for r in msg.response_for if r.document_id] + sub.replaced_ids,
-        attachments=[
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "document_id": msg.effective_document_id,
+        "from_organ": sub.from_organ,
+        "business_type": msg.business_type,
+        "subject": msg.subject,
+        "code": f"{msg.code.code_number}/{msg.code.code_notation}",
+        "promulgation_date": msg.promulgation_info.promulgation_date,
+        "to_organs": [o.organ_id for o in msg.to],
+        "response_for": [r.document_id for r in msg.response_for if r.document_id]
+        + sub.replaced_ids,
+        "attachments": [
             {"content_id": a.content_id, "name": a.name, "content_type": a.content_type}
             | {"size": a.size}
             for a in msg.attachments
         ],
-        origin=sub.origin,
-        submitted_by=sub.principal.client_id if sub.origin == "api" else None,
-        blob=sub.blob,
-        size=sub.size,
-        signed_by_hub=sub.signed_by_hub,
-        accepted_at=sub.at,
-    )
-    session.add(doc)
-    rec = service.keep_report(
-        session, doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt"
-    )
+        "origin": sub.origin,
+        "submitted_by": sub.principal.client_id if sub.origin == "api" else None,
+        "blob": sub.blob,
+        "size": sub.size,
+        "signed_by_hub": sub.signed_by_hub,
+        "quarantined": False,
+        "accepted_at": sub.at,
+    }
+    doc = Document(**row)
+    rec = service.report_row(doc, sub.verdict, "signing" if sub.signed_by_hub else "receipt")
+    for name in REPORT_SUMMARY:
+        row[name] = getattr(doc, name)
     with _unique(sub):
-        # The row and its report first: the flush orders mappers without relationship() by
-        # name, so deliveries would go before their document. Its trace waits for the next
-        # flush, which writes the deliveries' too (one INSERT of trace events).
-        session.flush()
+        repo.insert_document(session, row)
+    repo.insert_report(session, rec)
     sub.document = doc
     if sub.timestamp_imprint is not None:
         timestamps.add_pending(
-            session, document=doc.id, report=rec.id, imprint=sub.timestamp_imprint, at=sub.at
+            session, document=doc.id, report=rec["id"], imprint=sub.timestamp_imprint, at=sub.at
         )
-    repo.add_trace(
-        session,
-        doc.id,
-        "accepted",
-        organ_id=sub.from_organ,
-        detail={"origin": sub.origin, "size": sub.size},
-        at=sub.at,
-    )
-    repo.add_trace(
-        session,
-        doc.id,
-        "signed" if sub.signed_by_hub else "verified",
-        organ_id=sub.from_organ,
-        detail={"indication": sub.verdict.indication, "sub_indication": sub.verdict.sub_indication},
-        at=sub.at,
-    )
+    sub.trace += [
+        repo.trace_row(
+            doc.id,
+            "accepted",
+            organ_id=sub.from_organ,
+            detail={"origin": sub.origin, "size": sub.size},
+            at=sub.at,
+        ),
+        repo.trace_row(
+            doc.id,
+            "signed" if sub.signed_by_hub else "verified",
+            organ_id=sub.from_organ,
+            detail={
+                "indication": sub.verdict.indication,
+                "sub_indication": sub.verdict.sub_indication,
+            },
+            at=sub.at,
+        ),
+    ]
     return doc
+
+
+# The document's columns `service.report_row` sets from its report.
+REPORT_SUMMARY = ("indication", "sub_indication", "signed_by", "pdf_indication", "pdf_signed")
 
 
 def route(session: Session, sub: Submission) -> None:
@@ -515,13 +526,16 @@ def route(session: Session, sub: Submission) -> None:
         message_id=doc.id,
         recipients=sub.recipients,
         pending_change=pending,
+        trace=sub.trace,
     )
     sub.deliveries.sort(key=lambda d: d.organ_id)  # as `deliveries_of` lists them
     for t in sub.revoke_targets:
         for d in delivery.deliveries_of(session, t.id):
             d.revoked = True
             d.updated_at = sub.at
-        repo.add_trace(session, t.id, "revoked", organ_id=sub.from_organ, detail={"by": doc.id})
+        sub.trace.append(
+            repo.trace_row(t.id, "revoked", organ_id=sub.from_organ, detail={"by": doc.id})
+        )
     target = sub.update_target
     if target is not None:
         if sub.added:
@@ -535,18 +549,20 @@ def route(session: Session, sub: Submission) -> None:
                 document=target.id,
                 message_id=target.id,
                 recipients=new_orgs,
+                trace=sub.trace,
             )
         for organ in sub.removed:
             copy = delivery.delivery_to(session, target.id, organ)
             if copy is not None:
                 copy.revoked = True
                 copy.updated_at = sub.at
-        repo.add_trace(
-            session,
-            target.id,
-            "updated",
-            organ_id=sub.from_organ,
-            detail={"by": doc.id, "added": sub.added, "removed": sub.removed},
+        sub.trace.append(
+            repo.trace_row(
+                target.id,
+                "updated",
+                organ_id=sub.from_organ,
+                detail={"by": doc.id, "added": sub.added, "removed": sub.removed},
+            )
         )
 
 
@@ -646,18 +662,18 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
     begin_write(session)
     status = status_rules.store(session, hub, rep, root)
     if sub.verdict is not None:  # none for a status accepted unsigned: nothing was checked
-        rec = service.keep_report(
-            session,
+        rec = service.report_row(
             rep.document,
             sub.verdict,
             "signing" if sub.signed_by_hub else "receipt",
             status=status,
         )
+        repo.insert_report(session, rec)  # the status row is flushed first
         if sub.timestamp_imprint is not None:
             timestamps.add_pending(
                 session,
                 document=rep.document.id,
-                report=rec.id,
+                report=rec["id"],
                 imprint=sub.timestamp_imprint,
                 at=sub.at,
             )
@@ -670,15 +686,18 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
         recipients=delivery.resolve_recipients(
             session, rep.to, known=hub.directory.snapshot(session)
         ),
+        trace=sub.trace,
     )
     # answer
-    repo.add_trace(
-        session,
-        rep.document.id,
-        "status",
-        organ_id=rep.organ_id,
-        detail={"code": rep.code, "status_id": status.id},
+    sub.trace.append(
+        repo.trace_row(
+            rep.document.id,
+            "status",
+            organ_id=rep.organ_id,
+            detail={"code": rep.code, "status_id": status.id},
+        )
     )
+    repo.insert_traces(session, sub.trace)
     audit.record(
         session,
         actor=rep.actor,

@@ -8,14 +8,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from app.core.db import insert_rows
 from app.core.timeutil import as_utc
 from app.delivery.models import Delivery, TraceEvent
-from app.delivery.repository import add_trace
+from app.delivery.repository import add_trace, insert_traces, trace_row
 from app.documents.models import Document, HeldDocument, StatusMessage, ValidationRecord
+
+
+def insert_document(session: Session, row: dict[str, Any]) -> None:
+    """The accepted document's row, untracked (the pipeline keeps a transient `Document` of
+    the same values); a twin (From, DocumentId) fails on the unique index."""
+    insert_rows(session, Document, [row])
+
+
+def insert_status(session: Session, row: dict[str, Any]) -> None:
+    """A status message's row, untracked (the caller keeps a transient `StatusMessage`)."""
+    insert_rows(session, StatusMessage, [row])
+
+
+def insert_report(session: Session, row: dict[str, Any]) -> None:
+    """A kept validation report (`service.report_row`), untracked."""
+    insert_rows(session, ValidationRecord, [row])
 
 
 def trace_of(session: Session, document: str) -> list[TraceEvent]:
@@ -259,6 +277,10 @@ __all__ = [
     "document_by_sender",
     "documents_by_id",
     "documents_by_sender",
+    "insert_document",
+    "insert_report",
+    "insert_status",
+    "insert_traces",
     "latest_validation",
     "list_documents",
     "report_counts",
@@ -268,6 +290,7 @@ __all__ = [
     "statuses_by_id",
     "statuses_of",
     "trace_of",
+    "trace_row",
 ]
 
 

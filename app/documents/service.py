@@ -133,27 +133,39 @@ def keep_report(
 ) -> ValidationRecord:
     """Keep a report (SPEC 5: every check ever made): of the document's signature, or with
     `status` of that status message's (the document's summary is then left alone)."""
-    data = report.to_dict()
-    rec = ValidationRecord(
-        id=new_id(),  # known before the flush: a pending timestamp row points at it
-        document=doc.id,
-        status=status.id if status is not None else None,
-        trigger=trigger,
-        indication=report.indication,
-        sub_indication=report.sub_indication,
-        organ_id=status.from_organ if status is not None else doc.from_organ,
-        report=data,
-        validated_at=utcnow(),
-    )
+    rec = ValidationRecord(**report_row(doc, report, trigger, status=status))
     session.add(rec)
-    if status is not None:
-        return rec
-    doc.indication = report.indication
-    doc.sub_indication = report.sub_indication
-    doc.signed_by = data.get("signed_by")
-    doc.pdf_indication = report.pdf_indication
-    doc.pdf_signed = report.pdfs_signed_by(doc.from_organ)
     return rec
+
+
+def report_row(
+    doc: Document,
+    report: ValidationReport,
+    trigger: str,
+    *,
+    status: StatusMessage | None = None,
+) -> dict[str, Any]:
+    """The kept report as a row (`keep_report`, or `repo.insert_report` on the submission's
+    path); without `status`, the report's summary is set on `doc` too."""
+    data = report.to_dict()
+    row = {
+        "id": new_id(),  # known before the insert: a pending timestamp row points at it
+        "document": doc.id,
+        "status": status.id if status is not None else None,
+        "trigger": trigger,
+        "indication": report.indication,
+        "sub_indication": report.sub_indication,
+        "organ_id": status.from_organ if status is not None else doc.from_organ,
+        "report": data,
+        "validated_at": utcnow(),
+    }
+    if status is None:
+        doc.indication = report.indication
+        doc.sub_indication = report.sub_indication
+        doc.signed_by = data.get("signed_by")
+        doc.pdf_indication = report.pdf_indication
+        doc.pdf_signed = report.pdfs_signed_by(doc.from_organ)
+    return row
 
 
 def with_warnings(report: ValidationReport, warnings: list[EdxmlWarning]) -> ValidationReport:

@@ -16,9 +16,11 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.ids import new_id
 from app.core.timeutil import LOCAL_TZ, utcnow
 from app.delivery import service as delivery
 from app.directory.models import Organization
+from app.documents import repository as repo
 from app.documents.models import Document, StatusMessage
 from app.edxml import Organization as EdxmlOrganization
 from app.edxml import ResponseFor, StaffInfo, build_status_tree, serialize
@@ -145,19 +147,20 @@ def build_tree(rep: StatusReport, reporter: Organization) -> etree._Element:
 def store(session: Session, hub: Hub, rep: StatusReport, root: etree._Element) -> StatusMessage:
     """Move the recipient's state and write the status message (in the write transaction)."""
     _check(session, rep, move=True)
-    status = StatusMessage(
-        document=rep.document.id,
-        from_organ=rep.organ_id,
-        to_organs=rep.to,
-        code=rep.code,
-        description=rep.description,
-        staff=rep.staff,
-        reported_at=(rep.timestamp or rep.at),
-        blob=hub.blobs.put(session, serialize(root)),
-        origin=rep.origin,
-        accepted_at=rep.at,
-    )
-    session.add(status)
-    session.flush()
+    row = {
+        "id": new_id(),
+        "document": rep.document.id,
+        "from_organ": rep.organ_id,
+        "to_organs": rep.to,
+        "code": rep.code,
+        "description": rep.description,
+        "staff": rep.staff,
+        "reported_at": rep.timestamp or rep.at,
+        "blob": hub.blobs.put(session, serialize(root)),
+        "origin": rep.origin,
+        "accepted_at": rep.at,
+    }
+    repo.insert_status(session, row)  # the recipient's moved state is flushed first
+    status = StatusMessage(**row)  # transient: what the answer and the later stages read
     rep.status = status
     return status

@@ -24,7 +24,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core import leases
-from app.core.db import read_first, unit_of_work
+from app.core.db import insert_rows, read_first, unit_of_work
+from app.core.ids import new_id
 from app.core.leases import Lease
 from app.core.timeutil import utcnow
 from app.delivery.repository import add_trace
@@ -64,12 +65,22 @@ def stamp_verdict(
 def add_pending(
     session: Session, *, document: str, report: str, imprint: bytes, at: dt.datetime
 ) -> None:
-    """The row the worker fetches the token for (in the message's transaction)."""
-    session.flush()  # the report row first: no relationship() tells the flush that order
-    session.add(
-        PendingTimestamp(
-            document=document, report=report, imprint=imprint.hex(), next_attempt_at=at
-        )
+    """The row the worker fetches the token for (in the message's transaction; inserted at
+    once, untracked: a pending report object is flushed first, for the foreign key)."""
+    insert_rows(
+        session,
+        PendingTimestamp,
+        [
+            {
+                "id": new_id(),
+                "document": document,
+                "report": report,
+                "imprint": imprint.hex(),
+                "created_at": utcnow(),
+                "attempts": 0,
+                "next_attempt_at": at,
+            }
+        ],
     )
 
 

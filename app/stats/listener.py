@@ -1,7 +1,9 @@
 """Keeps the daily counters in step with documents, deliveries and statuses, transactionally.
 
 No service calls the statistics: an ORM flush of a Document, Delivery or StatusMessage is the
-event. `before_flush` records what each changed row looked like before (the snapshot this
+event, and so are new rows of them written outside the unit of work (the submission's path,
+`app.core.db.insert_rows`, observed through `observe_new_rows`; ORM bulk INSERTs through
+`do_orm_execute`), counted as new rows from the values written. `before_flush` records what each changed row looked like before (the snapshot this
 session last counted, else the attribute history, else the database); `after_flush` computes
 the counter deltas (new contribution minus old, app.stats.counters) and keeps them on the
 database connection. They are written by sorted upserts (days, then months) just before that
@@ -9,7 +11,7 @@ connection's COMMIT, so they commit or roll back with the rows they count (savep
 included), and two transactions always lock counter rows in the same order (no deadlock on
 PostgreSQL).
 
-Not seen: bulk `UPDATE`/`DELETE` statements and raw SQL (a warning is logged for the ORM
+Not seen: bulk `UPDATE`/`DELETE` statements, Core statements other than `insert_rows` and raw SQL (a warning is logged for the ORM
 ones); `lienthong stats check` finds such drift and `lienthong stats rebuild` repairs it.
 """
 
@@ -24,7 +26,7 @@ from sqlalchemy import Connection, Table, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction, sessionmaker
 
-from app.core import sequencer, timeutil
+from app.core import db, sequencer, timeutil
 from app.delivery.models import Delivery
 from app.documents.models import Document, StatusMessage
 from app.stats.counters import (
@@ -192,8 +194,18 @@ def _equivalent(old: Row | None, new: Row | None) -> bool:
 
 def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     pending: Pending = session.info.pop(PENDING, [])
-    if not pending:
-        return
+    if pending:
+        _count(
+            session,
+            [(type(o), old, None if deleted else _current(o)) for o, old, deleted in pending],
+        )
+
+
+Change = tuple[type, Row | None, Row | None]  # (model, before, after): None = no row
+
+
+def _count(session: Session, items: list[Change]) -> None:
+    """Counter deltas of rows that changed (a flush, or a bulk INSERT): kept on the connection."""
     seen = _seen(session)
     # Documents inserted in this transaction, with every delivery this session gave them.
     born: dict[str, dict[str, DeliveryRow]] = session.info.setdefault(BORN, {})
@@ -203,9 +215,7 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
         StatusMessage: {},
     }
     # Documents first, so that deliveries inserted in the same flush find theirs born.
-    for obj, old, deleted in sorted(pending, key=lambda p: not isinstance(p[0], Document)):
-        cls = type(obj)
-        new = None if deleted else _current(obj)
+    for cls, old, new in sorted(items, key=lambda c: c[0] is not Document):
         either = new or old
         if either is None:
             continue
@@ -243,10 +253,13 @@ def _forget(session: Session, *_args: object) -> None:
     session.info.pop(PENDING, None)
 
 
-def _bulk_statement(state: ORMExecuteState) -> None:
-    """Bulk UPDATE/DELETE bypass the unit of work, hence the counters: say so once."""
+def _bulk_statement(state: ORMExecuteState) -> Any:
+    """ORM bulk INSERTs of counted rows are counted (`_bulk_insert`); bulk UPDATE/DELETE
+    bypass the unit of work, hence the counters: say so once."""
+    if state.is_insert:
+        return _bulk_insert(state)
     if not (state.is_update or state.is_delete):
-        return
+        return None
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     if name not in TABLES:
@@ -259,7 +272,7 @@ def _bulk_statement(state: ORMExecuteState) -> None:
         touched |= {str(k) for k in p}
     relevant = {"state", "available_at", "kind", "route", "organ_id", "document"} | set(DOC_FIELDS)
     if state.is_update and touched and not touched & (relevant | {"code"}):
-        return
+        return None
     key = f"{name}:{'delete' if state.is_delete else 'update'}"
     if key not in _warned:
         _warned.add(key)
@@ -269,18 +282,106 @@ def _bulk_statement(state: ORMExecuteState) -> None:
             "DELETE" if state.is_delete else "UPDATE",
             name,
         )
+    return None
+
+
+def _bulk_insert(state: ORMExecuteState) -> Any:
+    """`session.execute(insert(Model), rows)` of a Document, Delivery or StatusMessage: new
+    rows (old contribution none), counted once the INSERT succeeded, as a flush of the same
+    rows would be. A counted column the rows leave out is filled with its column default
+    first, so what is counted is what is written."""
+    mapper = state.bind_mapper
+    cls: type | None = mapper.class_ if mapper is not None else None
+    fields = FIELDS.get(cls) if cls is not None else None
+    if cls is None or fields is None:
+        return None
+    params: Any = state.parameters
+    rows: list[dict[str, Any]] = (
+        list(params) if isinstance(params, list) else [params] if params else []
+    )
+    if not rows or getattr(state.statement, "_values", None):
+        key = f"{cls.__name__}:insert"
+        if key not in _warned:  # insert().values(…): not the shape the hub writes
+            _warned.add(key)
+            log.warning(
+                "an INSERT of %s without separate row parameters is not seen by the "
+                "statistics counters; pass rows to session.execute, or run "
+                "`lienthong stats rebuild`",
+                cls.__name__,
+            )
+        return None
+    filled = [_with_defaults(cls, r, fields) for r in rows]
+    changed = any(f is not r for f, r in zip(filled, rows, strict=True))
+    if not changed:
+        result = state.invoke_statement()
+    else:
+        result = state.invoke_statement(params=filled if state.is_executemany else filled[0])
+    new: list[Change] = [
+        (cls, None, _make(cls, r["id"], {f: r[f] for f in fields})) for r in filled
+    ]
+    _count(state.session, new)
+    return result
+
+
+def _new_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Rows `app.core.db.insert_rows` wrote (the submission's path): counted as new, from
+    the values written (each row carries its id and counted columns)."""
+    fields = FIELDS.get(model)
+    if fields is None:
+        return
+    try:
+        new: list[Change] = [
+            (model, None, _make(model, r["id"], {f: r[f] for f in fields})) for r in rows
+        ]
+    except KeyError as exc:
+        raise ValueError(f"rows of {model.__name__} inserted without {exc}: not countable") from exc
+    if model is Delivery:
+        for _, _, row in new:
+            assert isinstance(row, DeliveryRow)
+            if row.state in REACHED and row.available_at is None:
+                raise ValueError("a delivery that reached its recipient needs available_at")
+    _count(session, new)
+
+
+def _with_defaults(cls: type, row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The row with the id and counted columns it leaves out set to their column defaults
+    (itself when it has them all), and a delivery that reached its recipient stamped."""
+    missing = [f for f in ("id", *fields) if f not in row]
+    reached = cls is Delivery and row.get("state") in REACHED and row.get("available_at") is None
+    if not missing and not reached:
+        return row
+    out = dict(row)
+    table = cls.__table__  # type: ignore[attr-defined]
+    for name in missing:
+        default = table.c[name].default
+        if default is None:
+            out[name] = None
+        elif default.is_callable:
+            out[name] = default.arg(None)
+        else:
+            out[name] = default.arg
+    if cls is Delivery and out.get("state") in REACHED and out.get("available_at") is None:
+        out["available_at"] = timeutil.utcnow()
+    return out
 
 
 # -- deltas -------------------------------------------------------------------------------------
 
 
+_DOC_MAPPER = inspect(Document)
+
+
 def _lookup_documents(
     conn: Connection, ids: Iterable[str], identity: Session | None
 ) -> dict[str, DocRow]:
-    """Current Document values: from the identity map when loaded, else one SELECT."""
+    """Current Document values: from the identity map when loaded, else as this session
+    counted them when it inserted them in bulk (untracked: in no identity map), else one
+    SELECT."""
     out: dict[str, DocRow] = {}
     missing: list[str] = []
-    mapper = inspect(Document)
+    mapper = _DOC_MAPPER
+    info = identity.info if identity is not None else {}
+    seen, born = info.get(SEEN, {}), info.get(BORN, {})
     for ident in ids:
         obj = None
         if identity is not None:
@@ -289,6 +390,12 @@ def _lookup_documents(
             row = _current(obj)
             assert isinstance(row, DocRow)
             out[ident] = row
+        elif (
+            obj is None
+            and ident in born
+            and isinstance(kept := seen.get((Document, ident)), DocRow)
+        ):
+            out[ident] = kept
         else:
             missing.append(ident)
     if missing:
@@ -453,9 +560,9 @@ def add_deltas(conn: Connection, tally: Tally) -> int:
     rows = tally.nonzero()
     if not rows:
         return 0
-    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    used = _used(rows.values())
     conn.execute(
-        DELTAS_TABLE.insert(),
+        _DELTAS_INSERT,
         [
             {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
             | {c: cols.get(c, 0) for c in used}
@@ -463,6 +570,17 @@ def add_deltas(conn: Connection, tally: Tally) -> int:
         ],
     )
     return len(rows)
+
+
+_DELTAS_INSERT = DELTAS_TABLE.insert()  # built once: compiled once per set of columns
+
+
+def _used(counts: Iterable[Mapping[str, int]]) -> tuple[str, ...]:
+    """The counters any of these rows moves, in COLUMNS order."""
+    moved: set[str] = set()
+    for cols in counts:
+        moved.update(cols)
+    return tuple(c for c in COLUMNS if c in moved)
 
 
 _FOLD: Any = None
@@ -503,7 +621,7 @@ def apply(conn: Connection, tally: Tally) -> int:
     rows = tally.nonzero()
     if not rows:
         return 0
-    used = tuple(c for c in COLUMNS if any(c in cols for cols in rows.values()))
+    used = _used(rows.values())
     days = [
         {"organ_id": organ, "day": day, "year": day.year, "month": day.month}
         | {c: cols.get(c, 0) for c in used}
@@ -565,6 +683,7 @@ def install(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "after_rollback", _forget)
     event.listen(sessions, "after_soft_rollback", _forget)
     event.listen(sessions, "do_orm_execute", _bulk_statement)
+    db.observe_new_rows(sessions, _new_rows)
     if engine not in _HOOKED:
         _HOOKED.add(engine)
         event.listen(engine, "begin", _on_begin)

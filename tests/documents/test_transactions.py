@@ -14,6 +14,7 @@ from app.audit.models import AuditEntry
 from app.core import sequencer
 from app.documents import pipeline
 from app.documents.models import Document
+from app.documents.repository import trace_of
 from app.edxml import EdxmlDocument, build_document_tree, serialize
 from tests.conftest import World, settled
 from tests.factories import document_json
@@ -180,3 +181,49 @@ def test_a_reading_request_does_not_hold_the_write_lock(
         release.set()
         thread.join(timeout=60)
     assert got["r"].status_code == 200 and got["r"].json()["id"] == first.json()["id"]
+
+
+def test_a_submission_writes_each_table_in_one_insert_and_tracks_nothing(
+    client, app, world: World, sessions
+) -> None:
+    """The document, its report, its deliveries (one pulled at once, one queued for the axis:
+    rows with and without `available_at`) and its four trace events: one INSERT per table,
+    Core statements on the request's connection, no unit of work."""
+    tables: list[str] = []
+    flushed_types: set[str] = set()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name != sequencer.THREAD_NAME and statement.startswith(
+            "INSERT INTO"
+        ):
+            tables.append(statement.split()[2])
+
+    def flushed(session: Any, *_: Any) -> None:
+        flushed_types.update(type(o).__tablename__ for o in session.new)
+
+    event.listen(app.state.engine, "before_cursor_execute", seen)
+    event.listen(app.state.sessionmaker, "before_flush", flushed)
+    try:
+        r = client.post(
+            DOCS,
+            json=document_json(world.OWN, [world.OWN2, world.EXTERNAL]),
+            headers=world.auth("system"),
+        )
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", seen)
+        event.remove(app.state.sessionmaker, "before_flush", flushed)
+    assert r.status_code == 202, r.text
+    for table in ("documents", "validation_reports", "deliveries", "trace_events"):
+        assert tables.count(table) == 1, tables
+    # No row of the submission went through the unit of work (SQLite's audit chain does).
+    submission = {"documents", "validation_reports", "deliveries", "trace_events", "blobs"}
+    assert not flushed_types & submission, flushed_types
+    assert sorted(d["state"] for d in r.json()["deliveries"]) == ["available", "queued"]
+    with sessions() as s:
+        trace = trace_of(s, r.json()["id"])
+    assert [t.event for t in trace] == [
+        "accepted",
+        "signed",
+        "document.available",
+        "document.queued",
+    ]
