@@ -14,6 +14,7 @@ from app.core.blobs import BlobStore, DatabaseBlobStore, DirectoryBlobStore
 from app.core.config import Settings
 from app.core.errors import SettingError
 from app.core.metrics import Metrics
+from app.directory.cache import DirectoryCache
 from app.keys.custody import KeyCustody
 from app.keys.timestamping import TimestampClient
 from app.revocation.service import Revocation
@@ -98,10 +99,16 @@ class Hub:
     `timestamps.query` (the hub's TSA in process, or TSA_URL)."""
     revocation: Revocation = field(default_factory=Revocation)
     """Revocation data from the network for certificates the hub did not issue (SPEC 5.1)."""
+    directory: DirectoryCache = field(default_factory=lambda: DirectoryCache(0))
+    """The directory as routing reads it, reused for DIRECTORY_CACHE_SECONDS."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
-        custody = KeyCustody(resolve_key_passphrase(settings), settings.trust_anchors)
+        custody = KeyCustody(
+            resolve_key_passphrase(settings),
+            settings.trust_anchors,
+            cache_seconds=settings.directory_cache_seconds,
+        )
         metrics = Metrics()
         return cls(
             settings=settings,
@@ -115,4 +122,5 @@ class Hub:
                 allowed_hosts=settings.revocation_allowed_hosts.split(","),
                 metrics=metrics,
             ),
+            directory=DirectoryCache(settings.directory_cache_seconds),
         )

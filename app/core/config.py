@@ -150,6 +150,15 @@ class Settings(BaseSettings):
         description="seconds an API key's lookup is reused; a revocation acts within it "
         "(at once in the process that revoked); 0 = every request looks it up",
     )
+    directory_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=1.0,
+        description="seconds a process reuses what it read of the organization directory and "
+        "of each organization's active signing key; a deactivation, rotation or revocation "
+        "committed by another process acts within it (at once in the process that made it); "
+        "0 = every request reads them",
+    )
     blob_store: Literal["auto", "database", "directory"] = Field(
         default="auto",
         description="where edXML bytes are kept: auto = in the database with PostgreSQL (every "

@@ -25,7 +25,7 @@ from app.delivery.repository import (
     insert_traces,
     trace_row,
 )
-from app.directory.models import Organization
+from app.directory.cache import Entry
 
 trace = add_trace  # the trace writer lives with its model; this name is kept for callers
 
@@ -34,15 +34,16 @@ def resolve_recipients(
     session: Session,
     organ_ids: Iterable[str],
     *,
-    known: Mapping[str, Organization] | None = None,
-) -> list[Organization]:
+    known: Mapping[str, Entry] | None = None,
+) -> list[Entry]:
     """Every recipient must be in the directory and active (organization.unknown otherwise).
-    `known`: rows this transaction read already (`organizations`); only the others are read."""
+    `known`: entries read already (the process's directory snapshot, `hub.directory`); only
+    the others are read."""
     wanted = list(dict.fromkeys(organ_ids))
     found = {o: known[o] for o in wanted if known is not None and o in known}
     missing = [o for o in wanted if o not in found]
     if missing:
-        found |= repo.organizations(session, missing)
+        found |= {o: Entry.of(org) for o, org in repo.organizations(session, missing).items()}
     unknown = [o for o in wanted if o not in found]
     if unknown:
         raise Unprocessable(
@@ -63,7 +64,7 @@ def enqueue(
     kind: str,
     document: str,
     message_id: str,
-    recipients: Iterable[Organization],
+    recipients: Iterable[Entry],
     pending_change: str | None = None,
     trace: list[dict[str, Any]] | None = None,
 ) -> list[Delivery]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from app.directory.models import Organization
@@ -22,6 +22,12 @@ class OrganizationRepository:
             return []
         stmt = select(Organization).where(Organization.organ_id.in_(list(organ_ids)))
         return list(self.session.scalars(stmt))
+
+    def routing_entries(self) -> Sequence[Row[str, str, str, str, bool]]:
+        """Every entry's OrganId, name, route, delivery mode and state (`cache.Entry`)."""
+        o = Organization
+        stmt = select(o.organ_id, o.name, o.route, o.delivery_mode, o.active)
+        return self.session.execute(stmt).all()
 
     def list(
         self,

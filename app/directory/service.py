@@ -12,6 +12,7 @@ from app.core import webhooks
 from app.core.db import begin_write
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.timeutil import iso
+from app.directory import cache
 from app.directory.models import Organization
 from app.directory.organ_id import organ_id_problem, organ_level
 from app.directory.push_targets import check_push_url
@@ -126,6 +127,7 @@ def create_organization(
     _check_parent(repo, data.organ_id, data.parent_id)
     org = Organization(organ_id=data.organ_id, level=organ_level(data.organ_id))
     _apply(org, data, allow_private_push)
+    cache.changed(session)
     repo.add(org)
     audit.record(
         session,
@@ -151,6 +153,7 @@ def update_organization(
     _check_parent(repo, organ_id, data.parent_id)
     before = _snapshot(org)
     _apply(org, data, allow_private_push)
+    cache.changed(session)
     session.flush()
     after = _snapshot(org)
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
@@ -263,6 +266,7 @@ def deactivate_organization(session: Session, organ_id: str, *, actor: str) -> O
     org = get_organization(session, organ_id)
     if org.active:
         org.active = False
+        cache.changed(session)
         session.flush()
         audit.record(
             session,

@@ -39,7 +39,7 @@ from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.delivery import service as delivery
 from app.delivery.models import Delivery
-from app.directory.models import Organization
+from app.directory.cache import Entry
 from app.documents import repository as repo
 from app.documents import service, status_rules, timestamps
 from app.documents.hold import SignatureTryLater, is_try_later
@@ -82,8 +82,8 @@ class Submission:
     # axis): its signature is judged at that time
     poe: datetime | None = None
     # authorise
-    sender: Organization | None = None
-    recipients: list[Organization] = field(default_factory=list)
+    sender: Entry | None = None
+    recipients: list[Entry] = field(default_factory=list)
     revoke_targets: list[Document] = field(default_factory=list)
     update_target: Document | None = None
     added: list[str] = field(default_factory=list)
@@ -238,7 +238,7 @@ def sign_pdfs(session: Session, hub: Hub, sub: Submission) -> None:
             code="edxml.invalid",
         )
     organ = sub.from_organ
-    sender = sub.sender or session.get(Organization, organ)
+    sender = sub.sender or hub.directory.entries(session, [organ]).get(organ)
     sign_pdf_attachments(
         sub.parsed,
         signer=hub.custody.signer_for(session, organ),
@@ -288,12 +288,12 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
     if sub.origin == "api":
         require_serves(sub.principal, from_organ)
     document_id = msg.effective_document_id
-    # The sender, the named recipients (revoke/update targets add theirs) and an earlier
-    # (From, DocumentId), in one query.
-    known, twin = repo.parties_and_twin(
-        session, from_organ, document_id, [from_organ, *(o.organ_id for o in msg.to)]
+    # The sender and recipients from the directory as this process holds it (at most
+    # DIRECTORY_CACHE_SECONDS old, `hub.directory`); an entry it lacks is read now.
+    directory = hub.directory.snapshot(session)
+    sender = directory.get(from_organ) or hub.directory.entries(session, [from_organ]).get(
+        from_organ
     )
-    sender = known.get(from_organ)
     if sender is None or not sender.active:
         raise Unprocessable(
             f"{from_organ} is not an active organization of the directory",
@@ -304,7 +304,9 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
             f"{from_organ} is not a local organization", code="organization.invalid"
         )
     sub.sender = sender
-    if twin is not None:
+    # An earlier (From, DocumentId): 409 before anything is signed or written (the unique
+    # index still decides a twin committed meanwhile, `_unique`).
+    if repo.document_by_sender(session, from_organ, document_id) is not None:
         raise Conflict(f"{from_organ} already sent {document_id}", code="document.duplicate")
 
     recipients = [o.organ_id for o in msg.to]
@@ -332,7 +334,7 @@ def authorise(session: Session, hub: Hub, sub: Submission) -> None:
         sub.replaced_ids = [r.document_id for r in business.replacement_infos]
         _targets(session, from_organ, sub.replaced_ids, origin=sub.origin)
 
-    sub.recipients = delivery.resolve_recipients(session, recipients, known=known)
+    sub.recipients = delivery.resolve_recipients(session, recipients, known=directory)
     if from_organ in {r.organ_id for r in sub.recipients}:
         raise Unprocessable("a document is not sent to its own sender", code="edxml.invalid")
     carried = sum(a.size for a in msg.attachments)
@@ -681,7 +683,9 @@ def report_status(session: Session, hub: Hub, rep: StatusReport) -> StatusMessag
         kind="status",
         document=rep.document.id,
         message_id=status.id,
-        recipients=delivery.resolve_recipients(session, rep.to),
+        recipients=delivery.resolve_recipients(
+            session, rep.to, known=hub.directory.snapshot(session)
+        ),
         trace=sub.trace,
     )
     # answer

@@ -1,8 +1,10 @@
 """Per-process caches of key custody: decrypted signers and CA keys, and the trust store.
 
 Private keys are stored encrypted with KEY_PASSPHRASE and decrypted once per process (an RSA
-key load costs ~46 ms); a Signer is cached by its certificate fingerprint, so rotation (a new
-active key) is picked up on the next signature without a restart. The TrustStore is rebuilt
+key load costs ~46 ms); a Signer is cached by its certificate fingerprint. Which key of an
+organization is active (its fingerprint) is reused for at most DIRECTORY_CACHE_SECONDS
+(`active_keys`, `app.core.recent`): a rotation or revocation made in this process acts on the
+next signature, one committed by another process within that bound. The TrustStore is rebuilt
 only when the published CRLs, the registered fingerprints or the extra anchors change.
 
 Everything here only reads the database: getting the trust store never publishes a CRL (the
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core import recent
 from app.core.errors import HubError
 from app.keys.models import CaMaterial, PublishedCrl, RegisteredFingerprint, SigningKey
 from app.signing import pki
@@ -29,6 +32,8 @@ from app.signing.trust import TrustStore
 from app.signing.xmldsig import Signer
 
 ROOT, ISSUING, TSA = "root", "issuing", "tsa"
+ACTIVE_KEYS = "signing_keys"
+TRUST = "trust_store"
 TRUST_MEMO_SECONDS = 2.0
 
 
@@ -75,11 +80,17 @@ _TRUST_MAX = 16
 class KeyCaches:
     """One custody's view of the process-wide caches, plus its trust-store memo."""
 
-    def __init__(self, passphrase: str, extra_anchors: list[x509.Certificate]) -> None:
+    def __init__(
+        self, passphrase: str, extra_anchors: list[x509.Certificate], cache_seconds: float = 0.0
+    ) -> None:
         self._passphrase = passphrase
+        # organ_id -> the fingerprint of its active key (DIRECTORY_CACHE_SECONDS)
+        self.active_keys: recent.Recent[str, str] = recent.Recent(ACTIVE_KEYS, cache_seconds)
         self._pp = hashlib.sha256(passphrase.encode()).hexdigest()
         self._extra_anchors = extra_anchors
-        self._memo: tuple[float, TrustStore] | None = None
+        # the trust store, reused for TRUST_MEMO_SECONDS; never one read by a session that
+        # changed what it holds before that session commits
+        self.trust: recent.Recent[str, TrustStore] = recent.Recent(TRUST, TRUST_MEMO_SECONDS)
         self._tsa_memo: tuple[float, TimestampAuthority] | None = None
 
     # -- decrypted keys ---------------------------------------------------------------------
@@ -147,20 +158,22 @@ class KeyCaches:
 
     def invalidate(self) -> None:
         """Forget the memoised trust store (after a revocation or a registration here)."""
-        self._memo = None
+        self.trust.clear()
         self._tsa_memo = None
 
     def trust_store(self, session: Session) -> TrustStore:
         """The current trust store; memoised for TRUST_MEMO_SECONDS per process. Read only.
 
-        Changes made through this process invalidate it at once; other processes see a new
-        CRL or a registered fingerprint within TRUST_MEMO_SECONDS.
+        Changes made through this process (`recent.changed(session, TRUST)`: a CRL published,
+        a fingerprint registered) act from their COMMIT, and the session making them reads
+        its own; other processes see them within TRUST_MEMO_SECONDS.
         """
-        memo = self._memo
-        if memo is not None and time.monotonic() - memo[0] < TRUST_MEMO_SECONDS:
-            return memo[1]
+        store = self.trust.get(session, TRUST)
+        if store is not None:
+            return store
+        ticket = self.trust.begin(session)
         store = self._load_trust_store(session)
-        self._memo = (time.monotonic(), store)
+        self.trust.put(TRUST, store, ticket)
         return store
 
     def _load_trust_store(self, session: Session) -> TrustStore:

@@ -20,11 +20,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import recent
 from app.core.db import begin_write
 from app.core.errors import NotFound, SettingError, Unprocessable
 from app.core.timeutil import utcnow
 from app.directory.models import Organization
-from app.keys.caches import ISSUING, ROOT, TSA, KeyCaches, SigningUnavailable, ca_material
+from app.keys.caches import (
+    ACTIVE_KEYS,
+    ISSUING,
+    ROOT,
+    TRUST,
+    TSA,
+    KeyCaches,
+    SigningUnavailable,
+    ca_material,
+)
 from app.keys.models import CaMaterial, PublishedCrl, RevokedCertificate, SigningKey
 from app.signing import pki
 from app.signing.timestamps import TimestampAuthority
@@ -78,33 +88,45 @@ def _anchors(path: Path) -> list[x509.Certificate]:
 class KeyCustody:
     """The key-custody service of one app or worker (its caches are process-wide)."""
 
-    def __init__(self, passphrase: str, extra_anchors: Path | None = None) -> None:
+    def __init__(
+        self, passphrase: str, extra_anchors: Path | None = None, *, cache_seconds: float = 0.0
+    ) -> None:
+        """`cache_seconds`: DIRECTORY_CACHE_SECONDS, how long which key is active is reused."""
         self._passphrase = passphrase
         self._extra_anchors = _anchors(extra_anchors) if extra_anchors else []
-        self.caches = KeyCaches(passphrase, self._extra_anchors)
+        self.caches = KeyCaches(passphrase, self._extra_anchors, cache_seconds)
 
     # -- reading (no writes) ----------------------------------------------------------------
 
     def signer_for(self, session: Session, organ_id: str) -> Signer:
         """The organization's active signer (decrypted once per process). Which key is active
-        is read on every call (a rotation acts at once); only its id and fingerprint are read
-        unless this process has not decrypted it yet."""
-        active = session.execute(
+        is reused for at most DIRECTORY_CACHE_SECONDS (`caches.active_keys`): a rotation or
+        revocation made in this process acts on the next call, one committed by another
+        process within that bound; a revoked key never signs after it."""
+        active = self.caches.active_keys
+        sha256 = active.get(session, organ_id)
+        if sha256 is not None:
+            signer = self.caches.known_signer(sha256)
+            if signer is not None:
+                return signer
+        ticket = active.begin(session)
+        row = session.execute(
             select(SigningKey.id, SigningKey.sha256)
             .where(SigningKey.organ_id == organ_id, SigningKey.active.is_(True))
             .order_by(SigningKey.created_at.desc())
             .limit(1)
         ).one_or_none()
-        if active is None:
+        if row is None:
             raise SigningUnavailable(
                 f"{organ_id} has no signing key: run `lienthong pki issue {organ_id}`"
             )
-        signer = self.caches.known_signer(active.sha256)
-        if signer is not None:
-            return signer
-        row = session.get(SigningKey, active.id)
-        assert row is not None  # read a moment ago in this transaction
-        return self.caches.signer(session, row)
+        signer = self.caches.known_signer(row.sha256)
+        if signer is None:
+            key = session.get(SigningKey, row.id)
+            assert key is not None  # read a moment ago in this transaction
+            signer = self.caches.signer(session, key)
+        active.put(organ_id, row.sha256, ticket)
+        return signer
 
     def trust_store(self, session: Session) -> TrustStore:
         """The current trust store (see `KeyCaches.trust_store`); reads only."""
@@ -268,6 +290,7 @@ class KeyCustody:
             ca_material(session, ISSUING).certificate_pem.encode()
         )
         signer = Signer(key, cert, [issuing])
+        recent.changed(session, ACTIVE_KEYS)  # here the new key signs from the COMMIT on
         now = utcnow()
         superseded = []
         for old in session.scalars(
@@ -374,6 +397,7 @@ class KeyCustody:
                 "a revocation cannot take effect in the future", code="key.revocation_invalid"
             )
         when = min(revoked_at, now) if revoked_at else now
+        recent.changed(session, ACTIVE_KEYS)  # here never again from the COMMIT on
         for row in rows:
             row.active, row.retired_at = False, now
             session.add(
@@ -395,6 +419,7 @@ class KeyCustody:
 
     def publish_crls(self, session: Session, *, actor: str) -> None:
         self.invalidate()
+        recent.changed(session, TRUST)  # kept by no process before it commits
         now = utcnow()
         rows = list(session.scalars(select(RevokedCertificate).order_by(RevokedCertificate.serial)))
         revoked = [(int(r.serial, 16), r.revoked_at) for r in rows]

@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import recent
 from app.core.errors import Conflict, NotFound
 from app.core.timeutil import iso, utcnow
 from app.directory.schemas import CertificateInfo
+from app.keys.caches import TRUST
 from app.keys.models import RegisteredFingerprint, SigningKey
 
 
@@ -54,6 +56,7 @@ def register_fingerprint(
     if session.get(RegisteredFingerprint, (organ_id, fp)) is not None:
         raise Conflict("this fingerprint is already registered", code="certificate.exists")
     row = RegisteredFingerprint(organ_id=organ_id, sha256=fp, created_at=utcnow())
+    recent.changed(session, TRUST)  # every trust store of the process is rebuilt at the COMMIT
     session.add(row)
     session.flush()
     audit.record(
@@ -71,6 +74,7 @@ def unregister_fingerprint(session: Session, organ_id: str, sha256: str, *, acto
     row = session.get(RegisteredFingerprint, (organ_id, _normal(sha256)))
     if row is None:
         raise NotFound("no such registered certificate", code="certificate.not_found")
+    recent.changed(session, TRUST)
     session.delete(row)
     session.flush()
     audit.record(
