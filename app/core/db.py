@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import DateTime, Engine, Insert, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -103,7 +106,25 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                 raise RuntimeError("a write in a read transaction: call begin_write() first")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    event.listen(engine, "checkout", _refuse_ended_connection)
+    return engine
+
+
+def _refuse_ended_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server ended (a restart, `pg_terminate_backend`, an idle
+    timeout) is replaced at checkout, without the round trip of `pool_pre_ping` on every
+    request: the server's farewell (an error, then EOF) is already waiting on the socket of
+    an idle connection, which otherwise has nothing to read. Raising DisconnectionError makes
+    the pool discard it and connect again."""
+    try:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            raise DisconnectionError("the connection was closed")
+        readable, _, _ = select.select([dbapi_conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error) as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if readable:
+        raise DisconnectionError("the server ended this connection")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
