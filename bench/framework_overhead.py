@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import _cpu_of, closed_loop, setup_database  # noqa: E402
+from bench.throughput import _cpu_of, closed_loop, demo_hub, free_port, wait_until_up  # noqa: E402
 
 
 def main() -> None:
@@ -46,21 +44,11 @@ def main() -> None:
         serve(args.serve_port)
         return
 
-    url = setup_database(args.database)
-    work = Path(tempfile.mkdtemp(prefix="lienthong-fw-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {
-        "LIENTHONG_DATABASE_URL": url,
-        "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
-        "LIENTHONG_DATA_DIR": str(work),
-        "LIENTHONG_LOG_LEVEL": "WARNING",
-        "LIENTHONG_RATE_LIMIT_PER_MINUTE": "0",
-        "LIENTHONG_WORKER_ENABLED": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    lt = str(Path(sys.executable).with_name("lienthong"))
-    subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
-    keys = json.loads((work / "demo-keys.json").read_text())
+    _url, _work, env, keys = demo_hub(
+        args.database,
+        "lienthong-fw-",
+        {"LIENTHONG_WORKER_ENABLED": "false", "PYTHONPATH": str(ROOT)},
+    )
     os.environ.update(env)
 
     auth = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
@@ -131,13 +119,7 @@ def serve(port: int) -> None:
 
 
 def over_http(args: argparse.Namespace, auth: dict[str, str], payload: bytes) -> None:
-    import socket
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve-port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -145,12 +127,7 @@ def over_http(args: argparse.Namespace, auth: dict[str, str], payload: bytes) ->
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(base)
         asyncio.run(closed_loop(base, auth, [payload] * 300, args.concurrency))  # warm-up
         cpu0 = _cpu_of(server.pid)
         rate, _latencies, accepted = asyncio.run(

@@ -91,12 +91,9 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        from bench.throughput import wait_until_up
+
+        wait_until_up(base, attempts=600)
         keys = json.loads((work / "var" / "demo-keys.json").read_text())
         auth = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
         if args.pdf:

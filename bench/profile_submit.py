@@ -18,12 +18,9 @@ import asyncio
 import collections
 import cProfile
 import io
-import json
 import os
 import pstats
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import CpuMeter, make_documents, setup_database  # noqa: E402
+from bench.throughput import CpuMeter, demo_hub, make_documents  # noqa: E402
 
 
 def main() -> None:
@@ -52,20 +49,9 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    url = setup_database(args.database)
-    work = Path(tempfile.mkdtemp(prefix="lienthong-prof-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {
-        "LIENTHONG_DATABASE_URL": url,
-        "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
-        "LIENTHONG_DATA_DIR": str(work),
-        "LIENTHONG_LOG_LEVEL": "WARNING",
-        "LIENTHONG_RATE_LIMIT_PER_MINUTE": "0",
-        "LIENTHONG_WORKER_ENABLED": "false",
-    }
-    lt = str(Path(sys.executable).with_name("lienthong"))
-    subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
-    keys = json.loads((work / "demo-keys.json").read_text())
+    url, _work, env, keys = demo_hub(
+        args.database, "lienthong-prof-", {"LIENTHONG_WORKER_ENABLED": "false"}
+    )
     auth = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
     docs = make_documents(url, "bench-passphrase", 2 * args.count + 20, signed=args.signed)
     os.environ.update(env)

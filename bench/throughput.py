@@ -64,6 +64,46 @@ def setup_database(name: str) -> str:
     return make_url(PG).set(database=name).render_as_string(hide_password=False)
 
 
+def demo_hub(
+    database: str, prefix: str, extra: dict[str, str] | None = None
+) -> tuple[str, Path, dict[str, str], dict[str, str]]:
+    """A fresh bench database seeded by `lienthong demo`: (its URL, the data directory, the
+    hub's environment, the demo API keys by name). `extra` adds to the environment (before
+    the demo runs: PYTHONPATH picks the checkout that migrates and seeds)."""
+    url = setup_database(database)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
+    env |= {
+        "LIENTHONG_DATABASE_URL": url,
+        "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
+        "LIENTHONG_DATA_DIR": str(work),
+        "LIENTHONG_LOG_LEVEL": "WARNING",
+        "LIENTHONG_RATE_LIMIT_PER_MINUTE": "0",  # measure the hub, not its throttle
+    } | (extra or {})
+    lt = str(Path(sys.executable).with_name("lienthong"))
+    subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
+    keys = json.loads((work / "demo-keys.json").read_text())
+    return url, work, env, keys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def wait_until_up(base: str, path: str = "/healthz", attempts: int = 300) -> None:
+    """Poll the server until `path` answers 200 (it is starting in another process)."""
+    for _ in range(attempts):
+        try:
+            if httpx.get(f"{base}{path}", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -390,22 +430,11 @@ def main() -> None:
         f"{bare_per_s:.0f} documents/s (median {bare_ms:.3f} ms)",
         flush=True,
     )
-    url = setup_database(args.database)
-    work = Path(tempfile.mkdtemp(prefix="lienthong-tp-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
-    env |= {
-        "LIENTHONG_DATABASE_URL": url,
-        "LIENTHONG_KEY_PASSPHRASE": "bench-passphrase",
-        "LIENTHONG_DATA_DIR": str(work),
-        "LIENTHONG_LOG_LEVEL": "WARNING",
-        "LIENTHONG_READYZ_REQUIRES_WORKER": "false",
-        "LIENTHONG_RATE_LIMIT_PER_MINUTE": "0",  # measure the hub, not its throttle
-    }
+    extra = {"LIENTHONG_READYZ_REQUIRES_WORKER": "false"}
     if args.hub_pythonpath:
-        env["PYTHONPATH"] = args.hub_pythonpath
+        extra["PYTHONPATH"] = args.hub_pythonpath
+    url, _work, env, keys = demo_hub(args.database, "lienthong-tp-", extra)
     lt = str(Path(sys.executable).with_name("lienthong"))
-    subprocess.run([lt, "demo"], env=env, check=True, capture_output=True)
-    keys = json.loads((work / "demo-keys.json").read_text())
     sender = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}
     recipient = {"Authorization": f"Bearer {keys['system:qlvb-so-nganh']}"}
     rate_n = int(args.rate * args.seconds)
@@ -414,9 +443,7 @@ def main() -> None:
     docs = make_documents(url, "bench-passphrase", args.count + rate_n + 50, signed=signed)
     print(f"document size: {len(docs[0])} bytes, signed by the {args.signed_by}")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     hub = subprocess.Popen(
         [lt, "serve", "--no-worker", "--workers", str(args.processes), "--port", str(port)],
         env=env,
@@ -425,13 +452,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_until_up(base, "/readyz")
         asyncio.run(closed_loop(base, sender, docs[:50], 4))  # warm-up: caches, pools
         meter = CpuMeter(hub.pid, args.database)
         before = meter.snapshot()
