@@ -155,10 +155,12 @@ IDLE_SECONDS = 5.0
 """A settler that was not woken for this long ends; the next commit starts another."""
 RETRY_SECONDS = (1.0, 30.0)
 """After a failed settle (database down), retry after 1 s, doubling up to 30 s."""
-INTERVAL_SECONDS = 0.05
+INTERVAL_SECONDS = 0.2
 """A settler starts a round at most this often: what commits meanwhile waits for the next
 round (nothing reads the chain or the counters without settling first, so only the moment
-they are folded moves, by at most this much). `stop` does not wait for it."""
+they are folded moves, by at most this much). `stop` does not wait for it. Under the closed
+loop of `bench/throughput.py` the settler took 7.6 % of the API's GIL samples at 0.05 s and
+2.8 % at 0.2 s."""
 
 
 def in_background(engine: Engine) -> None:
