@@ -182,13 +182,11 @@ class FingerprintIn(BaseModel):
 def register_certificate(
     organ_id: str,
     body: FingerprintIn,
-    request: Request,
     session: SessionDep,
     principal: AdminPrincipal,
 ) -> FingerprintOut:
     """Bind a certificate without organizationIdentifier to this organization (SPEC 5)."""
     row = register_fingerprint(session, organ_id, body.sha256, actor=principal.actor)
-    request.app.state.hub.custody.invalidate()
     return FingerprintOut(organ_id=row.organ_id, sha256=row.sha256, created_at=iso(row.created_at))
 
 
@@ -198,10 +196,9 @@ def register_certificate(
     responses=responses(401, 403, 404),
 )
 def unregister_certificate(
-    organ_id: str, sha256: str, request: Request, session: SessionDep, principal: AdminPrincipal
+    organ_id: str, sha256: str, session: SessionDep, principal: AdminPrincipal
 ) -> FingerprintRemoved:
     unregister_fingerprint(session, organ_id, sha256, actor=principal.actor)
-    request.app.state.hub.custody.invalidate()
     return FingerprintRemoved(
         organ_id=organ_id, sha256=sha256.replace(":", "").lower(), registered=False
     )
