@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from app.api import (
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # at most this many submissions of the process on worker threads at once (`commits_in_handler`)
+    app.state.submission_slots = CapacityLimiter(settings.submission_threads)
     app.state.engine = engine
     app.state.sessionmaker = install_session_hooks(make_sessionmaker(engine))
     app.state.hub = Hub.from_settings(settings)

@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1000, ge=0, description="connections at once per process, then 503; 0 = no cap"
     )
+    submission_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="submissions (POST /documents, POST /documents/{id}/statuses) a process "
+        "runs at once on worker threads; the others wait their turn without a thread. More "
+        "threads than cores cost CPU per document (GIL handovers at every database round "
+        "trip); fewer let a slow revocation fetch or TSA hold up more of the process's "
+        "submissions. Other routes are not limited by it",
+    )
     tsa_url: str | None = Field(
         default=None,
         description="RFC 3161 TSA that timestamps every signature; unset: the hub's own TSA "

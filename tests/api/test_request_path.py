@@ -3,6 +3,7 @@ its transaction is committed before its response starts, whichever thread commit
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,6 +58,15 @@ def recorder(app, sessions, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[R
     app.state.principals.ttl = 60
     with TestClient(rec, raise_server_exceptions=False) as client:
         yield rec, client
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until `condition` holds (no timing: a bounded number of turns)."""
+    for _ in range(1_000_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
 
 
 def test_a_submission_takes_one_thread_hop_and_is_committed_before_its_202(
@@ -119,7 +129,6 @@ def test_the_openapi_document_declares_the_key_where_the_gate_asks_for_it(client
 def test_requests_arriving_while_their_key_is_looked_up_share_that_lookup(
     app, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
     import threading
 
     import httpx
@@ -144,13 +153,6 @@ def test_requests_arriving_while_their_key_is_looked_up_share_that_lookup(
     monkeypatch.setattr(gate, "_Lookup", Seen)
     assert app.state.principals.ttl > 0
 
-    async def until(condition: Callable[[], bool]) -> None:
-        for _ in range(1_000_000):
-            if condition():
-                return
-            await asyncio.sleep(0)
-        raise AssertionError("never happened")
-
     async def both() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
@@ -166,3 +168,80 @@ def test_requests_arriving_while_their_key_is_looked_up_share_that_lookup(
     assert [r.status_code for r in answers] == [200, 200]
     assert [r.json()["role"] for r in answers] == ["admin", "admin"]
     assert len(looked_up) == 1
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_submissions_beyond_the_process_slots_wait_without_holding_up_other_routes(
+    app, world: World, monkeypatch: pytest.MonkeyPatch, slots: int
+) -> None:
+    """SUBMISSION_THREADS: at most that many submissions of a process run on worker threads at
+    once; one more waits for a slot (no thread, no transaction), while reads go on."""
+    import threading
+
+    import httpx
+
+    from app.core import sequencer
+    from app.documents import pipeline
+
+    original = pipeline.submit_from_api
+    entered: list[str] = []
+    release = threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.append(threading.current_thread().name)
+        assert release.wait(timeout=60), "the test never released the submissions"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "submit_from_api", held)
+
+    async def run() -> tuple[list[httpx.Response], httpx.Response, int]:
+        limiter = anyio.CapacityLimiter(slots)
+        app.state.submission_slots = limiter
+        headers = world.auth("system")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+            posts = [
+                asyncio.ensure_future(
+                    c.post(DOCS, json=document_json(world.OWN, [world.OWN2]), headers=headers)
+                )
+                for _ in range(slots + 1)
+            ]
+            # every slot taken by a submission in the pipeline, one more waiting for a slot
+            await until(lambda: len(entered) == slots)
+            await until(lambda: limiter.statistics().tasks_waiting == 1)
+            running = len(entered)
+            # a read is not held up by the submissions
+            listed = await c.get(DOCS, headers=world.auth("admin"))
+            release.set()
+            return [await p for p in posts], listed, running
+
+    try:
+        answers, listed, running = asyncio.run(run())
+    finally:
+        sequencer.stop(app.state.engine)  # what the lifespan would do: no settle after teardown
+    assert running == slots
+    assert listed.status_code == 200, listed.text
+    assert [r.status_code for r in answers] == [202] * (slots + 1)
+    assert len(entered) == slots + 1
+    assert len({r.json()["id"] for r in answers}) == slots + 1
+
+
+def test_the_submission_slots_follow_the_setting(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from app.core import sequencer
+    from app.core.config import Settings
+    from app.main import create_app
+
+    monkeypatch.setenv("LIENTHONG_SUBMISSION_THREADS", "3")
+    configured = Settings(database_url=settings.database_url, data_dir=settings.data_dir)
+    assert configured.submission_threads == 3
+    app = create_app(settings.model_copy(update={"submission_threads": 3}))
+    try:
+        assert app.state.submission_slots.total_tokens == 3
+    finally:
+        sequencer.stop(app.state.engine)
+        app.state.engine.dispose()
+    monkeypatch.setenv("LIENTHONG_SUBMISSION_THREADS", "0")
+    with pytest.raises(ValidationError, match="submission_threads"):
+        Settings(database_url=settings.database_url, data_dir=settings.data_dir)
