@@ -422,6 +422,12 @@ def main() -> None:
     ap.add_argument(
         "--closed-only", action="store_true", help="stop after the closed loop (while iterating)"
     )
+    ap.add_argument(
+        "--submission-threads",
+        type=int,
+        help="the hub's SUBMISSION_THREADS (submissions each process runs at once); default: "
+        "the hub's own default",
+    )
     args = ap.parse_args()
 
     bare_per_s, bare_ms = bare_rate()
@@ -433,6 +439,8 @@ def main() -> None:
     extra = {"LIENTHONG_READYZ_REQUIRES_WORKER": "false"}
     if args.hub_pythonpath:
         extra["PYTHONPATH"] = args.hub_pythonpath
+    if args.submission_threads:
+        extra["LIENTHONG_SUBMISSION_THREADS"] = str(args.submission_threads)
     url, _work, env, keys = demo_hub(args.database, "lienthong-tp-", extra)
     lt = str(Path(sys.executable).with_name("lienthong"))
     sender = {"Authorization": f"Bearer {keys['system:so-noi-vu']}"}

@@ -82,13 +82,6 @@ def documents_by_sender(
     return list(session.scalars(stmt.order_by(Document.quarantined)))
 
 
-def sent_through_api(session: Session, document_id: str | None) -> Document | None:
-    """The local document an axis status answers (by DocumentId)."""
-    return session.scalars(
-        select(Document).where(Document.document_id == document_id, Document.origin == "api")
-    ).first()
-
-
 def documents_by_id(session: Session, ids: Iterable[str]) -> dict[str, Document]:
     wanted = list(set(ids))
     if not wanted:
@@ -284,7 +277,6 @@ __all__ = [
     "latest_validation",
     "list_documents",
     "report_counts",
-    "sent_through_api",
     "signatures_page",
     "status_reports",
     "statuses_by_id",
