@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,22 +20,18 @@ from app.delivery.models import AxisReceipt, Delivery, TraceEvent
 from app.directory.models import Organization
 
 
-def add_trace(
-    session: Session,
-    document: str,
-    event: str,
-    *,
-    organ_id: str | None = None,
-    delivery: str | None = None,
-    detail: dict[str, object] | None = None,
-    at: datetime | None = None,
-) -> None:
+class TraceFields(TypedDict, total=False):
+    """What a trace event carries besides its document and event name (`trace_row`)."""
+
+    organ_id: str | None
+    delivery: str | None
+    detail: dict[str, object] | None
+    at: datetime | None
+
+
+def add_trace(session: Session, document: str, event: str, **fields: Unpack[TraceFields]) -> None:
     """One event in a document's trace (written by the pipeline's stages and the outbox)."""
-    session.add(
-        TraceEvent(
-            **trace_row(document, event, organ_id=organ_id, delivery=delivery, detail=detail, at=at)
-        )
-    )
+    session.add(TraceEvent(**trace_row(document, event, **fields)))
 
 
 def trace_row(
